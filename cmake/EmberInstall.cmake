@@ -1,0 +1,24 @@
+# Install rules. Destinations are relative to the `ember/` package folder of the wheel.
+include(CMakePackageConfigHelpers)
+
+install(TARGETS ember_runtime LIBRARY DESTINATION lib)
+install(FILES runtime_cpp/include/ember/runtime.h runtime_cpp/include/ember/c_api.h
+        DESTINATION include/ember)
+if(EMBER_BUILD_PYTHON)
+  install(TARGETS _runtime LIBRARY DESTINATION .)
+endif()
+
+install(DIRECTORY targets/ DESTINATION targets FILES_MATCHING PATTERN "*.toml")
+install(DIRECTORY tuning_logs/ DESTINATION tuning_logs
+        PATTERN "__pycache__" EXCLUDE
+        PATTERN ".cache" EXCLUDE
+        PATTERN "cache" EXCLUDE
+        PATTERN "*.tmp" EXCLUDE)
+
+# find_package(ember CONFIG) for C++ services: the config locates everything relative to itself.
+configure_file(cmake/emberConfig.cmake.in "${CMAKE_CURRENT_BINARY_DIR}/emberConfig.cmake" @ONLY)
+write_basic_package_version_file("${CMAKE_CURRENT_BINARY_DIR}/emberConfigVersion.cmake"
+                                 VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
+install(FILES "${CMAKE_CURRENT_BINARY_DIR}/emberConfig.cmake"
+              "${CMAKE_CURRENT_BINARY_DIR}/emberConfigVersion.cmake"
+        DESTINATION lib/cmake/ember)

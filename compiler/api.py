@@ -1,0 +1,104 @@
+"""`compile_model`: ONNX file in, one-file artifact out. Composes the compiler's layers."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from ember.errors import OptionError
+
+from . import artifact
+from .codegen.build import build_library
+from .frontend import importer, loader, signature
+from .options import CompileOptions
+from .passes.pipeline import count_kernels, run_pipeline
+from .progress import Progress, SilentProgress
+from .target import Target, resolve
+
+EMBER_VERSION = "0.1.0"
+
+
+def compile_model(
+    model_path: str | os.PathLike[str],
+    target: str = "x86",
+    output: str | os.PathLike[str] | None = None,
+    options: CompileOptions | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Compile an ONNX file for `target`; return the artifact's path.
+
+    Without `output` the artifact is written next to the model (`model.onnx` -> `model.so`).
+    Nothing is left behind when compilation fails.
+    """
+    options = options or CompileOptions()
+    progress = progress or SilentProgress()
+    source = Path(model_path)
+    resolved = resolve(target)
+    out = _output_path(source, output)
+    with progress.stage("import", str(source)):
+        model = loader.load_model(source)
+        inputs = signature.apply_shapes(signature.graph_inputs(model), options.input_shapes)
+        mod = importer.import_model(model, inputs)
+        outputs = importer.output_signatures(mod, model)
+    with progress.stage("passes", resolved.name):
+        mod = run_pipeline(mod, resolved, options.dump_ir)
+        progress.note(f"{count_kernels(mod)} kernels")
+    manifest = _manifest(source, model, resolved, options, inputs, outputs, count_kernels(mod))
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with progress.stage("build", resolved.tvm.get("mcpu", resolved.name)):
+            build_library(mod, resolved, tmp)
+        with progress.stage("export", str(out)):
+            artifact.write_artifact(tmp, manifest, out)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return out
+
+
+def _output_path(source: Path, output: str | os.PathLike[str] | None) -> Path:
+    out = Path(output) if output is not None else source.with_suffix(".so")
+    if out.is_dir():
+        out = out / source.with_suffix(".so").name
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise OptionError(f"output folder '{parent}' does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OptionError(f"output folder '{parent}' is not writable")
+    return out
+
+
+def _manifest(
+    source: Path,
+    model: Any,
+    target: Target,
+    options: CompileOptions,
+    inputs: list[signature.TensorSignature],
+    outputs: list[signature.TensorSignature],
+    kernels: int,
+) -> dict[str, Any]:
+    import tvm
+
+    producer = f"{model.producer_name} {model.producer_version}".strip()
+    return {
+        "ember_version": EMBER_VERSION,
+        "tvm_version": tvm.__version__,
+        "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "model": {
+            "file": source.name,
+            "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+            "opset": loader.default_opset(model),
+            "producer": producer,
+        },
+        "target": target.manifest(),
+        "entry": "main",
+        "inputs": [s.manifest() for s in inputs],
+        "outputs": [s.manifest() for s in outputs],
+        "options": options.manifest(),
+        "tuning": {"records_used": 0, "tasks_total": kernels},
+        "numerics": None,
+    }

@@ -1,0 +1,1 @@
+"""Codegen: lower a scheduled Relax module to machine code and a shared library."""

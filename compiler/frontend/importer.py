@@ -1,0 +1,76 @@
+"""Import a checked ONNX model into a Relax IRModule with TVM's ONNX importer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import onnx
+
+from ember.errors import UnsupportedModelError
+
+from ..tvm_errors import summarize
+from .signature import Dim, TensorSignature
+
+
+def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
+    """Every node the importer has no converter for, one line each (all at once)."""
+    from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
+
+    known = _get_convert_map()
+    problems = []
+    for index, node in enumerate(model.graph.node):
+        name = node.name or f"#{index}"
+        if node.domain not in ("", "ai.onnx"):
+            problems.append(f"node '{name}' ({node.op_type}): unknown domain '{node.domain}'")
+        elif node.op_type not in known:
+            problems.append(f"node '{name}' ({node.op_type}): operator not supported")
+    return problems
+
+
+def import_model(model: onnx.ModelProto, inputs: list[TensorSignature]) -> Any:
+    """Return the Relax IRModule of `model`, weights bound as constants.
+
+    `inputs` fixes each input's shape (symbolic dimensions stay symbolic) and dtype.
+    """
+    problems = unsupported_nodes(model)
+    if problems:
+        raise UnsupportedModelError(
+            f"{len(problems)} node(s) cannot be compiled: " + "; ".join(problems)
+        )
+    from tvm.relax.frontend.onnx import from_onnx
+
+    # Symbolic dimensions stay as the model names them; only fully fixed shapes are passed.
+    shape_dict = {s.name: list(s.shape) for s in inputs if all(isinstance(d, int) for d in s.shape)}
+    dtype_dict = {s.name: s.dtype for s in inputs}
+    try:
+        return from_onnx(
+            model, shape_dict=shape_dict, dtype_dict=dtype_dict, keep_params_in_input=False
+        )
+    except Exception as err:  # TVM raises many types; report one line with the cause.
+        raise UnsupportedModelError(f"ONNX import failed: {summarize(err)}") from err
+
+
+def output_signatures(mod: Any, model: onnx.ModelProto) -> list[TensorSignature]:
+    """Names (from the ONNX graph), shapes and dtypes (from Relax) of the outputs."""
+    from tvm import relax
+
+    ret = mod["main"].ty.ret
+    fields = list(ret.fields) if isinstance(ret, relax.TupleType) else [ret]
+    names = [o.name for o in model.graph.output]
+    if len(fields) != len(names):
+        raise UnsupportedModelError(
+            f"the model declares {len(names)} outputs but computes {len(fields)}"
+        )
+    return [_signature(name, t) for name, t in zip(names, fields, strict=True)]
+
+
+def _signature(name: str, tensor_type: Any) -> TensorSignature:
+    from tvm import tirx
+
+    dims: list[Dim] = []
+    shape = getattr(tensor_type.shape, "values", None)
+    if shape is None:  # unknown at compile time; the run reports the real shape
+        return TensorSignature(name, ("?",) * max(tensor_type.ndim, 0), str(tensor_type.dtype))
+    for value in shape:
+        dims.append(int(value.value) if isinstance(value, tirx.IntImm) else str(value))
+    return TensorSignature(name, tuple(dims), str(tensor_type.dtype))

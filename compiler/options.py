@@ -1,0 +1,50 @@
+"""Compile options: one frozen, validated value that the manifest records."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ember.errors import OptionError
+
+_SHAPE_RE = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(x\d+)*)$")
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """What `ember compile` was asked to do, beyond the model and the target."""
+
+    #: Fixed shapes for inputs, overriding symbolic (or fixed) dimensions of the model.
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: Write the IR after each pass phase into this folder.
+    dump_ir: Path | None = None
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest's `options` entry."""
+        return {"input_shapes": {k: list(v) for k, v in self.input_shapes.items()}}
+
+
+def parse_input_shape(spec: str) -> tuple[str, tuple[int, ...]]:
+    """Parse ``NAME=1x3x224x224`` into ``("NAME", (1, 3, 224, 224))``."""
+    match = _SHAPE_RE.match(spec.strip())
+    if not match:
+        raise OptionError(
+            f"invalid --input-shape '{spec}': expected NAME=DIMxDIM..., e.g. input=1x3x224x224"
+        )
+    dims = tuple(int(d) for d in match["dims"].split("x"))
+    if any(d == 0 for d in dims):
+        raise OptionError(f"invalid --input-shape '{spec}': dimensions must be positive")
+    return match["name"], dims
+
+
+def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]]:
+    """Parse repeated ``--input-shape`` options; a name given twice is an error."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for spec in specs or []:
+        name, dims = parse_input_shape(spec)
+        if name in shapes:
+            raise OptionError(f"--input-shape given twice for input '{name}'")
+        shapes[name] = dims
+    return shapes

@@ -1,0 +1,79 @@
+"""Give every unscheduled CPU kernel a parallel loop nest.
+
+Precondition: the module is legalized and fused (each PrimFunc is a list of root-level loop
+nests, one per block, as TE legalization emits them). For each block the leading spatial
+loops are fused and run in parallel on TVM's thread pool, and an elementwise innermost loop
+is vectorized. Without this, LegalizeOps' loops run on one core. Kernels that already carry
+`tirx.is_scheduled` (from a tuning record) are left alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tvm
+from tvm import s_tir, tirx
+
+_DATA_PAR = 0
+_VECTOR_LANES = 8
+
+
+@tvm.transform.module_pass(opt_level=0, name="EmberCPUDefaultSchedule")
+def cpu_default_schedule(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
+    """Schedule each unscheduled PrimFunc of `mod` (see the module docstring)."""
+    updates = {}
+    for gvar, func in mod.functions.items():
+        if isinstance(func, tirx.PrimFunc) and not _is_scheduled(func):
+            updates[gvar] = _schedule(func)
+    for gvar, func in updates.items():
+        mod[gvar] = func
+    return mod
+
+
+def _is_scheduled(func: tirx.PrimFunc) -> bool:
+    return bool(func.attrs and func.attrs.get("tirx.is_scheduled", False))
+
+
+def _schedule(func: tirx.PrimFunc) -> tirx.PrimFunc:
+    sch = s_tir.Schedule(tvm.IRModule({"main": func}))
+    for block in sch.get_child_blocks(sch.get_sblock("root")):
+        _parallelize(sch, block)
+    return sch.mod["main"].with_attr("tirx.is_scheduled", True)
+
+
+def _parallelize(sch: s_tir.Schedule, block: Any) -> None:
+    loops = sch.get_loops(block)
+    iter_vars = sch.get(block).iter_vars
+    spatial = _leading_spatial_loops(sch, loops, iter_vars)
+    if not spatial:
+        return
+    elementwise = len(spatial) == len(loops) == len(iter_vars)
+    inner = spatial[-1] if elementwise and len(spatial) > 1 else None
+    outer = spatial[:-1] if inner is not None else spatial
+    sch.parallel(sch.fuse(*outer) if len(outer) > 1 else outer[0])
+    if inner is not None:
+        _vectorize(sch, inner)
+
+
+def _leading_spatial_loops(sch: s_tir.Schedule, loops: list, iter_vars: list) -> list:
+    """Loops bound one to one to the block's leading data-parallel iterators."""
+    if not loops:
+        return []
+    realize = sch.get(loops[-1]).body
+    if not isinstance(realize, s_tir.SBlockRealize):
+        return []
+    spatial = []
+    for loop, iv, value in zip(loops, iter_vars, realize.iter_values, strict=False):
+        if iv.iter_type != _DATA_PAR or not value.same_as(sch.get(loop).loop_var):
+            break
+        spatial.append(loop)
+    return spatial
+
+
+def _vectorize(sch: s_tir.Schedule, loop: Any) -> None:
+    extent = sch.get(loop).extent
+    if not isinstance(extent, tirx.IntImm) or extent.value < _VECTOR_LANES:
+        return
+    if extent.value % _VECTOR_LANES == 0:
+        _, lanes = sch.split(loop, [None, _VECTOR_LANES])
+        sch.vectorize(lanes)

@@ -1,0 +1,64 @@
+"""Ember: compile ONNX models ahead of time into one shared library, load and run them.
+
+Deploy path::
+
+    import ember
+    model = ember.load("model.so")
+    outputs = model.run({"input": x})
+
+`import ember` and `ember.load` never import TVM, ONNX or XGBoost; `ember.compile` does, lazily.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import errors
+from .errors import EmberError
+from .runtime import Model, TensorInfo, load, read_manifest
+from .session import InferenceSession
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EmberError",
+    "InferenceSession",
+    "Model",
+    "TensorInfo",
+    "__version__",
+    "compile",
+    "errors",
+    "load",
+    "read_manifest",
+]
+
+
+def compile(
+    model: str | os.PathLike[str],
+    target: str = "x86",
+    output: str | os.PathLike[str] | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+) -> Path:
+    """Compile an ONNX file for `target` and return the path of the artifact.
+
+    Parameters
+    ----------
+    model
+        Path of the ``.onnx`` file.
+    target
+        A preset name (``ember targets`` lists them) or a path to a target ``.toml``.
+    output
+        Where to write the artifact; by default next to the model with the ``.so`` suffix.
+    input_shapes
+        Fixed shapes for inputs with symbolic dimensions, e.g. ``{"input": (1, 3, 224, 224)}``.
+    """
+    from ember.compiler.api import compile_model
+    from ember.compiler.options import CompileOptions
+
+    shapes = {name: tuple(int(d) for d in dims) for name, dims in (input_shapes or {}).items()}
+    return compile_model(model, target, output, CompileOptions(input_shapes=shapes))

@@ -1,0 +1,10 @@
+"""Every environment variable Ember reads, in one place (the C++ runtime reads the same)."""
+
+from __future__ import annotations
+
+#: Worker threads per run when `threads` is not given (default: every usable core).
+NUM_THREADS = "EMBER_NUM_THREADS"
+#: Path of libtvm_runtime.so, when it is not beside the installed `tvm` package.
+TVM_RUNTIME_LIBRARY = "EMBER_TVM_RUNTIME_LIBRARY"
+#: Show full tracebacks from the CLI (same as --verbose).
+VERBOSE = "EMBER_VERBOSE"

@@ -1,0 +1,1 @@
+"""The `ember` command line (typer); each command lives in its own module."""

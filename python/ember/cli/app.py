@@ -1,0 +1,63 @@
+"""The `ember` command: typer app, one error boundary, and the command registry."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from .._env import VERBOSE
+from ..errors import EmberError
+from . import (
+    compile_cmd,
+    config_cmd,
+    demo_cmd,
+    inspect_cmd,
+    run_cmd,
+    targets_cmd,
+)
+from .console import error_line
+
+app = typer.Typer(
+    name="ember",
+    help="Compile ONNX models ahead of time into one shared library, and run them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+for module in (compile_cmd, run_cmd, inspect_cmd, targets_cmd, config_cmd, demo_cmd):
+    module.register(app)
+
+
+def _verbose(argv: list[str]) -> bool:
+    return "--verbose" in argv or os.environ.get(VERBOSE, "") not in ("", "0")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app; Ember errors become one `error:` line and exit code 1."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbose = _verbose(args)
+    args = [a for a in args if a != "--verbose"]
+    try:
+        app(args=args, prog_name="ember", standalone_mode=False)
+    except EmberError as exc:
+        if verbose:
+            raise
+        error_line(str(exc))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        sys.exit(130)
+    except (typer.Exit, SystemExit) as exc:
+        sys.exit(exc.exit_code if isinstance(exc, typer.Exit) else exc.code)
+    except Exception as exc:  # the boundary: a bug still ends in one line, never a traceback
+        if verbose:
+            raise
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        error_line(f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose)")
+        sys.exit(1)

@@ -1,0 +1,44 @@
+"""`ember compile`: ONNX file in, one-file artifact out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .console import out
+from .progress import TerminalProgress
+
+
+def compile_command(
+    model: Annotated[Path, typer.Argument(help="The ONNX model to compile.")],
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="Preset name (see `ember targets`) or .toml.")
+    ] = "x86",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Artifact path (default: next to the model, .so)."),
+    ] = None,
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option("--input-shape", help="Fix an input's shape: NAME=1x3x224x224 (repeatable)."),
+    ] = None,
+    dump_ir: Annotated[
+        Path | None, typer.Option("--dump-ir", help="Write the IR after each pass phase here.")
+    ] = None,
+) -> None:
+    """Compile MODEL for a target into one shared library."""
+    from ember.compiler.api import compile_model
+    from ember.compiler.options import CompileOptions, parse_input_shapes
+
+    options = CompileOptions(input_shapes=parse_input_shapes(input_shape), dump_ir=dump_ir)
+    progress = TerminalProgress()
+    path = compile_model(model, target, output, options, progress)
+    total = sum(progress.timings.values())
+    out.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {total:.1f} s")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the app."""
+    app.command("compile")(compile_command)

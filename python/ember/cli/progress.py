@@ -1,0 +1,32 @@
+"""Compile progress on the terminal: a spinner per stage, then its time."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+from rich.markup import escape
+
+from .console import err
+
+
+class TerminalProgress:
+    """Shows each compile stage (import, passes, build, export) and how long it took."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str, detail: str = "") -> Iterator[None]:
+        """Spinner while the stage runs, a checked line with its time when it ends."""
+        start = time.perf_counter()
+        label = f"{name:<8} {escape(detail)}"
+        with err.status(f"{label} ...", spinner="dots"):
+            yield
+        self.timings[name] = time.perf_counter() - start
+        err.print(f"[green]✓[/] {label} [dim]{self.timings[name]:.2f} s[/]")
+
+    def note(self, message: str) -> None:
+        """An indented fact under the current stage."""
+        err.print(f"  [dim]{escape(message)}[/]")

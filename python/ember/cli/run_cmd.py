@@ -1,0 +1,79 @@
+"""`ember run`: run an artifact on given or random inputs and summarize the outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from ..errors import InputError
+from ..runtime import Model, TensorInfo, load
+from .console import out
+
+
+def random_input(info: TensorInfo, rng: np.random.Generator) -> np.ndarray:
+    """A random array for `info`; symbolic dimensions take the value 1."""
+    shape = tuple(d if isinstance(d, int) else 1 for d in info.shape)
+    dtype = np.dtype(info.dtype)
+    if dtype.kind == "f":
+        return rng.standard_normal(shape).astype(dtype)
+    if dtype.kind == "b":
+        return rng.random(shape) < 0.5
+    # Small non-negative integers are valid indices for gathers and embeddings.
+    return rng.integers(0, 2, shape).astype(dtype)
+
+
+def read_inputs(model: Model, path: Path | None, seed: int) -> dict[str, np.ndarray]:
+    """Inputs from an .npz file (keys are input names), or random ones."""
+    if path is None:
+        rng = np.random.default_rng(seed)
+        return {i.name: random_input(i, rng) for i in model.inputs}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read inputs from '{path}': {err}") from None
+    if len(model.inputs) == 1 and list(arrays) == ["arr_0"]:
+        return {model.inputs[0].name: arrays["arr_0"]}
+    return arrays
+
+
+def summarize(name: str, array: np.ndarray) -> str:
+    """One line: name, shape, dtype, range, mean and the first values."""
+    flat = array.reshape(-1)
+    head = np.array2string(flat[:4], precision=4, separator=", ")
+    if flat.size == 0:
+        return f"{name}: {array.dtype}{list(array.shape)} (empty)"
+    stats = f"min {flat.min():.4g} max {flat.max():.4g} mean {flat.astype(np.float64).mean():.4g}"
+    return f"{name}: {array.dtype}{list(array.shape)} {stats} first {head}"
+
+
+def run_command(
+    artifact: Annotated[Path, typer.Argument(help="The compiled model (.so).")],
+    inputs: Annotated[
+        Path | None, typer.Option("--inputs", help=".npz with one array per input name.")
+    ] = None,
+    outputs: Annotated[
+        Path | None, typer.Option("--outputs", help="Write the outputs to this .npz file.")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="Worker threads (default: all cores).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for random inputs.")] = 0,
+) -> None:
+    """Run ARTIFACT once and print a summary of each output."""
+    model = load(artifact, threads=threads)
+    results = model.run(read_inputs(model, inputs, seed))
+    named = {info.name: array for info, array in zip(model.outputs, results, strict=True)}
+    for name, array in named.items():
+        out.print(summarize(name, array))
+    if outputs is not None:
+        np.savez(outputs, **named)
+        out.print(f"wrote {outputs}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the app."""
+    app.command("run")(run_command)

@@ -1,0 +1,141 @@
+"""The runtime facade: `ember.load` and `Model`, over the C++ runtime's binding."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from . import _runtime
+from .errors import InputError
+
+Dim = int | str
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Name, shape (a symbolic dimension is its name, e.g. ``"batch"``) and dtype."""
+
+    name: str
+    shape: tuple[Dim, ...]
+    dtype: str
+
+
+_DEVICE_TYPES = {"cpu": 1, "cuda": 2}
+
+
+def _parse_device(device: str) -> tuple[int, int]:
+    kind, _, ordinal = device.partition(":")
+    if kind not in _DEVICE_TYPES or (ordinal and not ordinal.isdigit()):
+        raise InputError(f"unknown device '{device}' (expected 'cpu', 'cuda' or 'cuda:N')")
+    return _DEVICE_TYPES[kind], int(ordinal or 0)
+
+
+def load(path: str | os.PathLike[str], device: str = "cpu", threads: int | None = None) -> Model:
+    """Load a compiled model.
+
+    Parameters
+    ----------
+    path
+        The artifact written by ``ember compile``.
+    device
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    threads
+        Worker threads per run; by default ``EMBER_NUM_THREADS`` or every usable core.
+    """
+    if threads is not None and threads < 1:
+        raise InputError(f"threads must be at least 1, got {threads}")
+    device_type, device_id = _parse_device(device)
+    handle = _runtime.load(os.fspath(path), device_type, device_id, threads or 0)
+    return Model(handle, os.fspath(path))
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and verify an artifact's manifest without loading its code."""
+    return dict(json.loads(_runtime.read_manifest(os.fspath(path))))
+
+
+class Model:
+    """A loaded model. Safe to share between threads; `run` releases the GIL."""
+
+    def __init__(self, handle: Any, path: str) -> None:
+        self._handle = handle
+        self.path = path
+
+    @cached_property
+    def inputs(self) -> list[TensorInfo]:
+        """The inputs, in the order `run` takes them positionally."""
+        return [TensorInfo(n, tuple(s), d) for n, s, d in self._handle.inputs]
+
+    @cached_property
+    def outputs(self) -> list[TensorInfo]:
+        """The outputs, in the order `run` returns them."""
+        return [TensorInfo(n, tuple(s), d) for n, s, d in self._handle.outputs]
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        """The artifact's manifest (target, versions, options, checksum)."""
+        return dict(json.loads(self._handle.manifest_json))
+
+    @property
+    def threads(self) -> int:
+        """Worker threads each run uses."""
+        return int(self._handle.num_threads)
+
+    def run(self, inputs: Mapping[str, Any] | Sequence[Any] | Any) -> list[np.ndarray]:
+        """Run the model.
+
+        Parameters
+        ----------
+        inputs
+            A mapping from input name to array, a sequence of arrays in input order, or one
+            array for a single-input model. Any object with ``__dlpack__`` is accepted.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            The outputs, in the order of `outputs`.
+        """
+        named = self._name_inputs(inputs)
+        return list(self._handle.run([(name, _to_dlpack(name, x)) for name, x in named]))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> list[np.ndarray]:
+        """``model(x)``, ``model(x, y)`` or ``model(input=x)``."""
+        if args and kwargs:
+            raise InputError("pass inputs either by position or by name, not both")
+        return self.run(dict(kwargs) if kwargs else list(args))
+
+    def _name_inputs(self, inputs: Any) -> list[tuple[str, Any]]:
+        if isinstance(inputs, Mapping):
+            return [(str(k), v) for k, v in inputs.items()]
+        if isinstance(inputs, (list, tuple)):
+            if len(inputs) != len(self.inputs):
+                raise InputError(f"expected {len(self.inputs)} inputs, got {len(inputs)}")
+            return [(spec.name, x) for spec, x in zip(self.inputs, inputs, strict=True)]
+        if len(self.inputs) != 1:
+            raise InputError(f"expected {len(self.inputs)} inputs, got 1 array")
+        return [(self.inputs[0].name, inputs)]
+
+    def __repr__(self) -> str:
+        sig = ", ".join(f"{i.name}: {i.dtype}{list(i.shape)}" for i in self.inputs)
+        return f"<ember.Model {self.path!r} ({sig})>"
+
+
+def _to_dlpack(name: str, value: Any) -> Any:
+    """A DLPack capsule for `value`, made contiguous if it is a NumPy array or array-like."""
+    if isinstance(value, np.ndarray) or not hasattr(value, "__dlpack__"):
+        try:
+            value = np.ascontiguousarray(value)
+        except (TypeError, ValueError) as err:
+            raise InputError(f"input '{name}': cannot convert to an array ({err})") from None
+    try:
+        return value.__dlpack__(max_version=(1, 0))
+    except TypeError:  # producers that predate DLPack 1.0
+        return value.__dlpack__()
+    except BufferError as err:
+        raise InputError(f"input '{name}': cannot be shared through DLPack ({err})") from None

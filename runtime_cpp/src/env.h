@@ -1,0 +1,29 @@
+/*!
+ * \file env.h
+ * \brief Every environment variable the runtime reads, in one place.
+ */
+#ifndef EMBER_RUNTIME_CPP_SRC_ENV_H_
+#define EMBER_RUNTIME_CPP_SRC_ENV_H_
+
+namespace ember {
+namespace env {
+
+/*! \brief Full path of `libtvm_runtime.so`; overrides the search next to the `tvm` package. */
+constexpr const char* kTvmRuntimeLibrary = "EMBER_TVM_RUNTIME_LIBRARY";
+/*! \brief Default worker threads per run when `LoadOptions::num_threads` is 0. */
+constexpr const char* kNumThreads = "EMBER_NUM_THREADS";
+/*!
+ * \brief Comma-separated CPU features to treat as missing (e.g. "avx512f,avx2"), so tests can
+ *        exercise the "built for ..., this machine is ..." refusal on any machine.
+ */
+constexpr const char* kHideCpuFeatures = "EMBER_HIDE_CPU_FEATURES";
+/*!
+ * \brief TVM's own variable: the capacity of each thread pool, read when a pool is created.
+ *        The runtime sets it (when unset) so that a pool may use every core it is allowed.
+ */
+constexpr const char* kTvmNumThreads = "TVM_NUM_THREADS";
+
+}  // namespace env
+}  // namespace ember
+
+#endif  // EMBER_RUNTIME_CPP_SRC_ENV_H_

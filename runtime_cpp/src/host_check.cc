@@ -1,0 +1,137 @@
+#include "host_check.h"
+
+#include <tvm/ffi/function.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "artifact_file.h"
+#include "env.h"
+#include "errors.h"
+
+namespace ember {
+namespace {
+
+struct Feature {
+  const char* name;
+  bool (*supported)();
+};
+
+#if defined(__x86_64__)
+// __builtin_cpu_supports needs literal names, hence one lambda per feature. Manifest names
+// follow LLVM ("sse4.2"); /proc/cpuinfo spellings ("sse4_2") are accepted too.
+const Feature kFeatures[] = {
+    {"sse4.1", [] { return __builtin_cpu_supports("sse4.1") != 0; }},
+    {"sse4.2", [] { return __builtin_cpu_supports("sse4.2") != 0; }},
+    {"popcnt", [] { return __builtin_cpu_supports("popcnt") != 0; }},
+    {"avx", [] { return __builtin_cpu_supports("avx") != 0; }},
+    {"avx2", [] { return __builtin_cpu_supports("avx2") != 0; }},
+    {"fma", [] { return __builtin_cpu_supports("fma") != 0; }},
+    {"f16c", [] { return __builtin_cpu_supports("f16c") != 0; }},
+    {"bmi", [] { return __builtin_cpu_supports("bmi") != 0; }},
+    {"bmi2", [] { return __builtin_cpu_supports("bmi2") != 0; }},
+    {"avx512f", [] { return __builtin_cpu_supports("avx512f") != 0; }},
+    {"avx512bw", [] { return __builtin_cpu_supports("avx512bw") != 0; }},
+    {"avx512vl", [] { return __builtin_cpu_supports("avx512vl") != 0; }},
+    {"avx512dq", [] { return __builtin_cpu_supports("avx512dq") != 0; }},
+    {"avx512cd", [] { return __builtin_cpu_supports("avx512cd") != 0; }},
+    {"avx512vnni", [] { return __builtin_cpu_supports("avx512vnni") != 0; }},
+};
+#else
+// No runtime test on other architectures yet: their baseline features (NEON) are implied.
+const Feature kFeatures[] = {{"", [] { return true; }}};
+#endif
+
+std::string Normalize(std::string name) {
+  for (char& c : name) {
+    if (c == '_') c = '.';
+  }
+  if (name == "avx512.vnni") return "avx512vnni";
+  return name;
+}
+
+// The feature's test, or nullptr when the runtime cannot test it.
+const Feature* FindFeature(const std::string& name) {
+  std::string key = Normalize(name);
+  for (const Feature& f : kFeatures) {
+    if (key == f.name) return &f;
+  }
+  return nullptr;
+}
+
+bool HiddenByEnv(const std::string& name) {
+  const char* hidden = std::getenv(env::kHideCpuFeatures);
+  if (hidden == nullptr) return false;
+  std::string list = Concat(",", hidden, ",");
+  for (char& c : list) {
+    if (c == '_') c = '.';
+  }
+  return list.find("," + Normalize(name) + ",") != std::string::npos;
+}
+
+}  // namespace
+
+const char* HostArch() {
+#if defined(__x86_64__)
+  return "x86_64";
+#elif defined(__aarch64__)
+  return "aarch64";
+#else
+  return "unknown";
+#endif
+}
+
+void CheckHost(const Manifest& m, uint16_t elf_machine, const std::string& path) {
+  if (m.arch != HostArch()) {
+    Fail(ErrorCode::kIncompatible, path, ": built for ", m.arch, ", this machine is ", HostArch());
+  }
+  if (ElfMachineName(elf_machine) != m.arch) {
+    Fail(ErrorCode::kInvalidArtifact, path, ": manifest says ", m.arch, " but the library is ",
+         ElfMachineName(elf_machine));
+  }
+  std::vector<std::string> missing;
+  for (const std::string& name : m.cpu_features) {
+    const Feature* f = FindFeature(name);
+    if ((f != nullptr && !f->supported()) || HiddenByEnv(name)) missing.push_back(name);
+  }
+  if (missing.empty()) return;
+  std::string list;
+  for (const std::string& name : missing) list += (list.empty() ? "" : ", ") + name;
+  Fail(ErrorCode::kIncompatible, path, ": built for ", m.arch, " with ", list, ", this machine is ",
+       HostArch(), " without ", list);
+}
+
+void CheckDeviceKind(const Manifest& m, Device device, const std::string& path) {
+  const char* wanted = device.type == DeviceType::kCUDA ? "cuda" : "cpu";
+  if (m.device != wanted) {
+    Fail(ErrorCode::kIncompatible, path, ": built for device '", m.device, "', cannot run on '",
+         wanted, "'");
+  }
+}
+
+void CheckCudaDevice(const Manifest& m, Device device, const std::string& path) {
+  auto get_attr = tvm::ffi::Function::GetGlobal("runtime.GetDeviceAttr");
+  if (!get_attr) Fail(ErrorCode::kInternal, "TVM runtime lacks runtime.GetDeviceAttr");
+  constexpr int kExist = 0, kComputeVersion = 4;  // TVM's DeviceAttrKind
+  auto device_type = static_cast<int>(DeviceType::kCUDA);
+  bool exists = Translate(ErrorCode::kDevice, path, [&] {
+    return (*get_attr)(device_type, device.id, kExist).cast<int64_t>() != 0;
+  });
+  if (!exists) Fail(ErrorCode::kDevice, path, ": no CUDA device ", device.id, " is visible");
+  if (m.cuda_arch.rfind("sm_", 0) != 0) return;
+  std::string version = Translate(ErrorCode::kDevice, path, [&] {
+    return std::string(
+        (*get_attr)(device_type, device.id, kComputeVersion).cast<tvm::ffi::String>());
+  });
+  // "8.6" -> 86, compared with "sm_86".
+  int have = std::atoi(version.c_str()) * 10;
+  size_t dot = version.find('.');
+  if (dot != std::string::npos) have += std::atoi(version.c_str() + dot + 1);
+  int need = std::atoi(m.cuda_arch.c_str() + 3);
+  if (have < need) {
+    Fail(ErrorCode::kIncompatible, path, ": built for ", m.cuda_arch, ", this GPU is sm_", have);
+  }
+}
+
+}  // namespace ember

@@ -1,0 +1,141 @@
+#include <ember/runtime.h>
+#include <tvm/ffi/container/array.h>
+#include <tvm/ffi/container/tensor.h>
+#include <tvm/ffi/extra/module.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "errors.h"
+#include "host_check.h"
+#include "manifest.h"
+#include "tensor_access.h"
+#include "threads.h"
+#include "tvm_runtime_loader.h"
+#include "validate.h"
+#include "vm_pool.h"
+
+#ifndef EMBER_VERSION
+#define EMBER_VERSION "0.0.0"
+#endif
+
+namespace ember {
+
+struct Model::Impl {
+  std::string path;
+  std::string manifest_json;
+  Manifest manifest;
+  Device device;
+  int num_threads = 1;
+  std::unique_ptr<VmPool> pool;
+};
+
+namespace {
+
+tvm::ffi::Module LoadLibrary(const std::string& path) {
+  return Translate(ErrorCode::kInvalidArtifact, path + ": cannot load the library",
+                   [&] { return tvm::ffi::Module::LoadFromFile(path); });
+}
+
+// TVM's kernels assume 64-byte aligned data at offset 0 (numpy gives 16): copy the others.
+tvm::ffi::Tensor Aligned(const tvm::ffi::Tensor& t) {
+  const DLTensor& dl = *t.GetDLTensorPtr();
+  if (dl.device.device_type != kDLCPU || (dl.byte_offset == 0 && t.IsAligned(kAlignment))) {
+    return t;
+  }
+  tvm::ffi::Tensor copy = AllocCpuTensor(t.shape(), dl.dtype);
+  std::memcpy(copy.data_ptr(), static_cast<const char*>(dl.data) + dl.byte_offset, NumBytes(dl));
+  return copy;
+}
+
+std::vector<Tensor> CollectOutputs(const tvm::ffi::Any& result, const Model::Impl& impl) {
+  std::vector<tvm::ffi::Tensor> found;
+  if (auto single = result.try_cast<tvm::ffi::Tensor>()) {
+    found.push_back(*single);
+  } else if (auto tuple = result.try_cast<tvm::ffi::Array<tvm::ffi::Any>>()) {
+    for (const tvm::ffi::Any& item : *tuple) {
+      auto t = item.try_cast<tvm::ffi::Tensor>();
+      if (!t) Fail(ErrorCode::kRuntime, impl.path, ": the model returned a non-tensor output");
+      found.push_back(*t);
+    }
+  } else {
+    Fail(ErrorCode::kRuntime, impl.path, ": the model returned ", result.GetTypeKey());
+  }
+  if (found.size() != impl.manifest.outputs.size()) {
+    Fail(ErrorCode::kRuntime, impl.path, ": the model returned ", found.size(),
+         " outputs, the manifest lists ", impl.manifest.outputs.size());
+  }
+  std::vector<Tensor> outputs;
+  for (tvm::ffi::Tensor& t : found) outputs.push_back(TensorAccess::Wrap(std::move(t)));
+  return outputs;
+}
+
+std::shared_ptr<Model::Impl> LoadImpl(const std::string& path, const LoadOptions& options) {
+  auto impl = std::make_shared<Model::Impl>();
+  impl->path = path;
+  impl->device = options.device;
+  ArtifactFile file;
+  impl->manifest = ReadVerifiedManifest(path, &file);
+  impl->manifest_json = std::move(file.manifest_json);
+  CheckHost(impl->manifest, file.elf_machine, path);
+  CheckDeviceKind(impl->manifest, options.device, path);
+  EnsureTvmRuntimeLoaded();
+  if (options.device.type == DeviceType::kCUDA) {
+    EnsureTvmCudaRuntimeLoaded();
+    CheckCudaDevice(impl->manifest, options.device, path);
+  }
+  impl->num_threads = ResolveNumThreads(options.num_threads);
+  impl->pool =
+      std::make_unique<VmPool>(LoadLibrary(path), options.device, impl->manifest.entry, path);
+  return impl;
+}
+
+}  // namespace
+
+Model::Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Model Model::Load(const std::string& path, const LoadOptions& options) {
+  return Translate(ErrorCode::kInternal, path, [&] { return Model(LoadImpl(path, options)); });
+}
+
+const std::vector<TensorSpec>& Model::inputs() const { return impl_->manifest.inputs; }
+const std::vector<TensorSpec>& Model::outputs() const { return impl_->manifest.outputs; }
+const std::string& Model::manifest_json() const { return impl_->manifest_json; }
+int Model::num_threads() const { return impl_->num_threads; }
+Device Model::device() const { return impl_->device; }
+
+std::vector<Tensor> Model::Run(const std::vector<Tensor>& inputs) const {
+  ValidateInputs(impl_->manifest.inputs, inputs, impl_->device);
+  return Translate(ErrorCode::kRuntime, impl_->path + ": run failed", [&] {
+    std::vector<tvm::ffi::Tensor> args;
+    args.reserve(inputs.size());
+    for (const Tensor& t : inputs) args.push_back(Aligned(TensorAccess::Unwrap(t)));
+    std::vector<tvm::ffi::AnyView> packed(args.begin(), args.end());
+    ApplyNumThreads(impl_->num_threads);
+    tvm::ffi::Any result;
+    {
+      VmPool::Lease lease = impl_->pool->Acquire();
+      lease.entry().CallPacked(packed.data(), static_cast<int32_t>(packed.size()), &result);
+    }
+    return CollectOutputs(result, *impl_);
+  });
+}
+
+std::vector<Tensor> Model::Run(const std::vector<std::pair<std::string, Tensor>>& named) const {
+  return Run(OrderByName(impl_->manifest.inputs, named));
+}
+
+std::string ReadManifest(const std::string& path) {
+  return Translate(ErrorCode::kInternal, path, [&] {
+    ArtifactFile file;
+    ReadVerifiedManifest(path, &file);
+    return std::move(file.manifest_json);
+  });
+}
+
+const char* Version() { return EMBER_VERSION; }
+
+}  // namespace ember

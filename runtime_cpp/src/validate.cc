@@ -1,0 +1,114 @@
+#include "validate.h"
+
+#include <tvm/ffi/container/tensor.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "errors.h"
+#include "tensor_access.h"
+
+namespace ember {
+namespace {
+
+std::string ShapeText(const TensorSpec& spec) {
+  std::string s = "[";
+  for (size_t i = 0; i < spec.shape.size(); ++i) {
+    s += i ? ", " : "";
+    s += spec.dim_names[i].empty() ? std::to_string(spec.shape[i]) : spec.dim_names[i];
+  }
+  return s + "]";
+}
+
+std::string ShapeText(const DLTensor& t) {
+  std::string s = "[";
+  for (int i = 0; i < t.ndim; ++i) s += (i ? ", " : "") + std::to_string(t.shape[i]);
+  return s + "]";
+}
+
+std::string DeviceText(int device_type, int device_id) {
+  const char* kind = device_type == kDLCPU ? "cpu" : device_type == kDLCUDA ? "cuda" : "device";
+  return Concat(kind, ":", device_id);
+}
+
+std::string NameList(const std::vector<TensorSpec>& specs) {
+  std::string s;
+  for (const TensorSpec& spec : specs) s += Concat(s.empty() ? "" : ", ", "'", spec.name, "'");
+  return s;
+}
+
+// Binds each symbol to the first extent seen; later inputs must agree.
+void CheckShape(const TensorSpec& spec, const DLTensor& t, std::map<std::string, int64_t>* bound) {
+  bool ok = static_cast<size_t>(t.ndim) == spec.shape.size();
+  for (size_t i = 0; ok && i < spec.shape.size(); ++i) {
+    if (spec.dim_names[i].empty()) {
+      ok = t.shape[i] == spec.shape[i];
+      continue;
+    }
+    auto [it, inserted] = bound->emplace(spec.dim_names[i], t.shape[i]);
+    if (!inserted && it->second != t.shape[i]) {
+      Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "': dimension '", it->first, "' is ",
+           t.shape[i], " but another input set it to ", it->second);
+    }
+  }
+  if (!ok) {
+    Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "': expected shape ", ShapeText(spec),
+         ", got ", ShapeText(t));
+  }
+}
+
+void CheckOne(const TensorSpec& spec, const Tensor& tensor, Device device,
+              std::map<std::string, int64_t>* bound) {
+  if (!tensor.defined()) Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "' is undefined");
+  const DLTensor& t = tensor.dl_tensor();
+  if (DtypeName(t.dtype) != spec.dtype) {
+    Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "': expected dtype ", spec.dtype,
+         ", got ", DtypeName(t.dtype));
+  }
+  CheckShape(spec, t, bound);
+  if (t.device.device_type != static_cast<int>(device.type) || t.device.device_id != device.id) {
+    Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "': expected device ",
+         DeviceText(static_cast<int>(device.type), device.id), ", got ",
+         DeviceText(t.device.device_type, t.device.device_id));
+  }
+  if (!tvm::ffi::IsContiguous(t)) {
+    Fail(ErrorCode::kInvalidArgument, "input '", spec.name,
+         "': not contiguous (C order); make a contiguous copy");
+  }
+}
+
+}  // namespace
+
+std::vector<Tensor> OrderByName(const std::vector<TensorSpec>& specs,
+                                const std::vector<std::pair<std::string, Tensor>>& named) {
+  std::vector<Tensor> ordered(specs.size());
+  std::vector<bool> given(specs.size(), false);
+  for (const auto& [name, tensor] : named) {
+    size_t i = 0;
+    while (i < specs.size() && specs[i].name != name) ++i;
+    if (i == specs.size()) {
+      Fail(ErrorCode::kInvalidArgument, "unknown input '", name, "' (inputs: ", NameList(specs),
+           ")");
+    }
+    if (given[i]) Fail(ErrorCode::kInvalidArgument, "input '", name, "' given twice");
+    given[i] = true;
+    ordered[i] = tensor;
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (!given[i]) Fail(ErrorCode::kInvalidArgument, "missing input '", specs[i].name, "'");
+  }
+  return ordered;
+}
+
+void ValidateInputs(const std::vector<TensorSpec>& specs, const std::vector<Tensor>& inputs,
+                    Device device) {
+  if (inputs.size() != specs.size()) {
+    Fail(ErrorCode::kInvalidArgument, "expected ", specs.size(), " input",
+         specs.size() == 1 ? "" : "s", ", got ", inputs.size());
+  }
+  std::map<std::string, int64_t> bound;
+  for (size_t i = 0; i < specs.size(); ++i) CheckOne(specs[i], inputs[i], device, &bound);
+}
+
+}  // namespace ember

@@ -1,0 +1,72 @@
+"""Shared fixtures: example models built in code, compiled once per test session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from ember.compiler import models
+from ember.compiler.api import compile_model
+from ember.compiler.options import CompileOptions
+from ember.compiler.reference import ort_outputs
+
+#: Outputs must match ONNX Runtime within this relative error (issue: 1e-4).
+RTOL = 1e-4
+
+
+@pytest.fixture(scope="session")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+def save_model(proto: onnx.ModelProto, folder: Path, name: str) -> Path:
+    path = folder / f"{name}.onnx"
+    onnx.save(proto, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def compile_example(build_dir: Path) -> Callable[..., tuple[Path, Path]]:
+    """Compile a model once per session; returns (onnx path, artifact path)."""
+    cache: dict[str, tuple[Path, Path]] = {}
+
+    def get(name: str, proto: onnx.ModelProto | None = None, **shapes: tuple[int, ...]):
+        key = name + repr(sorted(shapes.items()))
+        if key not in cache:
+            source = save_model(proto or models.EXAMPLES[name](), build_dir, name)
+            out = build_dir / f"{name}_{len(cache)}.so"
+            compile_model(source, "x86", out, CompileOptions(input_shapes=dict(shapes)))
+            cache[key] = (source, out)
+        return cache[key]
+
+    return get
+
+
+def random_feed(proto: onnx.ModelProto, seed: int = 0, **dims: int) -> dict[str, np.ndarray]:
+    """Random float32 inputs for `proto`; symbolic dimensions take values from `dims` or 2."""
+    rng = np.random.default_rng(seed)
+    feed = {}
+    init = {t.name for t in proto.graph.initializer}
+    for value in proto.graph.input:
+        if value.name in init:
+            continue
+        shape = [
+            d.dim_value if d.HasField("dim_value") else dims.get(d.dim_param, 2)
+            for d in value.type.tensor_type.shape.dim
+        ]
+        feed[value.name] = rng.standard_normal(shape).astype(np.float32)
+    return feed
+
+
+def assert_close_to_ort(source: Path, feed: dict[str, np.ndarray], outputs: list[np.ndarray]):
+    expected = ort_outputs(str(source), feed)
+    assert len(outputs) == len(expected)
+    for got, want in zip(outputs, expected, strict=True):
+        assert got.shape == want.shape
+        assert got.dtype == want.dtype
+        scale = float(np.max(np.abs(want)))
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=RTOL * scale)
