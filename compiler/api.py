@@ -87,7 +87,7 @@ def _manifest(
     return {
         "ember_version": EMBER_VERSION,
         "tvm_version": tvm.__version__,
-        "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "model": {
             "file": source.name,
             "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),

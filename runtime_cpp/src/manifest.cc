@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "tensor_access.h"
 
 namespace ember {
 namespace {
@@ -49,6 +50,11 @@ TensorSpec ParseSpec(const Any& v, const std::string& what, const std::string& p
   TensorSpec spec;
   spec.name = AsString(Member(obj, "name"), what + ".name", path);
   spec.dtype = AsString(Member(obj, "dtype"), what + ".dtype", path);
+  try {
+    ParseDtype(spec.dtype);
+  } catch (const Error&) {
+    Corrupted(path, Concat(what, ".dtype '", spec.dtype, "' is not a dtype this runtime knows"));
+  }
   for (const Any& dim : AsArray(Member(obj, "shape"), what + ".shape", path)) {
     if (auto s = dim.try_cast<tvm::ffi::String>()) {
       spec.shape.push_back(-1);
@@ -94,15 +100,8 @@ void ParsePayload(const json::Object& root, const std::string& path, Manifest* m
   m->payload_crc32 = AsString(Member(payload, "crc32"), "payload.crc32", path);
 }
 
-}  // namespace
-
-Manifest ParseManifest(const std::string& text, const std::string& path) {
-  // Anything the checks below miss (a bad cast deep in the JSON) is still a corrupted manifest.
-  return Translate(ErrorCode::kInvalidArtifact, path + ": corrupted manifest",
-                   [&] { return ParseManifestUnchecked(text, path); });
-}
-
-Manifest ReadVerifiedManifest
+Manifest ParseManifestUnchecked(const std::string& text, const std::string& path) {
+  tvm::ffi::String error;
   Any parsed = json::Parse(tvm::ffi::String(text), &error);
   if (!error.empty()) Corrupted(path, FirstLine(std::string(error)));
   json::Object root = AsObject(parsed, "the manifest", path);
@@ -121,6 +120,14 @@ Manifest ReadVerifiedManifest
   m.outputs = ParseSpecs(root, "outputs", path);
   ParsePayload(root, path, &m);
   return m;
+}
+
+}  // namespace
+
+Manifest ParseManifest(const std::string& text, const std::string& path) {
+  // Anything the checks below miss (a bad cast deep in the JSON) is still a corrupted manifest.
+  return Translate(ErrorCode::kInvalidArtifact, path + ": corrupted manifest",
+                   [&] { return ParseManifestUnchecked(text, path); });
 }
 
 Manifest ReadVerifiedManifest(const std::string& path, ArtifactFile* out_file) {

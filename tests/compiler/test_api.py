@@ -27,10 +27,17 @@ def test_writes_next_to_the_model_by_default(tmp_path):
 
 def test_dump_ir_writes_each_phase(tmp_path):
     source = save_model(models.mlp(), tmp_path, "mlp")
-    compile_model(source, output=tmp_path / "out.so", options=CompileOptions(dump_ir=tmp_path / "ir"))
+    compile_model(
+        source, output=tmp_path / "out.so", options=CompileOptions(dump_ir=tmp_path / "ir")
+    )
     names = sorted(p.name for p in (tmp_path / "ir").iterdir())
-    assert names == ["00_imported.py", "01_simplify.py", "02_legalize.py", "03_fuse.py",
-                     "04_schedule.py"]
+    assert names == [
+        "00_imported.py",
+        "01_simplify.py",
+        "02_legalize.py",
+        "03_fuse.py",
+        "04_schedule.py",
+    ]
     assert "T.parallel" in (tmp_path / "ir" / "04_schedule.py").read_text()
 
 

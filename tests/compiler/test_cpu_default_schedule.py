@@ -9,8 +9,8 @@ from tvm import relax, tirx
 from tvm.relax.frontend.onnx import from_onnx
 
 from ember.compiler import models
-from ember.compiler.passes.pipeline import cpu_phases
 from ember.compiler.passes.cpu_default_schedule import cpu_default_schedule
+from ember.compiler.passes.pipeline import cpu_phases
 from ember.compiler.target import resolve
 
 

@@ -61,7 +61,7 @@ def test_truncated_model_is_refused(tmp_path):
     data = models.small_cnn().SerializeToString()
     path = tmp_path / "cut.onnx"
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelError, match="cut.onnx"):
+    with pytest.raises(ModelError, match=r"cut\.onnx"):
         load_model(path)
 
 

@@ -53,8 +53,14 @@ def test_compile_run_and_outputs_match(cnn, tmp_path):
     source, artifact = cnn
     x = np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32)
     np.savez(tmp_path / "in.npz", input=x)
-    proc = ember("run", str(artifact), "--inputs", str(tmp_path / "in.npz"),
-                 "--outputs", str(tmp_path / "out.npz"))
+    proc = ember(
+        "run",
+        str(artifact),
+        "--inputs",
+        str(tmp_path / "in.npz"),
+        "--outputs",
+        str(tmp_path / "out.npz"),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "logits: float32[2, 10]" in proc.stdout
     got = np.load(tmp_path / "out.npz")["logits"]
@@ -156,10 +162,18 @@ def test_threads_setting_reaches_the_thread_pool(cnn):
     )
     cores = len(os.sched_getaffinity(0))
     for threads in sorted({1, cores}):
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              env={**os.environ, "EMBER_NUM_THREADS": str(threads)})
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "EMBER_NUM_THREADS": str(threads)},
+        )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.split() == [str(threads), str(threads)]
-    default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env={k: v for k, v in os.environ.items() if k != "EMBER_NUM_THREADS"})
+    default = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "EMBER_NUM_THREADS"},
+    )
     assert default.stdout.split() == [str(cores), str(cores)]

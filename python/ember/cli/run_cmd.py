@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -70,7 +70,8 @@ def run_command(
     for name, array in named.items():
         out.print(summarize(name, array))
     if outputs is not None:
-        np.savez(outputs, **named)
+        save: Any = np.savez  # numpy's stub types **kwds as the allow_pickle flag
+        save(outputs, **named)
         out.print(f"wrote {outputs}")
 
 
