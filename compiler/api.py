@@ -64,6 +64,9 @@ def _output_path(source: Path, output: str | os.PathLike[str] | None) -> Path:
     out = Path(output) if output is not None else source.with_suffix(".so")
     if out.is_dir():
         out = out / source.with_suffix(".so").name
+    if out.suffix != ".so":
+        # TVM's loader picks the library loader by file extension.
+        raise OptionError(f"output '{out}' must end in .so")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise OptionError(f"output folder '{parent}' does not exist")

@@ -8,3 +8,5 @@ NUM_THREADS = "EMBER_NUM_THREADS"
 TVM_RUNTIME_LIBRARY = "EMBER_TVM_RUNTIME_LIBRARY"
 #: Show full tracebacks from the CLI (same as --verbose).
 VERBOSE = "EMBER_VERBOSE"
+#: Comma-separated ISA extensions the runtime treats as absent (tests of the load-time check).
+HIDE_CPU_FEATURES = "EMBER_HIDE_CPU_FEATURES"

@@ -1,7 +1,6 @@
 #include "artifact_file.h"
 
 #include <sys/stat.h>
-#include <zlib.h>
 
 #include <array>
 #include <cerrno>
@@ -9,6 +8,7 @@
 #include <fstream>
 #include <vector>
 
+#include "crc32.h"
 #include "errors.h"
 
 namespace ember {
@@ -59,16 +59,16 @@ uint16_t ReadElfMachine(std::ifstream& in, const std::string& path) {
 
 uint32_t Crc32(std::ifstream& in, uint64_t size, const std::string& path) {
   std::vector<char> buf(1 << 20);
-  uLong crc = crc32(0L, Z_NULL, 0);
+  uint32_t crc = 0;
   in.seekg(0);
   for (uint64_t done = 0; done < size;) {
     uint64_t n = std::min<uint64_t>(buf.size(), size - done);
     in.read(buf.data(), static_cast<std::streamsize>(n));
     if (!in) Fail(ErrorCode::kNotFound, path, ": read error");
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(buf.data()), static_cast<uInt>(n));
+    crc = Crc32Update(crc, buf.data(), n);
     done += n;
   }
-  return static_cast<uint32_t>(crc);
+  return crc;
 }
 
 }  // namespace

@@ -84,3 +84,5 @@ def test_bad_target_and_output(tmp_path):
         compile_model(source, target="gpu9")
     with pytest.raises(OptionError, match="does not exist"):
         compile_model(source, output=tmp_path / "missing" / "x.so")
+    with pytest.raises(OptionError, match=r"must end in \.so"):
+        compile_model(source, output=tmp_path / "model.bin")

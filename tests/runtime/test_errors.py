@@ -135,3 +135,20 @@ def test_cpu_artifact_on_cuda_device_is_refused(compile_example):
     with pytest.raises(IncompatibleArtifactError) as err:
         ember.load(good, device="cuda:0")
     assert "cpu" in one_line(err)
+
+
+def test_artifact_needing_a_missing_isa_extension_is_refused(compile_example):
+    # EMBER_HIDE_CPU_FEATURES makes the runtime treat features as absent, to test this anywhere.
+    import os
+    import subprocess
+    import sys
+
+    _, good = compile_example("mlp")
+    needed = ember.read_manifest(good)["target"]["cpu_features"]
+    assert needed, "the host target records the ISA extensions it compiled for"
+    code = f"import ember; ember.load({str(good)!r})"
+    env = {**os.environ, "EMBER_HIDE_CPU_FEATURES": needed[-1]}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode != 0
+    assert "IncompatibleArtifactError" in proc.stderr
+    assert f"without {needed[-1]}" in proc.stderr.strip().splitlines()[-1]

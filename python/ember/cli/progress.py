@@ -16,6 +16,7 @@ class TerminalProgress:
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
+        self._notes: list[str] = []
 
     @contextlib.contextmanager
     def stage(self, name: str, detail: str = "") -> Iterator[None]:
@@ -25,8 +26,10 @@ class TerminalProgress:
         with err.status(f"{label} ...", spinner="dots"):
             yield
         self.timings[name] = time.perf_counter() - start
-        err.print(f"[green]✓[/] {label} [dim]{self.timings[name]:.2f} s[/]")
+        notes = f" ({escape(', '.join(self._notes))})" if self._notes else ""
+        self._notes.clear()
+        err.print(f"[green]✓[/] {label}{notes} [dim]{self.timings[name]:.2f} s[/]")
 
     def note(self, message: str) -> None:
-        """An indented fact under the current stage."""
-        err.print(f"  [dim]{escape(message)}[/]")
+        """A fact shown on the current stage's line when it ends."""
+        self._notes.append(message)
