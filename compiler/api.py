@@ -15,7 +15,7 @@ from . import artifact
 from .codegen.build import build_library
 from .frontend import importer, loader, signature
 from .options import CompileOptions
-from .passes.pipeline import count_kernels, run_pipeline
+from .passes.pipeline import count_kernels, plugins_of, run_pipeline
 from .progress import Progress, SilentProgress
 from .target import Target, resolve
 
@@ -48,6 +48,7 @@ def compile_model(
         mod = run_pipeline(mod, resolved, options.dump_ir)
         progress.note(f"{count_kernels(mod)} kernels")
     manifest = _manifest(source, model, resolved, options, inputs, outputs, count_kernels(mod))
+    manifest["plugins"] = plugins_of(mod)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         with progress.stage("build", resolved.tvm.get("mcpu", resolved.name)):

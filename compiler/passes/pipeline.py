@@ -18,6 +18,7 @@ from ember.errors import TargetError
 
 from ..target import Target
 from .cpu_default_schedule import cpu_default_schedule
+from .dispatch_cpu_kernels import dispatch_cpu_kernels
 
 Phase = tuple[str, list[Any]]
 
@@ -28,12 +29,15 @@ def cpu_phases() -> list[Phase]:
         (
             "simplify",
             [
-                # Turns BatchNorm into arithmetic so fusion folds it into the conv epilogue.
+                # BatchNorm after a convolution becomes part of its weights and bias.
+                relax.transform.FoldBatchnormToConv2D(),
+                # The remaining BatchNorms become arithmetic that fusion folds into a kernel.
                 relax.transform.DecomposeOpsForInference(),
                 relax.transform.CanonicalizeBindings(),
                 relax.transform.FoldConstant(),
             ],
         ),
+        ("dispatch", [dispatch_cpu_kernels]),
         (
             "legalize",
             [
@@ -78,3 +82,11 @@ def run_pipeline(
 def count_kernels(mod: tvm.IRModule) -> int:
     """Number of PrimFuncs (kernels, and tuning tasks) in a lowered module."""
     return sum(1 for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc))
+
+
+def plugins_of(mod: tvm.IRModule) -> list[str]:
+    """Kernel plugins the module calls (the runtime loads them before the model)."""
+    attrs = mod.attrs
+    if not attrs or "ember_plugins" not in attrs:
+        return []
+    return sorted(str(p) for p in attrs["ember_plugins"])

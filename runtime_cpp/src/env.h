@@ -18,6 +18,11 @@ constexpr const char* kNumThreads = "EMBER_NUM_THREADS";
  */
 constexpr const char* kHideCpuFeatures = "EMBER_HIDE_CPU_FEATURES";
 /*!
+ * \brief OpenBLAS's own variable: threads of its pool. The CPU kernel plugin runs OpenBLAS on
+ *        TVM's pool instead, so it is set to 1 (unless the user set it) before OpenBLAS loads.
+ */
+constexpr const char* kOpenBlasNumThreads = "OPENBLAS_NUM_THREADS";
+/*!
  * \brief TVM's own variable: the capacity of each thread pool, read when a pool is created.
  *        The runtime sets it (when unset) so that a pool may use every core it is allowed.
  */

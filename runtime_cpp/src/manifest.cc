@@ -92,6 +92,15 @@ void ParseTarget(const json::Object& root, const std::string& path, Manifest* m)
   }
 }
 
+// Optional: kernel plugins the artifact calls into ("cpu_blas" -> libember_cpu_blas.so).
+void ParsePlugins(const json::Object& root, const std::string& path, Manifest* m) {
+  Any plugins = Member(root, "plugins");
+  if (plugins == nullptr) return;
+  for (const Any& p : AsArray(plugins, "plugins", path)) {
+    m->plugins.push_back(AsString(p, "plugins[]", path));
+  }
+}
+
 void ParsePayload(const json::Object& root, const std::string& path, Manifest* m) {
   json::Object payload = AsObject(Member(root, "payload"), "payload", path);
   Any size = Member(payload, "size");
@@ -118,6 +127,7 @@ Manifest ParseManifestUnchecked(const std::string& text, const std::string& path
   ParseTarget(root, path, &m);
   m.inputs = ParseSpecs(root, "inputs", path);
   m.outputs = ParseSpecs(root, "outputs", path);
+  ParsePlugins(root, path, &m);
   ParsePayload(root, path, &m);
   return m;
 }

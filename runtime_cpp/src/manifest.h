@@ -25,6 +25,7 @@ struct Manifest {
   std::string entry = "main";
   std::vector<TensorSpec> inputs;
   std::vector<TensorSpec> outputs;
+  std::vector<std::string> plugins;  //!< kernel plugins to load first, e.g. "cpu_blas"
   uint64_t payload_size = 0;
   std::string payload_crc32;  //!< 8 lowercase hex digits
 };

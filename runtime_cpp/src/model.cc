@@ -3,6 +3,7 @@
 #include <tvm/ffi/container/tensor.h>
 #include <tvm/ffi/extra/module.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 #include "errors.h"
 #include "host_check.h"
 #include "manifest.h"
+#include "plugin_loader.h"
 #include "tensor_access.h"
 #include "threads.h"
 #include "tvm_runtime_loader.h"
@@ -36,8 +38,14 @@ struct Model::Impl {
 namespace {
 
 tvm::ffi::Module LoadLibrary(const std::string& path) {
+  // dlopen searches the library path, not the working directory, for a name without a slash.
+  std::string absolute = path;
+  if (char* resolved = realpath(path.c_str(), nullptr)) {
+    absolute = resolved;
+    std::free(resolved);
+  }
   return Translate(ErrorCode::kInvalidArtifact, path + ": cannot load the library",
-                   [&] { return tvm::ffi::Module::LoadFromFile(path); });
+                   [&] { return tvm::ffi::Module::LoadFromFile(absolute); });
 }
 
 // TVM's kernels assume 64-byte aligned data at offset 0 (numpy gives 16): copy the others.
@@ -87,6 +95,7 @@ std::shared_ptr<Model::Impl> LoadImpl(const std::string& path, const LoadOptions
     EnsureTvmCudaRuntimeLoaded();
     CheckCudaDevice(impl->manifest, options.device, path);
   }
+  EnsurePluginsLoaded(impl->manifest.plugins, path);
   impl->num_threads = ResolveNumThreads(options.num_threads);
   impl->pool =
       std::make_unique<VmPool>(LoadLibrary(path), options.device, impl->manifest.entry, path);

@@ -25,7 +25,9 @@ std::string DirName(const std::string& path) {
   return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
 }
 
-std::string ThisLibraryDir() {
+}  // namespace
+
+std::string RuntimeLibraryDir() {
   Dl_info info{};
   if (dladdr(reinterpret_cast<void*>(&EnsureTvmRuntimeLoaded), &info) == 0 ||
       info.dli_fname == nullptr) {
@@ -33,6 +35,8 @@ std::string ThisLibraryDir() {
   }
   return DirName(info.dli_fname);
 }
+
+namespace {
 
 // The folder a loaded library lives in, found through one of its symbols.
 std::string LoadedLibraryDir(void* handle) {
@@ -45,7 +49,7 @@ std::string LoadedLibraryDir(void* handle) {
 std::vector<std::string> Candidates() {
   std::vector<std::string> paths;
   if (const char* env_path = std::getenv(env::kTvmRuntimeLibrary)) paths.emplace_back(env_path);
-  std::string here = ThisLibraryDir();
+  std::string here = RuntimeLibraryDir();
   if (!here.empty()) paths.push_back(here + "/../../tvm/lib/" + kRuntimeName);
   paths.emplace_back(kRuntimeName);  // LD_LIBRARY_PATH, rpath, system folders
   return paths;

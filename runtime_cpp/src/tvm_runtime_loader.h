@@ -9,7 +9,12 @@
 #ifndef EMBER_RUNTIME_CPP_SRC_TVM_RUNTIME_LOADER_H_
 #define EMBER_RUNTIME_CPP_SRC_TVM_RUNTIME_LOADER_H_
 
+#include <string>
+
 namespace ember {
+
+/*! \brief The folder libember_runtime.so was loaded from ("" when unknown). */
+std::string RuntimeLibraryDir();
 
 /*!
  * \brief Load `libtvm_runtime.so` with RTLD_GLOBAL unless already loaded. Tries, in order: an

@@ -34,11 +34,12 @@ def test_dump_ir_writes_each_phase(tmp_path):
     assert names == [
         "00_imported.py",
         "01_simplify.py",
-        "02_legalize.py",
-        "03_fuse.py",
-        "04_schedule.py",
+        "02_dispatch.py",
+        "03_legalize.py",
+        "04_fuse.py",
+        "05_schedule.py",
     ]
-    assert "T.parallel" in (tmp_path / "ir" / "04_schedule.py").read_text()
+    assert "T.parallel" in (tmp_path / "ir" / "05_schedule.py").read_text()
 
 
 def test_unsupported_nodes_are_all_listed(tmp_path):

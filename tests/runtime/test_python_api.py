@@ -112,3 +112,13 @@ def test_outputs_outlive_the_model(compile_example):
     outputs = model.run(feed)
     del model
     np.testing.assert_allclose(outputs[0], ort_outputs(str(source), feed)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_relative_artifact_path_loads(compile_example, monkeypatch):
+    source, artifact = compile_example("mlp")
+    monkeypatch.chdir(artifact.parent)
+    model = ember.load(artifact.name)  # no slash: must not go through the library search path
+    feed = random_feed(onnx.load(source))
+    np.testing.assert_allclose(
+        model.run(feed)[0], ort_outputs(str(source), feed)[0], rtol=1e-4, atol=1e-5
+    )

@@ -1,0 +1,112 @@
+"""Send float32 matmul and conv2d to Ember's CPU kernel plugin (OpenBLAS on TVM's pool).
+
+Precondition: imported Relax, before LegalizeOps (the ops are still `relax.matmul` and
+`relax.nn.conv2d`). Each matching call becomes `call_dps_packed("ember.cpu.matmul" | ...)`;
+everything around it (bias, activation, residual add) stays Relax and is fused into generated
+elementwise kernels. Postcondition: the module's attribute `ember_plugins` names the plugin,
+so the artifact's manifest tells the runtime to load it.
+
+Matched: matmul with a 2-D right operand, or both operands with the same batch dimensions
+(the attention products); NCHW/OIHW conv2d of any stride, padding, dilation and group count
+except depthwise. Everything else (other dtypes, broadcast batches, other layouts, depthwise
+convolutions, whose one-channel groups would make thousands of tiny GEMMs) is left to TVM.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tvm
+from tvm import relax
+from tvm.relax.expr_functor import PyExprMutator, mutator
+
+PLUGIN = "cpu_blas"
+_MATMUL = tvm.ir.Op.get("relax.matmul")
+_CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
+
+
+@tvm.transform.module_pass(opt_level=0, name="EmberDispatchCPUKernels")
+def dispatch_cpu_kernels(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
+    """Rewrite matching matmul/conv2d calls (see the module docstring)."""
+    rewriter = _Rewriter(mod)
+    for gvar, func in mod.functions_items():
+        if isinstance(func, relax.Function):
+            rewriter.builder_.update_func(gvar, rewriter.visit_expr(func))
+    out = rewriter.builder_.get()
+    if rewriter.rewritten:
+        attrs = mod.attrs
+        known = (
+            [str(p) for p in attrs["ember_plugins"]] if attrs and "ember_plugins" in attrs else []
+        )
+        out = out.with_attr("ember_plugins", sorted({*known, PLUGIN}))
+    return out
+
+
+def _static_float32(expr: relax.Expr) -> bool:
+    ty = expr.ty
+    return isinstance(ty, relax.TensorType) and ty.dtype == "float32" and ty.ndim >= 1
+
+
+@mutator
+class _Rewriter(PyExprMutator):
+    def __init__(self, mod: tvm.IRModule) -> None:
+        super().__init__(mod)
+        self.rewritten = 0
+
+    def visit_call_(self, call: relax.Call) -> relax.Expr:
+        if call.op == _MATMUL and _matmul_matches(call):
+            self.rewritten += 1
+            return relax.op.call_dps_packed("ember.cpu.matmul", list(call.args), call.ty)
+        if call.op == _CONV2D and _conv2d_matches(call):
+            self.rewritten += 1
+            return relax.op.call_dps_packed(
+                "ember.cpu.conv2d", [*call.args, _conv2d_attrs(call)], call.ty
+            )
+        return call
+
+
+def _matmul_matches(call: relax.Call) -> bool:
+    a, b = call.args
+    if not (_static_float32(a) and _static_float32(b) and _static_float32(call)):
+        return False
+    if a.ty.ndim < 2 or b.ty.ndim < 2:
+        return False
+    if b.ty.ndim == 2:
+        return True
+    # Batched: the batch dimensions must be equal, not broadcast.
+    analyzer = tvm.sym.Analyzer()
+    a_batch = list(a.ty.shape.values)[:-2]
+    b_batch = list(b.ty.shape.values)[:-2]
+    return len(a_batch) == len(b_batch) and all(
+        analyzer.can_prove_equal(x, y) for x, y in zip(a_batch, b_batch, strict=True)
+    )
+
+
+def _conv2d_matches(call: relax.Call) -> bool:
+    attrs = call.attrs
+    data, weight = call.args
+    return (
+        _static_float32(data)
+        and _static_float32(weight)
+        and _static_float32(call)
+        and attrs.data_layout == "NCHW"
+        and attrs.kernel_layout == "OIHW"
+        and attrs.out_layout in ("", "NCHW")
+        and not _is_depthwise(weight, int(attrs.groups))
+        and (attrs.out_dtype is None or str(attrs.out_dtype) in ("", "float32"))
+    )
+
+
+def _conv2d_attrs(call: relax.Call) -> relax.ShapeExpr:
+    """[stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dil_h, dil_w, groups]."""
+    attrs = call.attrs
+    pads = [int(p) for p in attrs.padding]
+    if len(pads) == 2:
+        pads = pads * 2
+    values = [*[int(s) for s in attrs.strides], *pads, *[int(d) for d in attrs.dilation]]
+    return relax.ShapeExpr([*values, int(attrs.groups)])
+
+
+def _is_depthwise(weight: relax.Expr, groups: int) -> bool:
+    in_per_group = weight.ty.shape.values[1]
+    return groups > 1 and isinstance(in_per_group, tvm.tirx.IntImm) and int(in_per_group) == 1

@@ -1,0 +1,138 @@
+/*!
+ * \file cpu_blas.cc
+ * \brief Ember's CPU kernel plugin: float32 matmul and conv2d on OpenBLAS.
+ *
+ * The compiler rewrites matching Relax ops into `call_dps_packed("ember.cpu.*", ...)`; the
+ * VM resolves those names in the global function registry when it runs, which this library
+ * fills when the runtime dlopens it (only for artifacts whose manifest lists the plugin).
+ * OpenBLAS runs single-threaded per call; the work is split over TVM's thread pool.
+ */
+#include <cblas.h>
+#include <tvm/ffi/container/shape.h>
+#include <tvm/ffi/container/tensor.h>
+#include <tvm/ffi/error.h>
+#include <tvm/ffi/function.h>
+#include <tvm/ffi/reflection/registry.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "conv_geometry.h"
+#include "parallel_for.h"
+
+namespace ember {
+namespace blas {
+namespace {
+
+using tvm::ffi::Shape;
+using tvm::ffi::TensorView;
+
+const float* In(const TensorView& t) { return static_cast<const float*>(t.data_ptr()); }
+float* Out(const TensorView& t) { return static_cast<float*>(t.data_ptr()); }
+
+void CheckFloat32(const TensorView& t, const char* what) {
+  DLDataType d = t.dtype();
+  if (d.code != kDLFloat || d.bits != 32 || d.lanes != 1 || !t.IsContiguous()) {
+    TVM_FFI_THROW(TypeError) << "ember.cpu: " << what << " must be contiguous float32";
+  }
+}
+
+// C[m0:m1, n0:n1] = A[m0:m1, :] * B[:, n0:n1], row-major, with leading dimensions.
+void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+          float* c, int64_t ldc) {
+  scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(m),
+                    static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a,
+                    static_cast<blasint>(lda), b, static_cast<blasint>(ldb), 0.0f, c,
+                    static_cast<blasint>(ldc));
+}
+
+// One [M, K] x [K, N] product over TVM's pool. Each task packs the operand panels it reads,
+// so the split goes along the dimension of the smaller operand's partner: along N when B (the
+// weights, usually) is the larger matrix, so no task packs all of it.
+void ParallelGemm(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) {
+  constexpr int64_t kRowsPerTask = 16;
+  constexpr int64_t kColsPerTask = 64;
+  if (m * k >= k * n && m >= 2 * kRowsPerTask) {
+    ParallelFor(m, kRowsPerTask, [&](int64_t r0, int64_t r1) {
+      Gemm(r1 - r0, n, k, a + r0 * k, k, b, n, c + r0 * n, n);
+    });
+  } else {
+    ParallelFor(n, kColsPerTask,
+                [&](int64_t c0, int64_t c1) { Gemm(m, c1 - c0, k, a, k, b + c0, n, c + c0, n); });
+  }
+}
+
+// out[..., M, N] = a[..., M, K] @ b[K, N]  or  a[b..., M, K] @ b[b..., K, N].
+void Matmul(TensorView a, TensorView b, TensorView out) {
+  CheckFloat32(a, "matmul lhs");
+  CheckFloat32(b, "matmul rhs");
+  CheckFloat32(out, "matmul output");
+  int64_t k = a.shape()[a.ndim() - 1];
+  int64_t n = b.shape()[b.ndim() - 1];
+  int64_t rows = a.numel() / std::max<int64_t>(k, 1);
+  if (b.ndim() == 2) {
+    ParallelGemm(rows, n, k, In(a), In(b), Out(out));
+    return;
+  }
+  int64_t m = a.shape()[a.ndim() - 2];
+  int64_t batch = rows / std::max<int64_t>(m, 1);
+  ParallelFor(batch, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t i = b0; i < b1; ++i) {
+      Gemm(m, n, k, In(a) + i * m * k, k, In(b) + i * k * n, n, Out(out) + i * m * n, n);
+    }
+  });
+}
+
+// im2col columns for one block of output pixels: small enough to stay in L2 while the GEMM
+// reads it, reused across calls on the same thread.
+constexpr int64_t kPixelsPerBlock = 256;
+
+void ConvBlock(const ConvGeometry& g, const float* x, const float* w, float* y, int64_t p0,
+               int64_t p1) {
+  const int64_t pixels = g.out_h * g.out_w;
+  if (g.IsPointwise()) {  // 1x1, stride 1, no padding: the input already is the column matrix
+    Gemm(g.group_out_c, p1 - p0, g.group_in_c, w, g.group_in_c, x + p0, pixels, y + p0, pixels);
+    return;
+  }
+  thread_local std::vector<float> col;
+  col.resize(static_cast<size_t>(g.ColumnRows() * (p1 - p0)));
+  g.Im2Col(x, p0, p1, col.data());
+  Gemm(g.group_out_c, p1 - p0, g.ColumnRows(), w, g.ColumnRows(), col.data(), p1 - p0, y + p0,
+       pixels);
+}
+
+// NCHW conv2d as im2col + GEMM, parallel over (image, group, pixel block). DPS: the output
+// comes last, after the attributes.
+void Conv2d(TensorView data, TensorView weight, Shape attrs, TensorView out) {
+  CheckFloat32(data, "conv2d data");
+  CheckFloat32(weight, "conv2d weight");
+  CheckFloat32(out, "conv2d output");
+  ConvGeometry g = ConvGeometry::From(data.shape(), weight.shape(), out.shape(), attrs);
+  const int64_t pixels = g.out_h * g.out_w;
+  const int64_t blocks = (pixels + kPixelsPerBlock - 1) / kPixelsPerBlock;
+  ParallelFor(g.batch * g.groups * blocks, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      int64_t n = t / (g.groups * blocks), grp = (t / blocks) % g.groups, blk = t % blocks;
+      const float* x = In(data) + (n * g.in_c + grp * g.group_in_c) * g.in_h * g.in_w;
+      const float* w = In(weight) + grp * g.group_out_c * g.ColumnRows();
+      float* y = Out(out) + (n * g.out_c + grp * g.group_out_c) * pixels;
+      int64_t p0 = blk * kPixelsPerBlock;
+      ConvBlock(g, x, w, y, p0, std::min(pixels, p0 + kPixelsPerBlock));
+    }
+  });
+}
+
+// Each BLAS call runs on one thread; the parallelism is TVM's (see ParallelFor).
+const bool kSingleThreaded = (scipy_openblas_set_num_threads(1), true);
+
+}  // namespace
+}  // namespace blas
+}  // namespace ember
+
+TVM_FFI_STATIC_INIT_BLOCK() {
+  namespace refl = tvm::ffi::reflection;
+  refl::GlobalDef()
+      .def("ember.cpu.matmul", ember::blas::Matmul)
+      .def("ember.cpu.conv2d", ember::blas::Conv2d);
+}
