@@ -87,38 +87,52 @@ void Matmul(TensorView a, TensorView b, TensorView out) {
 // im2col columns for one block of output pixels: small enough to stay in L2 while the GEMM
 // reads it, reused across calls on the same thread.
 constexpr int64_t kPixelsPerBlock = 256;
+// Deep layers have few pixels (7x7, 14x14) but many channels: split the output channels too,
+// so there are at least this many tasks for the pool.
+constexpr int64_t kMinTasks = 8;
+constexpr int64_t kMinChannelsPerTask = 16;
 
-void ConvBlock(const ConvGeometry& g, const float* x, const float* w, float* y, int64_t p0,
-               int64_t p1) {
+// One task: output channels [c0, c1) of pixels [p0, p1) of one (image, group).
+void ConvBlock(const ConvGeometry& g, const float* x, const float* w, float* y, int64_t c0,
+               int64_t c1, int64_t p0, int64_t p1) {
   const int64_t pixels = g.out_h * g.out_w;
+  const int64_t rows = g.ColumnRows();
   if (g.IsPointwise()) {  // 1x1, stride 1, no padding: the input already is the column matrix
-    Gemm(g.group_out_c, p1 - p0, g.group_in_c, w, g.group_in_c, x + p0, pixels, y + p0, pixels);
+    Gemm(c1 - c0, p1 - p0, rows, w + c0 * rows, rows, x + p0, pixels, y + c0 * pixels + p0, pixels);
     return;
   }
   thread_local std::vector<float> col;
-  col.resize(static_cast<size_t>(g.ColumnRows() * (p1 - p0)));
+  col.resize(static_cast<size_t>(rows * (p1 - p0)));
   g.Im2Col(x, p0, p1, col.data());
-  Gemm(g.group_out_c, p1 - p0, g.ColumnRows(), w, g.ColumnRows(), col.data(), p1 - p0, y + p0,
+  Gemm(c1 - c0, p1 - p0, rows, w + c0 * rows, rows, col.data(), p1 - p0, y + c0 * pixels + p0,
        pixels);
 }
 
-// NCHW conv2d as im2col + GEMM, parallel over (image, group, pixel block). DPS: the output
-// comes last, after the attributes.
+// NCHW conv2d as im2col + GEMM, parallel over (image, group, channel block, pixel block).
+// DPS: the output comes last, after the attributes.
 void Conv2d(TensorView data, TensorView weight, Shape attrs, TensorView out) {
   CheckFloat32(data, "conv2d data");
   CheckFloat32(weight, "conv2d weight");
   CheckFloat32(out, "conv2d output");
   ConvGeometry g = ConvGeometry::From(data.shape(), weight.shape(), out.shape(), attrs);
   const int64_t pixels = g.out_h * g.out_w;
-  const int64_t blocks = (pixels + kPixelsPerBlock - 1) / kPixelsPerBlock;
-  ParallelFor(g.batch * g.groups * blocks, 1, [&](int64_t t0, int64_t t1) {
+  const int64_t pixel_blocks = (pixels + kPixelsPerBlock - 1) / kPixelsPerBlock;
+  const int64_t images = g.batch * g.groups;
+  int64_t channel_blocks = (kMinTasks + images * pixel_blocks - 1) / (images * pixel_blocks);
+  channel_blocks =
+      std::max<int64_t>(1, std::min(channel_blocks, g.group_out_c / kMinChannelsPerTask));
+  const int64_t per_channel_block = (g.group_out_c + channel_blocks - 1) / channel_blocks;
+  ParallelFor(images * channel_blocks * pixel_blocks, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      int64_t n = t / (g.groups * blocks), grp = (t / blocks) % g.groups, blk = t % blocks;
+      const int64_t image = t / (channel_blocks * pixel_blocks);
+      const int64_t cb = (t / pixel_blocks) % channel_blocks, pb = t % pixel_blocks;
+      const int64_t n = image / g.groups, grp = image % g.groups;
       const float* x = In(data) + (n * g.in_c + grp * g.group_in_c) * g.in_h * g.in_w;
       const float* w = In(weight) + grp * g.group_out_c * g.ColumnRows();
       float* y = Out(out) + (n * g.out_c + grp * g.group_out_c) * pixels;
-      int64_t p0 = blk * kPixelsPerBlock;
-      ConvBlock(g, x, w, y, p0, std::min(pixels, p0 + kPixelsPerBlock));
+      const int64_t c0 = cb * per_channel_block, p0 = pb * kPixelsPerBlock;
+      const int64_t c1 = std::min(g.group_out_c, c0 + per_channel_block);
+      if (c0 < c1) ConvBlock(g, x, w, y, c0, c1, p0, std::min(pixels, p0 + kPixelsPerBlock));
     }
   });
 }

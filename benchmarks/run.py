@@ -1,0 +1,132 @@
+"""Ember against ONNX Runtime on the benchmark networks, same inputs, same process, 2 threads.
+
+    python benchmarks/run.py [--models resnet50,mlp] [--blocks 10] [--runs 10] [--out RESULTS.md]
+
+Runs alternate in blocks (Ember, pause, ONNX Runtime, pause, ...) so that neither side's thread
+pool, still spinning after its run, steals the cores the other is using; ONNX Runtime's pool is
+also told not to spin. Reported: median and p90 latency of each, the ratio (ONNX Runtime median
+/ Ember median: above 1 means Ember is faster), compile time, output error, and achieved
+GFLOP/s against this machine's measured peak (a large float32 matmul in numpy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+import ember
+from ember.compiler.reference import ort_session, relative_error
+from export import example_input, export
+from flops import model_flops
+from torch_models import BENCHMARKS, Benchmark
+
+THREADS = 2
+PAUSE_S = 0.1
+
+
+@dataclass
+class Row:
+    """One model's measurements."""
+
+    name: str
+    ember_ms: list[float]
+    ort_ms: list[float]
+    compile_s: float
+    error: float
+    gflop: float
+
+
+def _timed(fn, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def measure(bench: Benchmark, folder: Path, blocks: int, runs: int) -> Row:
+    """Compile, check and time one benchmark network."""
+    source = export(bench, folder)
+    start = time.perf_counter()
+    artifact = ember.compile(source, target="x86", output=folder / f"{bench.name}.so")
+    compile_s = time.perf_counter() - start
+    model = ember.load(artifact, threads=THREADS)
+    session = ort_session(str(source), threads=THREADS)
+    feed = {bench.input_name: example_input(bench).numpy()}
+    error = relative_error(model.run(feed)[0], session.run(None, feed)[0])
+    for _ in range(3):  # warm-up: allocators, caches, thread pools
+        model.run(feed)
+        session.run(None, feed)
+    ember_ms: list[float] = []
+    ort_ms: list[float] = []
+    for _ in range(blocks):
+        ember_ms += _timed(lambda: model.run(feed), runs)
+        time.sleep(PAUSE_S)
+        ort_ms += _timed(lambda: session.run(None, feed), runs)
+        time.sleep(PAUSE_S)
+    gflop = model_flops(onnx.load(source)) / 1e9
+    return Row(bench.name, ember_ms, ort_ms, compile_s, error, gflop)
+
+
+def machine_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of numpy's float32 matmul on this machine, the best of a few runs."""
+    a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
+    a @ a
+    best = min(_timed(lambda: a @ a, repeats)) / 1e3
+    return 2 * size**3 / best / 1e9
+
+
+def table(rows: list[Row], peak: float) -> str:
+    """The results as a Markdown table."""
+    lines = [
+        "| model | Ember median / p90 ms | ORT median / p90 ms | ORT/Ember | compile s "
+        "| rel. error | Ember GFLOP/s (% peak) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        em, op = np.median(r.ember_ms), np.median(r.ort_ms)
+        ep, o90 = np.percentile(r.ember_ms, 90), np.percentile(r.ort_ms, 90)
+        gfs = r.gflop / (em / 1e3)
+        lines.append(
+            f"| {r.name} | {em:.2f} / {ep:.2f} | {op:.2f} / {o90:.2f} | {op / em:.2f} "
+            f"| {r.compile_s:.1f} | {r.error:.1e} | {gfs:.0f} ({100 * gfs / peak:.0f}%) |"
+        )
+    ratios = [np.median(r.ort_ms) / np.median(r.ember_ms) for r in rows]
+    lines.append(f"\nGeometric mean ORT/Ember: {float(np.exp(np.mean(np.log(ratios)))):.2f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Run the benchmarks and print (and optionally append) the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(b.name for b in BENCHMARKS))
+    parser.add_argument("--blocks", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/ember/benchmarks")
+    parser.add_argument("--out", type=Path, help="append the table to this Markdown file")
+    args = parser.parse_args()
+    chosen = [b for b in BENCHMARKS if b.name in args.models.split(",")]
+    peak = machine_peak_gflops()
+    rows = []
+    for bench in chosen:
+        rows.append(measure(bench, args.cache, args.blocks, args.runs))
+        print(f"{bench.name}: done", flush=True)
+    header = (f"## {dt.date.today()} · {platform.processor() or platform.machine()} · "
+              f"{THREADS} threads · numpy float32 matmul peak {peak:.0f} GFLOP/s")
+    text = f"{header}\n\n{table(rows, peak)}\n"
+    print(text)
+    if args.out:
+        with args.out.open("a", encoding="utf-8") as f:
+            f.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
