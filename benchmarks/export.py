@@ -28,8 +28,15 @@ def export(bench: Benchmark, folder: Path) -> Path:
     model = bench.build().eval()
     folder.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
-        torch.onnx.export(model, (example_input(bench),), str(path), input_names=[bench.input_name],
-                          output_names=["output"], opset_version=OPSET, dynamo=False)
+        torch.onnx.export(
+            model,
+            (example_input(bench),),
+            str(path),
+            input_names=[bench.input_name],
+            output_names=["output"],
+            opset_version=OPSET,
+            dynamo=False,
+        )
     return path
 
 

@@ -23,12 +23,12 @@ import onnx
 
 import ember
 from ember.compiler.reference import ort_session, relative_error
+from ember.timing import interleaved, time_runs
 from export import example_input, export
 from flops import model_flops
 from torch_models import BENCHMARKS, Benchmark
 
 THREADS = 2
-PAUSE_S = 0.1
 
 
 @dataclass
@@ -43,15 +43,6 @@ class Row:
     gflop: float
 
 
-def _timed(fn, runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
-
-
 def measure(bench: Benchmark, folder: Path, blocks: int, runs: int) -> Row:
     """Compile, check and time one benchmark network."""
     source = export(bench, folder)
@@ -62,25 +53,18 @@ def measure(bench: Benchmark, folder: Path, blocks: int, runs: int) -> Row:
     session = ort_session(str(source), threads=THREADS)
     feed = {bench.input_name: example_input(bench).numpy()}
     error = relative_error(model.run(feed)[0], session.run(None, feed)[0])
-    for _ in range(3):  # warm-up: allocators, caches, thread pools
-        model.run(feed)
-        session.run(None, feed)
-    ember_ms: list[float] = []
-    ort_ms: list[float] = []
-    for _ in range(blocks):
-        ember_ms += _timed(lambda: model.run(feed), runs)
-        time.sleep(PAUSE_S)
-        ort_ms += _timed(lambda: session.run(None, feed), runs)
-        time.sleep(PAUSE_S)
+    ember_lat, ort_lat = interleaved(
+        [lambda: model.run(feed), lambda: session.run(None, feed)], blocks, runs
+    )
     gflop = model_flops(onnx.load(source)) / 1e9
-    return Row(bench.name, ember_ms, ort_ms, compile_s, error, gflop)
+    return Row(bench.name, list(ember_lat.samples), list(ort_lat.samples), compile_s, error, gflop)
 
 
 def machine_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
     """GFLOP/s of numpy's float32 matmul on this machine, the best of a few runs."""
     a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
     a @ a
-    best = min(_timed(lambda: a @ a, repeats)) / 1e3
+    best = min(time_runs(lambda: a @ a, repeats)) / 1e3
     return 2 * size**3 / best / 1e9
 
 
@@ -119,8 +103,10 @@ def main() -> None:
     for bench in chosen:
         rows.append(measure(bench, args.cache, args.blocks, args.runs))
         print(f"{bench.name}: done", flush=True)
-    header = (f"## {dt.date.today()} · {platform.processor() or platform.machine()} · "
-              f"{THREADS} threads · numpy float32 matmul peak {peak:.0f} GFLOP/s")
+    header = (
+        f"## {dt.date.today()} · {platform.processor() or platform.machine()} · "
+        f"{THREADS} threads · numpy float32 matmul peak {peak:.0f} GFLOP/s"
+    )
     text = f"{header}\n\n{table(rows, peak)}\n"
     print(text)
     if args.out:

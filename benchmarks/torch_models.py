@@ -21,15 +21,20 @@ class Bottleneck(nn.Module):
         super().__init__()
         cout = width * 4
         self.body = nn.Sequential(
-            nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width),
+            nn.Conv2d(cin, width, 1, bias=False),
+            nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
-            nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout),
+            nn.Conv2d(width, width, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
         )
         self.skip: nn.Module = nn.Identity()
         if stride != 1 or cin != cout:
-            self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                      nn.BatchNorm2d(cout))
+            self.skip = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         return torch.relu(self.body(x) + self.skip(x))
@@ -38,7 +43,9 @@ class Bottleneck(nn.Module):
 def resnet50() -> nn.Module:
     """ResNet-50 for 224x224 images, 1000 classes."""
     layers: list[nn.Module] = [
-        nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(inplace=True),
         nn.MaxPool2d(3, 2, 1),
     ]
     cin = 64
@@ -61,8 +68,10 @@ class InvertedResidual(nn.Module):
             layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
         layers += [
             nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
-            nn.BatchNorm2d(hidden), nn.ReLU6(),
-            nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU6(),
+            nn.Conv2d(hidden, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
         ]
         self.body = nn.Sequential(*layers)
         self.residual = stride == 1 and cin == cout
@@ -73,17 +82,32 @@ class InvertedResidual(nn.Module):
 
 def mobilenet_v2() -> nn.Module:
     """MobileNetV2 (width 1.0) for 224x224 images, 1000 classes."""
-    layers: list[nn.Module] = [nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32),
-                               nn.ReLU6()]
+    layers: list[nn.Module] = [
+        nn.Conv2d(3, 32, 3, 2, 1, bias=False),
+        nn.BatchNorm2d(32),
+        nn.ReLU6(),
+    ]
     cin = 32
-    for expand, cout, repeats, stride in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2),
-                                          (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                                          (6, 320, 1, 1)):
+    for expand, cout, repeats, stride in (
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ):
         for i in range(repeats):
             layers.append(InvertedResidual(cin, cout, stride if i == 0 else 1, expand))
             cin = cout
-    layers += [nn.Conv2d(cin, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6(),
-               nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1280, 1000)]
+    layers += [
+        nn.Conv2d(cin, 1280, 1, bias=False),
+        nn.BatchNorm2d(1280),
+        nn.ReLU6(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(1280, 1000),
+    ]
     return nn.Sequential(*layers)
 
 
@@ -94,7 +118,7 @@ class _LastHidden(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         # An explicit all-ones mask keeps transformers off its packed-sequence detection,
         # which uses an operator (aten::diff) the ONNX exporter lacks.
         mask = torch.ones_like(input_ids)
@@ -118,8 +142,9 @@ def gpt2_small() -> nn.Module:
 
 def mlp() -> nn.Module:
     """Three 1024-wide Linear layers with ReLU between them."""
-    return nn.Sequential(nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(),
-                         nn.Linear(1024, 1024))
+    return nn.Sequential(
+        nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 1024)
+    )
 
 
 @dataclass(frozen=True)

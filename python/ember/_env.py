@@ -10,3 +10,7 @@ TVM_RUNTIME_LIBRARY = "EMBER_TVM_RUNTIME_LIBRARY"
 VERBOSE = "EMBER_VERBOSE"
 #: Comma-separated ISA extensions the runtime treats as absent (tests of the load-time check).
 HIDE_CPU_FEATURES = "EMBER_HIDE_CPU_FEATURES"
+#: TVM's own: the size of each thread pool, read when a pool starts (the runtime sets it).
+TVM_NUM_THREADS = "TVM_NUM_THREADS"
+#: OpenBLAS's own: its pool size. The CPU kernel plugin runs OpenBLAS on TVM's pool, so 1.
+OPENBLAS_NUM_THREADS = "OPENBLAS_NUM_THREADS"

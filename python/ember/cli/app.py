@@ -10,10 +10,12 @@ import typer
 from .._env import VERBOSE
 from ..errors import EmberError
 from . import (
+    bench_cmd,
     compile_cmd,
     config_cmd,
     demo_cmd,
     inspect_cmd,
+    profile_cmd,
     run_cmd,
     targets_cmd,
 )
@@ -26,7 +28,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (compile_cmd, run_cmd, inspect_cmd, targets_cmd, config_cmd, demo_cmd):
+for module in (
+    compile_cmd,
+    run_cmd,
+    bench_cmd,
+    profile_cmd,
+    inspect_cmd,
+    targets_cmd,
+    config_cmd,
+    demo_cmd,
+):
     module.register(app)
 
 

@@ -1,0 +1,42 @@
+"""`ember profile`: time per kernel, sorted, with its share of the total."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .console import out
+
+
+def profile_command(
+    artifact: Annotated[Path, typer.Argument(help="The compiled model (.so).")],
+    runs: Annotated[int, typer.Option("--runs", help="Inferences to average over.")] = 10,
+    threads: Annotated[int, typer.Option("--threads", help="Worker threads.")] = 2,
+    top: Annotated[int, typer.Option("--top", help="Show this many kernels.")] = 25,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Time each kernel of ARTIFACT (random inputs) and list them, slowest first."""
+    from ember.profiling import profile
+
+    rows = profile(artifact, runs=runs, threads=threads)
+    if as_json:
+        out.print_json(json.dumps([{**asdict(r), "ops": r.ops} for r in rows]))
+        return
+    total = sum(r.ms for r in rows)
+    out.print(f"{'ms':>9} {'share':>6} {'calls':>5}  kernel (operators)", markup=False)
+    for r in rows[:top]:
+        out.print(
+            f"{r.ms:9.3f} {100 * r.share:5.1f}% {r.calls:5d}  {r.name} ({r.ops})", markup=False
+        )
+    out.print(
+        f"{total:9.3f} ms in {len(rows)} kernels per inference, {threads} threads", markup=False
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the app."""
+    app.command("profile")(profile_command)

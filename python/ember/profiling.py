@@ -1,0 +1,92 @@
+"""Time per kernel of a compiled model (`ember profile`), through TVM's VM instrumentation.
+
+This is a developer tool: it imports TVM (lazily), unlike the deploy path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._env import OPENBLAS_NUM_THREADS, TVM_NUM_THREADS
+from .runtime import read_manifest
+
+_LIB_DIR = Path(__file__).resolve().parent / "lib"
+# VM bookkeeping calls that are not kernels.
+_BUILTIN_PREFIXES = ("vm.builtin.", "vm.", "relax.")
+
+
+@dataclass(frozen=True)
+class KernelTime:
+    """Mean time of one kernel per inference."""
+
+    name: str
+    ms: float
+    calls: int
+    share: float
+
+    @property
+    def ops(self) -> str:
+        """The operators fused into the kernel, read off its name (e.g. 'conv2d+add+relu')."""
+        if self.name.startswith("ember.cpu."):
+            return f"{self.name.removeprefix('ember.cpu.')} (OpenBLAS plugin)"
+        parts = [p.rstrip("0123456789") for p in self.name.removeprefix("fused_").split("_")]
+        return "+".join(p for p in parts if p)
+
+
+def _prepare(threads: int, plugins: list[str]) -> None:
+    # Both are read when the pools start: set them before TVM or OpenBLAS load.
+    os.environ.setdefault(TVM_NUM_THREADS, str(threads))
+    os.environ.setdefault(OPENBLAS_NUM_THREADS, "1")
+    for name in plugins:
+        ctypes.CDLL(str(_LIB_DIR / f"libember_{name}.so"), mode=ctypes.RTLD_GLOBAL)
+
+
+def _inputs(manifest: dict[str, Any]) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    arrays = []
+    for spec in manifest["inputs"]:
+        shape = [d if isinstance(d, int) else 1 for d in spec["shape"]]
+        dtype = np.dtype(spec["dtype"])
+        data = rng.standard_normal(shape) if dtype.kind == "f" else np.zeros(shape)
+        arrays.append(data.astype(dtype))
+    return arrays
+
+
+def profile(path: str | os.PathLike[str], runs: int = 10, threads: int = 2) -> list[KernelTime]:
+    """Kernels sorted by time per inference, after three warm-up runs."""
+    manifest = read_manifest(path)
+    _prepare(threads, list(manifest.get("plugins", [])))
+    import tvm
+    from tvm import relax
+
+    vm = relax.VirtualMachine(tvm.runtime.load_module(os.fspath(path)), tvm.cpu())
+    tvm.get_global_func("runtime.config_threadpool")(1, threads)
+    args = [tvm.runtime.tensor(a) for a in _inputs(manifest)]
+    for _ in range(3):
+        vm["main"](*args)
+    totals: dict[str, float] = defaultdict(float)
+    calls: dict[str, int] = defaultdict(int)
+    started: dict[str, float] = {}
+
+    def instrument(func: Any, name: str, before: bool, ret: Any, *rest: Any) -> int:
+        if before:
+            started[name] = time.perf_counter()
+        elif not name.startswith(_BUILTIN_PREFIXES):
+            totals[name] += time.perf_counter() - started[name]
+            calls[name] += 1
+        return 0  # VMInstrumentReturnKind.NO_OP
+
+    vm.set_instrument(instrument)
+    for _ in range(runs):
+        vm["main"](*args)
+    whole = sum(totals.values()) or 1.0
+    rows = [KernelTime(n, 1e3 * t / runs, calls[n] // runs, t / whole) for n, t in totals.items()]
+    return sorted(rows, key=lambda r: -r.ms)
