@@ -14,16 +14,18 @@ from typing import Any
 import tvm
 from tvm import relax
 
-from ember.errors import TargetError
+from ember.errors import CompileError, TargetError
 
 from ..target import Target
+from ..tvm_errors import summarize
 from .cpu_default_schedule import cpu_default_schedule
+from .gpu_schedule import gpu_schedule
 
 Phase = tuple[str, list[Any]]
 
 
-def cpu_phases() -> list[Phase]:
-    """The CPU pipeline: simplify, legalize, fuse, schedule."""
+def _graph_phases() -> list[Phase]:
+    """Target-independent phases: simplify, legalize, fuse."""
     return [
         (
             "simplify",
@@ -43,14 +45,25 @@ def cpu_phases() -> list[Phase]:
             ],
         ),
         ("fuse", [relax.transform.FuseOps(), relax.transform.FuseTIR()]),
-        ("schedule", [cpu_default_schedule]),
     ]
+
+
+def cpu_phases() -> list[Phase]:
+    """The CPU pipeline (x86 and aarch64 alike): graph phases, then parallel loop nests."""
+    return [*_graph_phases(), ("schedule", [cpu_default_schedule])]
+
+
+def cuda_phases() -> list[Phase]:
+    """The CUDA pipeline: graph phases, then every kernel bound to blocks and threads."""
+    return [*_graph_phases(), ("schedule", [gpu_schedule()])]
 
 
 def phases_for(target: Target) -> list[Phase]:
     """The phases for `target`."""
     if target.device == "cpu":
         return cpu_phases()
+    if target.device == "cuda":
+        return cuda_phases()
 
     raise TargetError(f"target '{target.name}': device '{target.device}' is not supported yet")
 
@@ -69,10 +82,17 @@ def run_pipeline(
         for index, (name, passes) in enumerate(phases_for(target), start=1):
             if on_phase is not None:
                 on_phase(name)
-            mod = tvm.transform.Sequential(passes, name=name)(mod)
+            mod = _run_phase(mod, name, passes)
             if dump_ir is not None:
                 (dump_ir / f"{index:02d}_{name}.py").write_text(mod.script(), encoding="utf-8")
     return mod
+
+
+def _run_phase(mod: tvm.IRModule, name: str, passes: list[Any]) -> tvm.IRModule:
+    try:
+        return tvm.transform.Sequential(passes, name=name)(mod)
+    except Exception as err:  # a pass's error crosses TVM's FFI as a generic error
+        raise CompileError(f"pass phase '{name}' failed: {summarize(err)}") from err
 
 
 def count_kernels(mod: tvm.IRModule) -> int:

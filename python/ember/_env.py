@@ -10,3 +10,6 @@ TVM_RUNTIME_LIBRARY = "EMBER_TVM_RUNTIME_LIBRARY"
 VERBOSE = "EMBER_VERBOSE"
 #: Comma-separated ISA extensions the runtime treats as absent (tests of the load-time check).
 HIDE_CPU_FEATURES = "EMBER_HIDE_CPU_FEATURES"
+#: Folder for Ember's downloads and builds (aarch64 runtime, CUDA stub driver); by default
+#: $XDG_CACHE_HOME/ember or ~/.cache/ember.
+CACHE_DIR = "EMBER_CACHE_DIR"
