@@ -9,6 +9,9 @@ if(EMBER_BUILD_PYTHON)
 endif()
 
 install(DIRECTORY targets/ DESTINATION targets FILES_MATCHING PATTERN "*.toml")
+# `ember run --emulate` cross-builds the runtime and the example runner for aarch64 from these.
+install(DIRECTORY runtime_cpp/src runtime_cpp/include DESTINATION src/runtime_cpp)
+install(FILES examples/cpp/main.cc examples/cpp/npy.h DESTINATION src/examples/cpp)
 install(DIRECTORY tuning_logs/ DESTINATION tuning_logs
         PATTERN "__pycache__" EXCLUDE
         PATTERN ".cache" EXCLUDE

@@ -44,7 +44,7 @@ def _schedule(func: tirx.PrimFunc) -> tirx.PrimFunc:
 def _parallelize(sch: s_tir.Schedule, block: Any) -> None:
     loops = sch.get_loops(block)
     iter_vars = sch.get(block).iter_vars
-    spatial = _leading_spatial_loops(sch, loops, iter_vars)
+    spatial = leading_spatial_loops(sch, loops, iter_vars)
     if not spatial:
         return
     elementwise = len(spatial) == len(loops) == len(iter_vars)
@@ -55,7 +55,7 @@ def _parallelize(sch: s_tir.Schedule, block: Any) -> None:
         _vectorize(sch, inner)
 
 
-def _leading_spatial_loops(sch: s_tir.Schedule, loops: list, iter_vars: list) -> list:
+def leading_spatial_loops(sch: s_tir.Schedule, loops: list, iter_vars: list) -> list:
     """Loops bound one to one to the block's leading data-parallel iterators."""
     if not loops:
         return []

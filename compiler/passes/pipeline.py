@@ -14,18 +14,20 @@ from typing import Any
 import tvm
 from tvm import relax
 
-from ember.errors import TargetError
+from ember.errors import CompileError, TargetError
 
 from ..target import Target
+from ..tvm_errors import summarize
 from .cpu_default_schedule import cpu_default_schedule
 from .dispatch_cpu_kernels import dispatch_cpu_kernels
+from .gpu_schedule import gpu_schedule
 
 Phase = tuple[str, list[Any]]
 
 
-def cpu_phases() -> list[Phase]:
-    """The CPU pipeline: simplify, legalize, fuse, schedule."""
-    return [
+def _graph_phases(dispatch: list[Any]) -> list[Phase]:
+    """Simplify, dispatch (library kernels, when the target has some), legalize, fuse."""
+    phases: list[Phase] = [
         (
             "simplify",
             [
@@ -37,7 +39,11 @@ def cpu_phases() -> list[Phase]:
                 relax.transform.FoldConstant(),
             ],
         ),
-        ("dispatch", [dispatch_cpu_kernels]),
+    ]
+    if dispatch:
+        phases.append(("dispatch", dispatch))
+    return [
+        *phases,
         (
             "legalize",
             [
@@ -47,14 +53,30 @@ def cpu_phases() -> list[Phase]:
             ],
         ),
         ("fuse", [relax.transform.FuseOps(), relax.transform.FuseTIR()]),
-        ("schedule", [cpu_default_schedule]),
     ]
+
+
+def cpu_phases(plugin_kernels: bool = True) -> list[Phase]:
+    """The CPU pipeline: graph phases, then parallel loop nests.
+
+    `plugin_kernels` sends float32 matmul and conv2d to the OpenBLAS plugin, which the x86
+    runtime ships; aarch64 artifacts keep TVM's own kernels.
+    """
+    dispatch = [dispatch_cpu_kernels] if plugin_kernels else []
+    return [*_graph_phases(dispatch), ("schedule", [cpu_default_schedule])]
+
+
+def cuda_phases() -> list[Phase]:
+    """The CUDA pipeline: graph phases, then every kernel bound to blocks and threads."""
+    return [*_graph_phases([]), ("schedule", [gpu_schedule()])]
 
 
 def phases_for(target: Target) -> list[Phase]:
     """The phases for `target`."""
     if target.device == "cpu":
-        return cpu_phases()
+        return cpu_phases(plugin_kernels=target.arch == "x86_64")
+    if target.device == "cuda":
+        return cuda_phases()
 
     raise TargetError(f"target '{target.name}': device '{target.device}' is not supported yet")
 
@@ -73,10 +95,17 @@ def run_pipeline(
         for index, (name, passes) in enumerate(phases_for(target), start=1):
             if on_phase is not None:
                 on_phase(name)
-            mod = tvm.transform.Sequential(passes, name=name)(mod)
+            mod = _run_phase(mod, name, passes)
             if dump_ir is not None:
                 (dump_ir / f"{index:02d}_{name}.py").write_text(mod.script(), encoding="utf-8")
     return mod
+
+
+def _run_phase(mod: tvm.IRModule, name: str, passes: list[Any]) -> tvm.IRModule:
+    try:
+        return tvm.transform.Sequential(passes, name=name)(mod)
+    except Exception as err:  # a pass's error crosses TVM's FFI as a generic error
+        raise CompileError(f"pass phase '{name}' failed: {summarize(err)}") from err
 
 
 def count_kernels(mod: tvm.IRModule) -> int:

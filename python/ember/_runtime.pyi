@@ -1,8 +1,6 @@
 # Types of the C++ binding (python/src/runtime_module.cc).
 from typing import Any
 
-import numpy as np
-
 Shape = list[int | str]
 
 class Model:
@@ -10,8 +8,13 @@ class Model:
     outputs: list[tuple[str, Shape, str]]
     manifest_json: str
     num_threads: int
-    def run(self, named_inputs: list[tuple[str, Any]]) -> list[np.ndarray]: ...
+    device_type: int
+    device_id: int
+    def run(
+        self, named_inputs: list[tuple[str, Any]], outputs_to_host: bool = True
+    ) -> list[Any]: ...
 
 def load(path: str, device_type: int, device_id: int, num_threads: int) -> Model: ...
 def read_manifest(path: str) -> str: ...
+def copy_tensor(capsule: Any, device_type: int, device_id: int = 0) -> Any: ...
 def version() -> str: ...

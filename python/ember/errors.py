@@ -78,6 +78,12 @@ class OptionError(EmberError, ValueError):
     code = 1
 
 
+class ToolchainError(EmberError):
+    """An external tool Ember needs is missing: a cross compiler, nvcc, qemu-aarch64."""
+
+    code = 7
+
+
 class CompileError(EmberError):
     """Compilation failed after the model was accepted (a bug or an unsupported pattern)."""
 

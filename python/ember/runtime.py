@@ -87,24 +87,35 @@ class Model:
         """Worker threads each run uses."""
         return int(self._handle.num_threads)
 
-    def run(self, inputs: Mapping[str, Any] | Sequence[Any] | Any) -> list[np.ndarray]:
+    def run(self, inputs: Mapping[str, Any] | Sequence[Any] | Any) -> list[Any]:
         """Run the model.
 
         Parameters
         ----------
         inputs
             A mapping from input name to array, a sequence of arrays in input order, or one
-            array for a single-input model. Any object with ``__dlpack__`` is accepted.
+            array for a single-input model. Any object with ``__dlpack__`` is accepted. On a
+            GPU model, host arrays are copied to the GPU; GPU tensors are used in place.
 
         Returns
         -------
-        list of numpy.ndarray
-            The outputs, in the order of `outputs`.
+        list
+            The outputs, in the order of `outputs`: numpy arrays, except on a GPU model given
+            only GPU tensors, where they stay on the GPU as `DeviceArray` (DLPack) objects.
         """
         named = self._name_inputs(inputs)
-        return list(self._handle.run([(name, _to_dlpack(name, x)) for name, x in named]))
+        to_host = self._handle.device_type == _DEVICE_TYPES["cpu"] or not all(
+            _on_gpu(x) for _, x in named
+        )
+        capsules = [(name, _to_dlpack(name, x)) for name, x in named]
+        results = self._handle.run(capsules, to_host)
+        return [r if isinstance(r, np.ndarray) else DeviceArray(r, self._device) for r in results]
 
-    def __call__(self, *args: Any, **kwargs: Any) -> list[np.ndarray]:
+    @property
+    def _device(self) -> tuple[int, int]:
+        return int(self._handle.device_type), int(self._handle.device_id)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> list[Any]:
         """``model(x)``, ``model(x, y)`` or ``model(input=x)``."""
         if args and kwargs:
             raise InputError("pass inputs either by position or by name, not both")
@@ -124,6 +135,33 @@ class Model:
     def __repr__(self) -> str:
         sig = ", ".join(f"{i.name}: {i.dtype}{list(i.shape)}" for i in self.inputs)
         return f"<ember.Model {self.path!r} ({sig})>"
+
+
+class DeviceArray:
+    """A model output left on the GPU; hand it to any DLPack consumer (``torch.from_dlpack``).
+
+    It can be consumed once, like the capsule it wraps.
+    """
+
+    def __init__(self, capsule: Any, device: tuple[int, int]) -> None:
+        self._capsule = capsule
+        self._device = device
+
+    def __dlpack__(self, stream: Any = None, max_version: Any = None, **_: Any) -> Any:
+        """The DLPack capsule; outputs are complete when `run` returns, so `stream` is moot."""
+        if self._capsule is None:
+            raise InputError("this output was already consumed through DLPack")
+        capsule, self._capsule = self._capsule, None
+        return capsule
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """(device type, ordinal) as DLPack numbers them: (2, N) for cuda:N."""
+        return self._device
+
+
+def _on_gpu(value: Any) -> bool:
+    device = getattr(value, "__dlpack_device__", None)
+    return device is not None and int(device()[0]) == _DEVICE_TYPES["cuda"]
 
 
 def _to_dlpack(name: str, value: Any) -> Any:

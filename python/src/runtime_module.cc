@@ -1,6 +1,6 @@
 // ember._runtime: the pybind11 binding over ember/runtime.h, used by the Python facade
 // (python/ember/runtime.py). Inputs come in as DLPack capsules; CPU outputs leave as numpy
-// arrays that share the runtime's memory.
+// arrays that share the runtime's memory; GPU outputs are copied to numpy or leave as DLPack.
 #include <Python.h>
 #include <dlpack/dlpack.h>
 #include <ember/runtime.h>
@@ -66,28 +66,72 @@ py::dtype NumpyDtype(DLDataType t) {
 
 // A numpy array over the output's memory; the array's base owns the ember::Tensor.
 py::array ToNumpy(const ember::Tensor& tensor) {
-  if (tensor.device().type != ember::DeviceType::kCPU) {
-    throw ember::Error(ember::ErrorCode::kDevice,
-                       "outputs on a GPU cannot become numpy arrays yet; run on the CPU");
-  }
   auto* owner = new ember::Tensor(tensor);
   py::capsule base(owner, [](void* p) { delete static_cast<ember::Tensor*>(p); });
   return py::array(NumpyDtype(tensor.dtype()), tensor.shape(), tensor.data(), base);
 }
 
-std::vector<py::array> Run(const ember::Model& model,
-                           const std::vector<std::pair<std::string, py::object>>& named) {
+// A "dltensor_versioned" capsule; an unused one frees the tensor when Python drops it.
+py::object ToCapsule(const ember::Tensor& tensor) {
+  DLManagedTensorVersioned* managed = tensor.ToDLPack();
+  PyObject* capsule = PyCapsule_New(managed, "dltensor_versioned", [](PyObject* self) {
+    if (PyCapsule_IsValid(self, "dltensor_versioned")) {
+      auto* m =
+          static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(self, "dltensor_versioned"));
+      if (m->deleter != nullptr) m->deleter(m);
+    }
+  });
+  if (capsule == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(capsule);
+}
+
+// CPU tensors become numpy arrays; GPU tensors are copied to the host when `to_host`, else
+// handed out as DLPack capsules (the facade wraps them), so GPU-in, GPU-out costs no copy.
+py::object ToPython(const ember::Tensor& tensor, bool to_host) {
+  if (tensor.device().type == ember::DeviceType::kCPU) return ToNumpy(tensor);
+  if (!to_host) return ToCapsule(tensor);
+  ember::Tensor host;
+  {
+    py::gil_scoped_release release;
+    host = tensor.CopyTo(ember::Device::CPU());
+  }
+  return ToNumpy(host);
+}
+
+// Host inputs of a GPU model are copied to its device; inputs already there are used as is.
+ember::Tensor OnDevice(const ember::Tensor& tensor, ember::Device device) {
+  if (device.type == ember::DeviceType::kCPU || tensor.device().type != ember::DeviceType::kCPU) {
+    return tensor;
+  }
+  return tensor.CopyTo(device);
+}
+
+std::vector<py::object> Run(const ember::Model& model,
+                            const std::vector<std::pair<std::string, py::object>>& named,
+                            bool outputs_to_host) {
   // Inputs (and their producers' deleters, which take the GIL) die with the GIL held.
   std::vector<std::pair<std::string, ember::Tensor>> inputs;
   for (const auto& [name, obj] : named) inputs.emplace_back(name, FromCapsule(name, obj));
   std::vector<ember::Tensor> outputs;
   {
     py::gil_scoped_release release;
+    for (auto& [name, tensor] : inputs) tensor = OnDevice(tensor, model.device());
     outputs = model.Run(inputs);
   }
-  std::vector<py::array> arrays;
-  for (const ember::Tensor& t : outputs) arrays.push_back(ToNumpy(t));
-  return arrays;
+  std::vector<py::object> results;
+  for (const ember::Tensor& t : outputs) results.push_back(ToPython(t, outputs_to_host));
+  return results;
+}
+
+// A copy of a DLPack tensor on another device (tests reach TVM's device API through it).
+py::object CopyTensor(const py::object& capsule, int device_type, int device_id) {
+  ember::Tensor tensor = FromCapsule("tensor", capsule);
+  ember::Tensor copy;
+  {
+    py::gil_scoped_release release;
+    copy = tensor.CopyTo(ember::Device{static_cast<ember::DeviceType>(device_type), device_id});
+  }
+  return ToPython(copy, false);
 }
 
 ember::Model Load(const std::string& path, int device_type, int device_id, int num_threads) {
@@ -129,8 +173,9 @@ PYBIND11_MODULE(_runtime, m) {
       .def_property_readonly(
           "device_type", [](const ember::Model& s) { return static_cast<int>(s.device().type); })
       .def_property_readonly("device_id", [](const ember::Model& s) { return s.device().id; })
-      .def("run", &Run, py::arg("named_inputs"),
-           "Run with [(name, DLPack capsule), ...]; returns the outputs in manifest order.");
+      .def("run", &Run, py::arg("named_inputs"), py::arg("outputs_to_host") = true,
+           "Run with [(name, DLPack capsule), ...]; returns the outputs in manifest order: "
+           "numpy arrays, or DLPack capsules for GPU outputs when outputs_to_host is false.");
 
   m.def("load", &Load, py::arg("path"), py::arg("device_type") = 1, py::arg("device_id") = 0,
         py::arg("num_threads") = 0, "Verify and load an artifact.");
@@ -141,5 +186,7 @@ PYBIND11_MODULE(_runtime, m) {
         return ember::ReadManifest(path);
       },
       py::arg("path"), "Read and verify an artifact's manifest without loading its code.");
+  m.def("copy_tensor", &CopyTensor, py::arg("capsule"), py::arg("device_type"),
+        py::arg("device_id") = 0, "Copy a DLPack tensor to a device (numpy for the CPU).");
   m.def("version", [] { return std::string(ember::Version()); });
 }

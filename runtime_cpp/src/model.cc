@@ -92,7 +92,7 @@ std::shared_ptr<Model::Impl> LoadImpl(const std::string& path, const LoadOptions
   CheckDeviceKind(impl->manifest, options.device, path);
   EnsureTvmRuntimeLoaded();
   if (options.device.type == DeviceType::kCUDA) {
-    EnsureTvmCudaRuntimeLoaded();
+    EnsureTvmCudaRuntimeLoaded(path);
     CheckCudaDevice(impl->manifest, options.device, path);
   }
   EnsurePluginsLoaded(impl->manifest.plugins, path);

@@ -2,6 +2,7 @@
 #include <new>
 #include <vector>
 
+#include "device_copy.h"
 #include "errors.h"
 #include "tensor_access.h"
 
@@ -112,6 +113,11 @@ Tensor Tensor::Empty(const std::vector<int64_t>& shape, DLDataType dtype, Device
     if (d < 0) Fail(ErrorCode::kInvalidArgument, "Tensor::Empty: negative dimension ", d);
   }
   return TensorAccess::Wrap(AllocCpuTensor(tvm::ffi::ShapeView(shape.data(), shape.size()), dtype));
+}
+
+Tensor Tensor::CopyTo(Device device) const {
+  DLDevice dl{static_cast<DLDeviceType>(device.type), device.id};
+  return TensorAccess::Wrap(CopyToDevice(TensorAccess::Unwrap(*this), dl));
 }
 
 DLManagedTensorVersioned* Tensor::ToDLPack() const {

@@ -15,6 +15,7 @@ namespace {
 
 constexpr const char* kRuntimeName = "libtvm_runtime.so";
 constexpr const char* kCudaRuntimeName = "libtvm_runtime_cuda.so";
+constexpr const char* kDriverName = "libcuda.so.1";
 
 std::mutex g_mutex;
 bool g_loaded = false;
@@ -83,14 +84,19 @@ void EnsureTvmRuntimeLoaded() {
   if (!g_loaded) LoadLocked();
 }
 
-void EnsureTvmCudaRuntimeLoaded() {
+void EnsureTvmCudaRuntimeLoaded(const std::string& artifact) {
   EnsureTvmRuntimeLoaded();
   std::lock_guard<std::mutex> lock(g_mutex);
+  // Checked first so that a machine without a GPU gets this line, not a loader message.
+  if (dlopen(kDriverName, RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+    Fail(ErrorCode::kDevice, artifact, ": built for CUDA, but this machine has no NVIDIA driver (",
+         kDriverName, " not found), so no GPU is usable");
+  }
   std::string path =
       g_runtime_dir.empty() ? kCudaRuntimeName : g_runtime_dir + "/" + kCudaRuntimeName;
   if (dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
     const char* why = dlerror();
-    Fail(ErrorCode::kDevice, "cannot load TVM's CUDA runtime ", path, ": ",
+    Fail(ErrorCode::kDevice, artifact, ": cannot load TVM's CUDA runtime ", path, ": ",
          why ? FirstLine(why) : "?");
   }
 }

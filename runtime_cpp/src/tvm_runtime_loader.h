@@ -26,9 +26,10 @@ void EnsureTvmRuntimeLoaded();
 
 /*!
  * \brief Load `libtvm_runtime_cuda.so` from the folder `libtvm_runtime.so` came from.
- * \throws Error kDevice when it (or the CUDA libraries it needs) cannot be loaded.
+ * \throws Error kDevice naming `artifact` when there is no NVIDIA driver (`libcuda.so.1`), or
+ *         when the library or the CUDA runtime it needs cannot be loaded.
  */
-void EnsureTvmCudaRuntimeLoaded();
+void EnsureTvmCudaRuntimeLoaded(const std::string& artifact);
 
 }  // namespace ember
 

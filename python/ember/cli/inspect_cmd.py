@@ -27,7 +27,8 @@ def describe(manifest: dict[str, Any]) -> list[str]:
     lines = [
         f"model    {model.get('file', '?')} (opset {model.get('opset', '?')})",
         f"target   {target.get('name', '?')}: {target.get('device', '?')} {target.get('arch', '?')}"
-        f" mcpu={target.get('mcpu', '?')} features: {features}",
+        f" mcpu={target.get('mcpu', '?')} features: {features}"
+        + (f" gpu: {target['cuda_arch']}" if target.get("cuda_arch") else ""),
         f"built    {manifest.get('created', '?')} by Ember {manifest.get('ember_version', '?')}"
         f" with TVM {manifest.get('tvm_version', '?')}",
         f"tuning   {tuning.get('records_used', 0)} of {tuning.get('tasks_total', '?')} tasks tuned",

@@ -9,8 +9,8 @@ import numpy as np
 import typer
 
 from ..errors import InputError
-from ..runtime import Model, TensorInfo, load
-from .console import out
+from ..runtime import TensorInfo, load, read_manifest
+from .console import err, out
 
 
 def random_input(info: TensorInfo, rng: np.random.Generator) -> np.ndarray:
@@ -25,18 +25,18 @@ def random_input(info: TensorInfo, rng: np.random.Generator) -> np.ndarray:
     return rng.integers(0, 2, shape).astype(dtype)
 
 
-def read_inputs(model: Model, path: Path | None, seed: int) -> dict[str, np.ndarray]:
+def read_inputs(specs: list[TensorInfo], path: Path | None, seed: int) -> dict[str, np.ndarray]:
     """Inputs from an .npz file (keys are input names), or random ones."""
     if path is None:
         rng = np.random.default_rng(seed)
-        return {i.name: random_input(i, rng) for i in model.inputs}
+        return {i.name: random_input(i, rng) for i in specs}
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError) as err:
         raise InputError(f"cannot read inputs from '{path}': {err}") from None
-    if len(model.inputs) == 1 and list(arrays) == ["arr_0"]:
-        return {model.inputs[0].name: arrays["arr_0"]}
+    if len(specs) == 1 and list(arrays) == ["arr_0"]:
+        return {specs[0].name: arrays["arr_0"]}
     return arrays
 
 
@@ -62,17 +62,40 @@ def run_command(
         int | None, typer.Option("--threads", help="Worker threads (default: all cores).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for random inputs.")] = 0,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="cpu, cuda or cuda:N (default: the artifact's device)."),
+    ] = None,
+    emulate: Annotated[
+        bool,
+        typer.Option("--emulate", help="Run an aarch64 artifact on this x86 machine (qemu)."),
+    ] = False,
 ) -> None:
     """Run ARTIFACT once and print a summary of each output."""
-    model = load(artifact, threads=threads)
-    results = model.run(read_inputs(model, inputs, seed))
-    named = {info.name: array for info, array in zip(model.outputs, results, strict=True)}
+    if emulate:
+        named = _run_emulated(artifact, inputs, threads, seed)
+    else:
+        device = device or str(read_manifest(artifact)["target"]["device"])
+        model = load(artifact, device=device, threads=threads)
+        results = model.run(read_inputs(model.inputs, inputs, seed))
+        named = {info.name: array for info, array in zip(model.outputs, results, strict=True)}
     for name, array in named.items():
         out.print(summarize(name, array))
     if outputs is not None:
         save: Any = np.savez  # numpy's stub types **kwds as the allow_pickle flag
         save(outputs, **named)
         out.print(f"wrote {outputs}")
+
+
+def _run_emulated(
+    artifact: Path, inputs: Path | None, threads: int | None, seed: int
+) -> dict[str, np.ndarray]:
+    from ..emulation.qemu import run_emulated
+
+    manifest = read_manifest(artifact)
+    specs = [TensorInfo(i["name"], tuple(i["shape"]), i["dtype"]) for i in manifest["inputs"]]
+    feed = read_inputs(specs, inputs, seed)
+    return run_emulated(artifact, feed, threads, say=lambda line: err.print(line, markup=False))
 
 
 def register(app: typer.Typer) -> None:

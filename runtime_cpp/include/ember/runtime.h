@@ -91,6 +91,12 @@ class EMBER_API Tensor {
   static Tensor Empty(const std::vector<int64_t>& shape, DLDataType dtype,
                       Device device = Device::CPU());
 
+  /*!
+   * \brief A contiguous copy of this tensor on `device` (host to GPU, GPU to host, or same
+   *        device). Synchronous: the copy is complete when the call returns.
+   * \throws Error kDevice when the device cannot allocate or copy.
+   */
+  Tensor CopyTo(Device device) const;
   /*! \brief A new DLPack reference to the same memory; the caller must call its deleter. */
   DLManagedTensorVersioned* ToDLPack() const;
   /*! \brief The DLPack description of this tensor (valid while this `Tensor` lives). */

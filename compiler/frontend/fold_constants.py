@@ -1,0 +1,87 @@
+"""Evaluate the parts of an ONNX graph that depend on no input, before import.
+
+Exporters leave shape arithmetic in graphs (Shape -> Gather -> Concat -> Expand, masks built
+with Where/Equal over constant ranges). TVM's importer handles some of these patterns and
+fails on others; once evaluated they are plain initializers that every converter accepts.
+A node is folded when all its inputs are initializers, `Constant` outputs, or the `Shape` of
+an input whose shape is fully fixed; it is evaluated by ONNX's reference implementation at the
+model's own opset. Outputs above `MAX_ELEMENTS` stay computed at run time (no weight bloat).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+MAX_ELEMENTS = 1 << 20
+# Random or stateful operators must run every time.
+_NEVER = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
+          "Bernoulli", "If", "Loop", "Scan"}
+
+
+def fold_constants(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]]) -> int:
+    """Fold constant subgraphs of `model` in place; return the number of nodes removed.
+
+    `input_shapes` holds the inputs whose shapes are fully fixed (their `Shape` is constant).
+    """
+    known = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    opsets = list(model.opset_import)
+    kept, folded = [], 0
+    for node in model.graph.node:
+        values = _evaluate(node, known, input_shapes, opsets)
+        if values is None:
+            kept.append(node)
+            continue
+        known.update(values)
+        folded += 1
+    if folded:
+        _rewrite(model, kept, known)
+    return folded
+
+
+def _evaluate(
+    node: onnx.NodeProto,
+    known: dict[str, np.ndarray],
+    input_shapes: dict[str, tuple[int, ...]],
+    opsets: list[onnx.OperatorSetIdProto],
+) -> dict[str, np.ndarray] | None:
+    if node.domain not in ("", "ai.onnx") or node.op_type in _NEVER:
+        return None
+    if node.op_type == "Shape" and node.input[0] in input_shapes and len(node.attribute) == 0:
+        return {node.output[0]: np.array(input_shapes[node.input[0]], dtype=np.int64)}
+    if not all(name == "" or name in known for name in node.input):
+        return None
+    feeds = {name: known[name] for name in node.input if name}
+    try:
+        graph = helper.make_graph(
+            [node], "fold", [_info(n, v) for n, v in feeds.items()],
+            [helper.make_empty_tensor_value_info(o) for o in node.output if o],
+        )
+        results = ReferenceEvaluator(helper.make_model(graph, opset_imports=opsets)).run(
+            None, feeds
+        )
+    except Exception:  # anything the reference cannot evaluate is left to the importer
+        return None
+    outputs = [o for o in node.output if o]
+    if any(np.asarray(r).size > MAX_ELEMENTS for r in results):
+        return None
+    return {name: np.asarray(r) for name, r in zip(outputs, results, strict=True)}
+
+
+def _info(name: str, value: np.ndarray) -> onnx.ValueInfoProto:
+    elem = helper.np_dtype_to_tensor_dtype(value.dtype)
+    return helper.make_tensor_value_info(name, elem, list(value.shape))
+
+
+def _rewrite(model: onnx.ModelProto, kept: list[onnx.NodeProto], known: dict) -> None:
+    """Keep `kept` nodes; turn every folded value they (or the outputs) read into an initializer."""
+    graph = model.graph
+    present = {t.name for t in graph.initializer}
+    needed = {name for node in kept for name in node.input} | {o.name for o in graph.output}
+    for name in sorted(needed - present):
+        if name in known:
+            graph.initializer.append(numpy_helper.from_array(known[name], name))
+    del graph.node[:]
+    graph.node.extend(kept)
