@@ -17,8 +17,17 @@ from onnx.reference import ReferenceEvaluator
 
 MAX_ELEMENTS = 1 << 20
 # Random or stateful operators must run every time.
-_NEVER = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
-          "Bernoulli", "If", "Loop", "Scan"}
+_NEVER = {
+    "RandomNormal",
+    "RandomUniform",
+    "RandomNormalLike",
+    "RandomUniformLike",
+    "Multinomial",
+    "Bernoulli",
+    "If",
+    "Loop",
+    "Scan",
+}
 
 
 def fold_constants(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]]) -> int:
@@ -56,7 +65,9 @@ def _evaluate(
     feeds = {name: known[name] for name in node.input if name}
     try:
         graph = helper.make_graph(
-            [node], "fold", [_info(n, v) for n, v in feeds.items()],
+            [node],
+            "fold",
+            [_info(n, v) for n, v in feeds.items()],
             [helper.make_empty_tensor_value_info(o) for o in node.output if o],
         )
         results = ReferenceEvaluator(helper.make_model(graph, opset_imports=opsets)).run(

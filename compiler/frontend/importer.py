@@ -9,6 +9,7 @@ import onnx
 from ember.errors import UnsupportedModelError
 
 from ..tvm_errors import summarize
+from .fold_constants import fold_constants
 from .signature import Dim, TensorSignature
 
 
@@ -38,6 +39,13 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature]) -> Any:
             f"{len(problems)} node(s) cannot be compiled: " + "; ".join(problems)
         )
     from tvm.relax.frontend.onnx import from_onnx
+
+    fixed = {
+        s.name: tuple(int(d) for d in s.shape)
+        for s in inputs
+        if all(isinstance(d, int) for d in s.shape)
+    }
+    fold_constants(model, fixed)
 
     # Symbolic dimensions stay as the model names them; only fully fixed shapes are passed.
     shape_dict = {s.name: list(s.shape) for s in inputs if all(isinstance(d, int) for d in s.shape)}

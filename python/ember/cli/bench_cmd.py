@@ -34,7 +34,7 @@ def bench_command(
 ) -> None:
     """Time ARTIFACT: median, p90, p99 latency and throughput (ONNX Runtime beside it with --vs)."""
     model = load(artifact, threads=threads)
-    feed = read_inputs(model, inputs, seed=0)
+    feed = read_inputs(model.inputs, inputs, seed=0)
     runners = [lambda: model.run(feed)]
     if vs is not None:
         runners.append(_ort_runner(vs, feed, model.threads))

@@ -1,0 +1,63 @@
+"""Constant subgraphs (shape arithmetic, masks) are evaluated before import."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+import ember
+from ember.compiler.frontend.fold_constants import fold_constants
+from tests.conftest import assert_close_to_ort, random_feed
+
+
+def expand_by_shape_model() -> onnx.ModelProto:
+    """y = x + Expand(bias, Shape(x)), the pattern exporters emit for broadcast masks."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Expand", ["bias", "shape"], ["wide"]),
+        helper.make_node("Add", ["x", "wide"], ["y"]),
+    ]
+    bias = numpy_helper.from_array(np.arange(4, dtype=np.float32), "bias")
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4])],
+        [bias],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_shape_of_a_fixed_input_and_what_follows_are_folded():
+    model = expand_by_shape_model()
+    assert fold_constants(model, {"x": (3, 4)}) == 2
+    assert [n.op_type for n in model.graph.node] == ["Add"]
+    wide = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}["wide"]
+    np.testing.assert_array_equal(wide, np.tile(np.arange(4, dtype=np.float32), (3, 1)))
+    onnx.checker.check_model(model)
+
+
+def test_symbolic_input_shapes_stay_computed():
+    model = expand_by_shape_model()
+    assert fold_constants(model, {}) == 0
+    assert [n.op_type for n in model.graph.node] == ["Shape", "Expand", "Add"]
+
+
+def test_random_operators_are_never_folded():
+    node = helper.make_node("RandomNormal", [], ["r"], shape=[2])
+    add = helper.make_node("Add", ["x", "r"], ["y"])
+    graph = helper.make_graph(
+        [node, add],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert fold_constants(model, {"x": (2,)}) == 0
+
+
+def test_folded_model_compiles_and_matches_onnxruntime(compile_example):
+    source, artifact = compile_example("fold_expand", expand_by_shape_model())
+    feed = random_feed(onnx.load(source))
+    assert_close_to_ort(source, feed, ember.load(artifact).run(feed))
