@@ -9,6 +9,7 @@ is vectorized. Without this, LegalizeOps' loops run on one core. Kernels that al
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import tvm
@@ -36,9 +37,26 @@ def _is_scheduled(func: tirx.PrimFunc) -> bool:
 
 def _schedule(func: tirx.PrimFunc) -> tirx.PrimFunc:
     sch = s_tir.Schedule(tvm.IRModule({"main": func}))
+    _inline_producers(sch)
     for block in sch.get_child_blocks(sch.get_sblock("root")):
         _parallelize(sch, block)
     return sch.mod["main"].with_attr("tirx.is_scheduled", True)
+
+
+def _inline_producers(sch: s_tir.Schedule) -> None:
+    """Compute elementwise intermediates where they are used instead of storing them.
+
+    A fused kernel such as add+divide+erf+add+multiply (GELU) otherwise writes and rereads a
+    full-size buffer per operator. TVM refuses blocks that cannot be inlined (reductions,
+    outputs, non-injective reads); those stay as they are.
+    """
+    blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    outputs = {sch.get(b).name_hint for b in sch.get_output_blocks(sch.get_sblock("root"))}
+    for block in blocks:
+        if sch.get(block).name_hint in outputs:
+            continue
+        with contextlib.suppress(s_tir.schedule.ScheduleError):
+            sch.compute_inline(block)
 
 
 def _parallelize(sch: s_tir.Schedule, block: Any) -> None:

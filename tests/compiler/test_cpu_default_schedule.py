@@ -59,3 +59,29 @@ def test_scheduled_kernels_are_left_alone():
     once = cpu_default_schedule(before)
     twice = cpu_default_schedule(once)
     tvm.ir.assert_structural_equal(once, twice)
+
+
+def test_elementwise_chains_are_inlined_into_one_loop_nest():
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("Add", ["x", "b"], ["a"]),
+        helper.make_node("Erf", ["a"], ["e"]),
+        helper.make_node("Mul", ["e", "a"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "gelu_like",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [16, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [16, 64])],
+        [numpy_helper.from_array(np.ones(64, np.float32), "b")],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    before = lowered(proto)
+    (kernel,) = [g for g, f in before.functions.items() if isinstance(f, tirx.PrimFunc)]
+    # The printed script names the root block too: root + one block per operator.
+    assert before[kernel].script().count("T.sblock(") == 4
+    after = cpu_default_schedule(before)
+    assert after[kernel].script().count("T.sblock(") == 2
+    x = np.random.default_rng(0).standard_normal((16, 64)).astype(np.float32)
+    np.testing.assert_allclose(run(after, x), run(before, x), rtol=1e-6)
