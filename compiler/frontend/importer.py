@@ -9,6 +9,7 @@ import onnx
 from ember.errors import UnsupportedModelError
 
 from ..tvm_errors import summarize
+from .checks import check_graph
 from .signature import Dim, TensorSignature
 
 
@@ -27,7 +28,9 @@ def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
-def import_model(model: onnx.ModelProto, inputs: list[TensorSignature]) -> Any:
+def import_model(
+    model: onnx.ModelProto, inputs: list[TensorSignature], name: str = "model"
+) -> Any:
     """Return the Relax IRModule of `model`, weights bound as constants.
 
     `inputs` fixes each input's shape (symbolic dimensions stay symbolic) and dtype.
@@ -37,6 +40,7 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature]) -> Any:
         raise UnsupportedModelError(
             f"{len(problems)} node(s) cannot be compiled: " + "; ".join(problems)
         )
+    check_graph(model, name)
     from tvm.relax.frontend.onnx import from_onnx
 
     # Symbolic dimensions stay as the model names them; only fully fixed shapes are passed.
