@@ -84,11 +84,12 @@ const char* HostArch() {
 
 void CheckHost(const Manifest& m, uint16_t elf_machine, const std::string& path) {
   if (m.arch != HostArch()) {
-    Fail(ErrorCode::kIncompatible, path, ": built for ", m.arch, ", this machine is ", HostArch());
+    Fail(ErrorCode::kIncompatible, path, ": built for ", m.arch, ", this machine is ", HostArch(),
+         "; compile the model for this machine's target");
   }
   if (ElfMachineName(elf_machine) != m.arch) {
     Fail(ErrorCode::kInvalidArtifact, path, ": manifest says ", m.arch, " but the library is ",
-         ElfMachineName(elf_machine));
+         ElfMachineName(elf_machine), "; rebuild it with `ember compile`");
   }
   std::vector<std::string> missing;
   for (const std::string& name : m.cpu_features) {
@@ -99,7 +100,7 @@ void CheckHost(const Manifest& m, uint16_t elf_machine, const std::string& path)
   std::string list;
   for (const std::string& name : missing) list += (list.empty() ? "" : ", ") + name;
   Fail(ErrorCode::kIncompatible, path, ": built for ", m.arch, " with ", list, ", this machine is ",
-       HostArch(), " without ", list);
+       HostArch(), " without ", list, "; compile it with `--target x86` (this CPU)");
 }
 
 void CheckDeviceKind(const Manifest& m, Device device, const std::string& path) {
