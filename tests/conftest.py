@@ -79,7 +79,9 @@ FUZZ_SEED = 20261123
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ember fuzzing")
-    group.addoption("--fuzz-cases", type=int, default=None, help="cases per fuzz test (CI: a sample)")
+    group.addoption(
+        "--fuzz-cases", type=int, default=None, help="cases per fuzz test (CI: a sample)"
+    )
     group.addoption("--fuzz-seed", type=int, default=None, help=f"fuzz seed (default {FUZZ_SEED})")
 
 
@@ -97,7 +99,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"ember fuzz: seed {seed}, cases per fuzz test: {cases} (--fuzz-cases N for more)"
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     lines = [
         str(value)
         for key in ("passed", "failed")

@@ -87,10 +87,15 @@ def check_constant_indices(model: onnx.ModelProto, name: str) -> None:
             continue
         shape = shapes.get(node.input[0])
         axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
-        if shape is None or not -len(shape) <= axis < len(shape) or shape[axis] is None:
+        if shape is None or not -len(shape) <= axis < len(shape):
             continue
         extent = shape[axis]
-        indices = numpy_helper.to_array(init[node.input[1]])
+        if extent is None:
+            continue
+        try:
+            indices = numpy_helper.to_array(init[node.input[1]])
+        except (ValueError, TypeError):  # malformed data: the importer reports it
+            continue
         bad = indices[(indices < -extent) | (indices >= extent)] if indices.size else indices
         if bad.size:
             raise ModelError(

@@ -28,9 +28,7 @@ def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
-def import_model(
-    model: onnx.ModelProto, inputs: list[TensorSignature], name: str = "model"
-) -> Any:
+def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: str = "model") -> Any:
     """Return the Relax IRModule of `model`, weights bound as constants.
 
     `inputs` fixes each input's shape (symbolic dimensions stay symbolic) and dtype.

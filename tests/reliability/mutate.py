@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import onnx
-from onnx import AttributeProto, TensorProto
+from onnx import AttributeProto
 
 from tests.reliability.seed_models import SEEDS
 
@@ -167,7 +167,7 @@ def _bad_value(attr: onnx.AttributeProto, rng: random.Random) -> str:
     if kind == 2 and attr.ints:
         del attr.ints[rng.randrange(len(attr.ints))]
         return f"ints -> {list(attr.ints)}"
-    attr.i = rng.choice(DIMS + [2, 5])
+    attr.i = rng.choice([*DIMS, 2, 5])
     attr.f = rng.choice([0.0, -1.0, float("nan"), 1e30])
     return f"i -> {attr.i}, f -> {attr.f}"
 
@@ -273,6 +273,8 @@ def bytes_case(seed: int, index: int) -> Case:
     if kind == "splice":
         at = rng.randrange(len(data))
         junk = rng.randbytes(rng.randrange(1, 16))
-        return Case(index, name, f"{len(junk)} random bytes at {at}", bytes(data[:at] + junk + data[at:]))
+        return Case(
+            index, name, f"{len(junk)} random bytes at {at}", bytes(data[:at] + junk + data[at:])
+        )
     junk = rng.randbytes(rng.choice([1, 7, 64, 1000]))
     return Case(index, name, f"{len(junk)} random bytes", junk)

@@ -42,7 +42,10 @@ def add_relu() -> onnx.ModelProto:
     ]
     f = TensorProto.FLOAT
     return _model(
-        "add_relu", nodes, [_vi("a", f, ["batch", 4]), _vi("b", f, ["batch", 4])], [_vi("y", f, ["batch", 4])]
+        "add_relu",
+        nodes,
+        [_vi("a", f, ["batch", 4]), _vi("b", f, ["batch", 4])],
+        [_vi("y", f, ["batch", 4])],
     )
 
 
@@ -65,7 +68,11 @@ def conv_pool() -> onnx.ModelProto:
     ]
     f = TensorProto.FLOAT
     return _model(
-        "conv", nodes, [_vi("x", f, [1, 2, 6, 6])], [_vi("y", f, [1, 3, 3, 3])], [_weight("w", (3, 2, 3, 3), 3)]
+        "conv",
+        nodes,
+        [_vi("x", f, [1, 2, 6, 6])],
+        [_vi("y", f, [1, 3, 3, 3])],
+        [_weight("w", (3, 2, 3, 3), 3)],
     )
 
 

@@ -90,7 +90,9 @@ def test_corrupted_artifacts_are_refused(request, tiny_artifact, tmp_path, recor
         path = tmp_path / f"case{index}.so"
         path.write_bytes(bad)
         mode = "inspect" if index % 5 == 0 else "load"
-        cases.append((f"seed {seed} case {index} [{mode}]: {how}", {"mode": mode, "path": str(path)}))
+        cases.append(
+            (f"seed {seed} case {index} [{mode}]: {how}", {"mode": mode, "path": str(path)})
+        )
     tally = run_cases(cases, tmp_path / "worker.log")
     summary = f"artifact fuzz, seed {seed}, chunk {chunk}/{CHUNKS}: {tally.summary()}"
     record_property("reliability", summary)

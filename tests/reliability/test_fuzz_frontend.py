@@ -41,19 +41,25 @@ def make_cases(seed: int, chunk: int, count: int, folder: Path) -> list[tuple[st
         path.write_bytes(case.data)
         mode = "cli_compile" if index % 10 == 0 else "compile"
         label = f"seed {seed} case {index} [{mode}] {case.seed_model}: {case.description}"
-        cases.append((label, {"mode": mode, "path": str(path), "out": str(path.with_suffix(".so"))}))
+        cases.append(
+            (label, {"mode": mode, "path": str(path), "out": str(path.with_suffix(".so"))})
+        )
     return cases
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
-def test_mutated_models_fail_cleanly_or_compile_correctly(request, tmp_path, record_property, chunk):
+def test_mutated_models_fail_cleanly_or_compile_correctly(
+    request, tmp_path, record_property, chunk
+):
     seed = fuzz_setting(request.config, "--fuzz-seed", "EMBER_FUZZ_SEED", FUZZ_SEED)
     count = fuzz_setting(request.config, "--fuzz-cases", "EMBER_FUZZ_CASES", CI_CASES_PER_CHUNK)
     tally = run_cases(make_cases(seed, chunk, count, tmp_path), tmp_path / "worker.log")
     summary = f"front-end fuzz, seed {seed}, chunk {chunk}/{CHUNKS}: {tally.summary()}"
     record_property("reliability", summary)
     print(summary)
-    assert not tally.failures, f"{len(tally.failures)} failing cases:\n" + "\n".join(tally.failures[:25])
+    assert not tally.failures, f"{len(tally.failures)} failing cases:\n" + "\n".join(
+        tally.failures[:25]
+    )
     # The corpus must reach the compiler, not only the protobuf parser.
     compiled = sum(n for c, n in tally.counts.items() if c.startswith("compiled"))
     assert compiled >= max(1, count // 60), tally.summary()
@@ -65,7 +71,9 @@ def test_seed_corpus_compiles_and_matches_onnxruntime(tmp_path):
     for name, build in SEEDS.items():
         path = tmp_path / f"{name}.onnx"
         path.write_bytes(build().SerializeToString())
-        cases.append((name, {"mode": "compile", "path": str(path), "out": str(tmp_path / f"{name}.so")}))
+        cases.append(
+            (name, {"mode": "compile", "path": str(path), "out": str(tmp_path / f"{name}.so")})
+        )
     tally = run_cases(cases, tmp_path / "worker.log")
     assert tally.counts == {"compiled, matches ONNX Runtime": len(SEEDS)}, tally.failures
 
