@@ -1,6 +1,9 @@
 #include "host_check.h"
 
 #include <tvm/ffi/function.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include <cstdlib>
 #include <string>
@@ -19,6 +22,12 @@ struct Feature {
 };
 
 #if defined(__x86_64__)
+// clang's __builtin_cpu_supports does not know "f16c" (gcc's does): ask CPUID leaf 1.
+bool HasF16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+}
+
 // __builtin_cpu_supports needs literal names, hence one lambda per feature. Manifest names
 // follow LLVM ("sse4.2"); /proc/cpuinfo spellings ("sse4_2") are accepted too.
 const Feature kFeatures[] = {
@@ -28,7 +37,7 @@ const Feature kFeatures[] = {
     {"avx", [] { return __builtin_cpu_supports("avx") != 0; }},
     {"avx2", [] { return __builtin_cpu_supports("avx2") != 0; }},
     {"fma", [] { return __builtin_cpu_supports("fma") != 0; }},
-    {"f16c", [] { return __builtin_cpu_supports("f16c") != 0; }},
+    {"f16c", HasF16c},
     {"bmi", [] { return __builtin_cpu_supports("bmi") != 0; }},
     {"bmi2", [] { return __builtin_cpu_supports("bmi2") != 0; }},
     {"avx512f", [] { return __builtin_cpu_supports("avx512f") != 0; }},
