@@ -26,7 +26,7 @@ def tvm_runtime_library() -> Path:
     """libtvm_runtime.so of the installed `tvm` package (found without importing it)."""
     spec = importlib.util.find_spec("tvm")
     assert spec and spec.submodule_search_locations
-    return Path(list(spec.submodule_search_locations)[0]) / "lib" / "libtvm_runtime.so"
+    return Path(next(iter(spec.submodule_search_locations))) / "lib" / "libtvm_runtime.so"
 
 
 @pytest.mark.skipif(not shutil.which("clang++"), reason="needs clang (apt-get install clang)")
