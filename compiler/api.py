@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ember.errors import OptionError
+from ember.errors import CompileError, EmberError, OptionError
 
 from . import artifact
 from .codegen.build import build_library
@@ -18,6 +18,7 @@ from .options import CompileOptions
 from .passes.pipeline import count_kernels, plugins_of, run_pipeline
 from .progress import Progress, SilentProgress
 from .target import Target, resolve
+from .tvm_errors import summarize
 
 EMBER_VERSION = "0.1.0"
 
@@ -42,10 +43,10 @@ def compile_model(
     with progress.stage("import", str(source)):
         model = loader.load_model(source)
         inputs = signature.apply_shapes(signature.graph_inputs(model), options.input_shapes)
-        mod = importer.import_model(model, inputs)
+        mod = importer.import_model(model, inputs, str(source))
         outputs = importer.output_signatures(mod, model)
     with progress.stage("passes", resolved.name):
-        mod = run_pipeline(mod, resolved, options.dump_ir)
+        mod = _lower(mod, resolved, options, source)
         progress.note(f"{count_kernels(mod)} kernels")
     manifest = _manifest(source, model, resolved, options, inputs, outputs, count_kernels(mod))
     manifest["plugins"] = plugins_of(mod)
@@ -59,6 +60,18 @@ def compile_model(
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     return out
+
+
+def _lower(mod: Any, target: Target, options: CompileOptions, source: Path) -> Any:
+    """The target's pass pipeline; a failure inside TVM becomes one `CompileError` line."""
+    try:
+        return run_pipeline(mod, target, options.dump_ir)
+    except EmberError:
+        raise
+    except Exception as err:  # TVM's passes raise many types (AssertionError, ValueError, ...)
+        raise CompileError(
+            f"model '{source}': the {target.name} pass pipeline failed: {summarize(err)}"
+        ) from err
 
 
 def _output_path(source: Path, output: str | os.PathLike[str] | None) -> Path:

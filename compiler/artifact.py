@@ -11,7 +11,10 @@ from typing import Any
 
 MAGIC = b"EMBERART"
 SCHEMA = 1
-_TRAILER = struct.Struct("<QQ8s")
+#: The trailer's layout version; the runtime refuses any other.
+TRAILER_VERSION = 2
+#: payload size, manifest size, CRC-32 of the manifest, trailer version, magic (32 bytes).
+_TRAILER = struct.Struct("<QQII8s")
 _CHUNK = 1 << 20
 
 
@@ -36,7 +39,7 @@ def write_artifact(payload: Path, manifest: dict[str, Any], output: Path) -> Non
     text = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
     with payload.open("ab") as f:
         f.write(text)
-        f.write(_TRAILER.pack(size, len(text), MAGIC))
+        f.write(_TRAILER.pack(size, len(text), zlib.crc32(text), TRAILER_VERSION, MAGIC))
         f.flush()
         os.fsync(f.fileno())
     os.replace(payload, output)

@@ -70,3 +70,45 @@ def assert_close_to_ort(source: Path, feed: dict[str, np.ndarray], outputs: list
         assert got.dtype == want.dtype
         scale = float(np.max(np.abs(want)))
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=RTOL * scale)
+
+
+# Fuzzing (tests/reliability): `--fuzz-cases N` / EMBER_FUZZ_CASES runs more cases than CI's
+# sample, `--fuzz-seed S` / EMBER_FUZZ_SEED another corpus; each fuzz test records its tally.
+FUZZ_SEED = 20261123
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ember fuzzing")
+    group.addoption(
+        "--fuzz-cases", type=int, default=None, help="cases per fuzz test (CI: a sample)"
+    )
+    group.addoption("--fuzz-seed", type=int, default=None, help=f"fuzz seed (default {FUZZ_SEED})")
+
+
+def fuzz_setting(config: pytest.Config, option: str, env: str, default: int) -> int:
+    """A fuzz setting: the command-line option, else the environment variable, else `default`."""
+    import os
+
+    value = config.getoption(option)
+    return int(value if value is not None else os.environ.get(env, default))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = fuzz_setting(config, "--fuzz-seed", "EMBER_FUZZ_SEED", FUZZ_SEED)
+    cases = config.getoption("--fuzz-cases") or "CI sample"
+    return f"ember fuzz: seed {seed}, cases per fuzz test: {cases} (--fuzz-cases N for more)"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    lines = [
+        str(value)
+        for key in ("passed", "failed")
+        for report in terminalreporter.stats.get(key, [])
+        if report.when == "call"
+        for name, value in report.user_properties
+        if name == "reliability"
+    ]
+    if lines:
+        terminalreporter.section("reliability figures")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)

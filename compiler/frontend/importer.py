@@ -9,6 +9,7 @@ import onnx
 from ember.errors import UnsupportedModelError
 
 from ..tvm_errors import summarize
+from .checks import check_graph
 from .fold_constants import fold_constants
 from .signature import Dim, TensorSignature
 
@@ -28,7 +29,7 @@ def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
-def import_model(model: onnx.ModelProto, inputs: list[TensorSignature]) -> Any:
+def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: str = "model") -> Any:
     """Return the Relax IRModule of `model`, weights bound as constants.
 
     `inputs` fixes each input's shape (symbolic dimensions stay symbolic) and dtype.
@@ -38,6 +39,7 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature]) -> Any:
         raise UnsupportedModelError(
             f"{len(problems)} node(s) cannot be compiled: " + "; ".join(problems)
         )
+    check_graph(model, name)
     from tvm.relax.frontend.onnx import from_onnx
 
     fixed = {

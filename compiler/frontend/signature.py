@@ -52,16 +52,18 @@ def _signature(value: onnx.ValueInfoProto) -> TensorSignature:
         else:
             # An unnamed unknown dimension still needs a name to be checked at run time.
             dims.append(f"{value.name}_dim{i}")
-    return TensorSignature(value.name, tuple(dims), onnx_dtype_name(tensor_type.elem_type))
+    dtype = onnx_dtype_name(tensor_type.elem_type, f"input '{value.name}'")
+    return TensorSignature(value.name, tuple(dims), dtype)
 
 
-def onnx_dtype_name(elem_type: int) -> str:
-    """NumPy name of an ONNX tensor element type."""
+def onnx_dtype_name(elem_type: int, what: str = "tensor") -> str:
+    """NumPy name of an ONNX tensor element type; `what` names the tensor in errors."""
     try:
         return str(helper.tensor_dtype_to_np_dtype(elem_type))
     except (KeyError, ValueError, TypeError):
-        name = onnx.TensorProto.DataType.Name(elem_type)
-        raise UnsupportedModelError(f"tensor element type {name} is not supported") from None
+        known = elem_type in onnx.TensorProto.DataType.values()
+        name = onnx.TensorProto.DataType.Name(elem_type) if known else f"{elem_type} (unknown)"
+        raise UnsupportedModelError(f"{what}: element type {name} is not supported") from None
 
 
 def apply_shapes(

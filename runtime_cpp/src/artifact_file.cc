@@ -14,15 +14,18 @@
 namespace ember {
 namespace {
 
-constexpr uint64_t kTrailerSize = 24;
+// payload size (u64), manifest size (u64), manifest CRC-32 (u32), version (u32), magic.
+constexpr uint64_t kTrailerSize = 32;
+constexpr uint32_t kTrailerVersion = 2;
 constexpr char kMagic[8] = {'E', 'M', 'B', 'E', 'R', 'A', 'R', 'T'};
+constexpr const char* kRebuild = "rebuild it with `ember compile` or copy it again";
 constexpr uint64_t kElfHeaderSize = 64;
 // A manifest is a few kilobytes; a bound keeps a hostile trailer from allocating gigabytes.
 constexpr uint64_t kMaxManifestSize = 64ull << 20;
 
-uint64_t LoadU64(const unsigned char* p) {
+uint64_t LoadLE(const unsigned char* p, int bytes) {
   uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
   return v;
 }
 
@@ -42,7 +45,8 @@ void ReadAt(std::ifstream& in, uint64_t offset, char* out, uint64_t size, const 
 }
 
 [[noreturn]] void NotAnArtifact(const std::string& path, const std::string& why) {
-  Fail(ErrorCode::kInvalidArtifact, path, ": truncated or not an Ember artifact (", why, ")");
+  Fail(ErrorCode::kInvalidArtifact, path, ": truncated or not an Ember artifact (", why, "); ",
+       kRebuild);
 }
 
 uint16_t ReadElfMachine(std::ifstream& in, const std::string& path) {
@@ -86,10 +90,16 @@ ArtifactFile ReadArtifactFile(const std::string& path) {
   if (size < kTrailerSize + kElfHeaderSize) NotAnArtifact(path, Concat(size, " bytes"));
   std::array<unsigned char, kTrailerSize> t{};
   ReadAt(in, size - kTrailerSize, reinterpret_cast<char*>(t.data()), t.size(), path);
-  if (std::memcmp(t.data() + 16, kMagic, sizeof(kMagic)) != 0) NotAnArtifact(path, "no trailer");
+  if (std::memcmp(t.data() + 24, kMagic, sizeof(kMagic)) != 0) NotAnArtifact(path, "no trailer");
   ArtifactFile file;
-  file.payload_size = LoadU64(t.data());
-  uint64_t manifest_size = LoadU64(t.data() + 8);
+  file.payload_size = LoadLE(t.data(), 8);
+  uint64_t manifest_size = LoadLE(t.data() + 8, 8);
+  auto manifest_crc = static_cast<uint32_t>(LoadLE(t.data() + 16, 4));
+  auto version = static_cast<uint32_t>(LoadLE(t.data() + 20, 4));
+  if (version != kTrailerVersion) {
+    NotAnArtifact(path,
+                  Concat("trailer version ", version, ", this runtime reads ", kTrailerVersion));
+  }
   if (manifest_size > kMaxManifestSize || file.payload_size > size ||
       file.payload_size + manifest_size + kTrailerSize != size ||
       file.payload_size < kElfHeaderSize) {
@@ -97,6 +107,9 @@ ArtifactFile ReadArtifactFile(const std::string& path) {
   }
   file.manifest_json.resize(manifest_size);
   ReadAt(in, file.payload_size, file.manifest_json.data(), manifest_size, path);
+  if (Crc32Update(0, file.manifest_json.data(), manifest_size) != manifest_crc) {
+    Fail(ErrorCode::kInvalidArtifact, path, ": corrupted manifest (checksum mismatch); ", kRebuild);
+  }
   file.elf_machine = ReadElfMachine(in, path);
   file.payload_crc32 = Crc32(in, file.payload_size, path);
   return file;

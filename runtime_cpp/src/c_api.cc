@@ -175,6 +175,8 @@ int ember_model_run(ember_model_t model, const DLTensor* const* inputs, size_t n
     std::vector<ember::Tensor> views;
     for (size_t i = 0; i < num_inputs; ++i) {
       Require(inputs[i] != nullptr, "an input tensor is NULL");
+      Require(inputs[i]->ndim >= 0 && (inputs[i]->ndim == 0 || inputs[i]->shape != nullptr),
+              "an input tensor has a negative ndim or a NULL shape");
       views.push_back(ember::Tensor::View(*inputs[i]));
     }
     std::vector<ember::Tensor> outputs = m.Run(views);

@@ -1,6 +1,9 @@
 #include "host_check.h"
 
 #include <tvm/ffi/function.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include <cstdlib>
 #include <string>
@@ -19,6 +22,12 @@ struct Feature {
 };
 
 #if defined(__x86_64__)
+// clang's __builtin_cpu_supports does not know "f16c" (gcc's does): ask CPUID leaf 1.
+bool HasF16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+}
+
 // __builtin_cpu_supports needs literal names, hence one lambda per feature. Manifest names
 // follow LLVM ("sse4.2"); /proc/cpuinfo spellings ("sse4_2") are accepted too.
 const Feature kFeatures[] = {
@@ -28,7 +37,7 @@ const Feature kFeatures[] = {
     {"avx", [] { return __builtin_cpu_supports("avx") != 0; }},
     {"avx2", [] { return __builtin_cpu_supports("avx2") != 0; }},
     {"fma", [] { return __builtin_cpu_supports("fma") != 0; }},
-    {"f16c", [] { return __builtin_cpu_supports("f16c") != 0; }},
+    {"f16c", HasF16c},
     {"bmi", [] { return __builtin_cpu_supports("bmi") != 0; }},
     {"bmi2", [] { return __builtin_cpu_supports("bmi2") != 0; }},
     {"avx512f", [] { return __builtin_cpu_supports("avx512f") != 0; }},
@@ -84,11 +93,12 @@ const char* HostArch() {
 
 void CheckHost(const Manifest& m, uint16_t elf_machine, const std::string& path) {
   if (m.arch != HostArch()) {
-    Fail(ErrorCode::kIncompatible, path, ": built for ", m.arch, ", this machine is ", HostArch());
+    Fail(ErrorCode::kIncompatible, path, ": built for ", m.arch, ", this machine is ", HostArch(),
+         "; compile the model for this machine's target");
   }
   if (ElfMachineName(elf_machine) != m.arch) {
     Fail(ErrorCode::kInvalidArtifact, path, ": manifest says ", m.arch, " but the library is ",
-         ElfMachineName(elf_machine));
+         ElfMachineName(elf_machine), "; rebuild it with `ember compile`");
   }
   std::vector<std::string> missing;
   for (const std::string& name : m.cpu_features) {
@@ -99,7 +109,7 @@ void CheckHost(const Manifest& m, uint16_t elf_machine, const std::string& path)
   std::string list;
   for (const std::string& name : missing) list += (list.empty() ? "" : ", ") + name;
   Fail(ErrorCode::kIncompatible, path, ": built for ", m.arch, " with ", list, ", this machine is ",
-       HostArch(), " without ", list);
+       HostArch(), " without ", list, "; compile it with `--target x86` (this CPU)");
 }
 
 void CheckDeviceKind(const Manifest& m, Device device, const std::string& path) {

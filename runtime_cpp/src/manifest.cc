@@ -16,7 +16,8 @@ namespace json = tvm::ffi::json;
 using tvm::ffi::Any;
 
 [[noreturn]] void Corrupted(const std::string& path, const std::string& why) {
-  Fail(ErrorCode::kInvalidArtifact, path, ": corrupted manifest (", why, ")");
+  Fail(ErrorCode::kInvalidArtifact, path, ": corrupted manifest (", why,
+       "); rebuild it with `ember compile`");
 }
 
 // A JSON object member, or None when absent.
@@ -146,7 +147,8 @@ Manifest ReadVerifiedManifest(const std::string& path, ArtifactFile* out_file) {
   char crc[9];
   std::snprintf(crc, sizeof(crc), "%08x", file.payload_crc32);
   if (m.payload_size != file.payload_size || m.payload_crc32 != crc) {
-    Fail(ErrorCode::kInvalidArtifact, path, ": corrupted (checksum mismatch)");
+    Fail(ErrorCode::kInvalidArtifact, path,
+         ": corrupted (checksum mismatch); rebuild it with `ember compile` or copy it again");
   }
   if (out_file != nullptr) *out_file = std::move(file);
   return m;

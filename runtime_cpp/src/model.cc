@@ -48,10 +48,25 @@ tvm::ffi::Module LoadLibrary(const std::string& path) {
                    [&] { return tvm::ffi::Module::LoadFromFile(absolute); });
 }
 
-// TVM's kernels assume 64-byte aligned data at offset 0 (numpy gives 16): copy the others.
+// Whether explicit strides are exactly the C-order ones. Validation accepts any strides on
+// dimensions of extent 1 and on empty tensors (numpy gives (0, 0) for a 0x4 array); TVM's
+// kernels check them literally.
+bool HasCompactStrides(const DLTensor& t) {
+  if (t.strides == nullptr) return true;
+  int64_t expected = 1;
+  for (int i = t.ndim - 1; i >= 0; --i) {
+    if (t.strides[i] != expected) return false;
+    expected *= t.shape[i];
+  }
+  return true;
+}
+
+// TVM's kernels assume compact, 64-byte aligned data at offset 0 (numpy gives 16-byte
+// alignment): copy the others.
 tvm::ffi::Tensor Aligned(const tvm::ffi::Tensor& t) {
   const DLTensor& dl = *t.GetDLTensorPtr();
-  if (dl.device.device_type != kDLCPU || (dl.byte_offset == 0 && t.IsAligned(kAlignment))) {
+  if (dl.device.device_type != kDLCPU ||
+      (dl.byte_offset == 0 && t.IsAligned(kAlignment) && HasCompactStrides(dl))) {
     return t;
   }
   tvm::ffi::Tensor copy = AllocCpuTensor(t.shape(), dl.dtype);

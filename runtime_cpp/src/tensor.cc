@@ -90,6 +90,9 @@ Tensor Tensor::FromDLPackLegacy(DLManagedTensor* managed) {
 }
 
 Tensor Tensor::View(const DLTensor& tensor) {
+  if (tensor.ndim < 0 || (tensor.ndim > 0 && tensor.shape == nullptr)) {
+    Fail(ErrorCode::kInvalidArgument, "Tensor::View: negative ndim or NULL shape");
+  }
   auto* holder = new ViewHolder();
   holder->shape.assign(tensor.shape, tensor.shape + tensor.ndim);
   if (tensor.strides != nullptr)

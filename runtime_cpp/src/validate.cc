@@ -40,7 +40,13 @@ std::string NameList(const std::vector<TensorSpec>& specs) {
 
 // Binds each symbol to the first extent seen; later inputs must agree.
 void CheckShape(const TensorSpec& spec, const DLTensor& t, std::map<std::string, int64_t>* bound) {
-  bool ok = static_cast<size_t>(t.ndim) == spec.shape.size();
+  for (int i = 0; i < t.ndim; ++i) {
+    if (t.shape[i] < 0) {
+      Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "': dimension ", i, " is ",
+           t.shape[i], " (negative)");
+    }
+  }
+  bool ok = t.ndim >= 0 && static_cast<size_t>(t.ndim) == spec.shape.size();
   for (size_t i = 0; ok && i < spec.shape.size(); ++i) {
     if (spec.dim_names[i].empty()) {
       ok = t.shape[i] == spec.shape[i];
@@ -71,6 +77,9 @@ void CheckOne(const TensorSpec& spec, const Tensor& tensor, Device device,
     Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "': expected device ",
          DeviceText(static_cast<int>(device.type), device.id), ", got ",
          DeviceText(t.device.device_type, t.device.device_id));
+  }
+  if (t.data == nullptr && NumBytes(t) > 0) {
+    Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "': data pointer is NULL");
   }
   if (!tvm::ffi::IsContiguous(t)) {
     Fail(ErrorCode::kInvalidArgument, "input '", spec.name,

@@ -1,5 +1,5 @@
 // Many threads running one ember::Model must get exactly the single-threaded results.
-// Usage: thread_safety_test [MODEL.so]  (default: $EMBER_TEST_MODEL)
+// Usage: thread_safety_test [MODEL.so [THREADS=8 [RUNS=500]]]  (default: $EMBER_TEST_MODEL)
 #include <ember/runtime.h>
 
 #include <atomic>
@@ -13,8 +13,6 @@
 
 namespace {
 
-constexpr int kThreads = 8;
-constexpr int kRunsPerThread = 50;
 constexpr int64_t kSymbolicExtent = 2;  // the value every symbolic dimension takes
 
 DLDataType ParseDtype(const std::string& name) {
@@ -81,11 +79,13 @@ bool Same(const ember::Tensor& a, const ember::Tensor& b) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* path = argc > 1 ? argv[1] : std::getenv("EMBER_TEST_MODEL");
+  const char* path = argc > 1 && *argv[1] ? argv[1] : std::getenv("EMBER_TEST_MODEL");
   if (path == nullptr || *path == '\0') {
     std::fprintf(stderr, "usage: thread_safety_test MODEL.so (or set EMBER_TEST_MODEL)\n");
     return 2;
   }
+  const int kThreads = argc > 2 ? std::atoi(argv[2]) : 8;
+  const int kRunsPerThread = argc > 3 ? std::atoi(argv[3]) : 500;
   try {
     ember::Model model = ember::Model::Load(path);
     std::vector<ember::Tensor> inputs = MakeInputs(model);

@@ -85,6 +85,8 @@ def test_example_program_reports_errors(compile_example, tmp_path):
 def test_cpp_thread_safety_and_c_abi(compile_example, tmp_path):
     _, artifact = compile_example("transformer")
     build = tmp_path / "build"
-    cmake_build(REPO / "tests" / "cpp", build, f"-DEMBER_TEST_MODEL={artifact}")
+    cmake_build(
+        REPO / "tests" / "cpp", build, f"-DEMBER_TEST_MODEL={artifact}", "-DEMBER_TEST_RUNS=50"
+    )
     proc = sh("ctest", "--test-dir", build, "--output-on-failure")
     assert "100% tests passed" in proc.stdout
