@@ -14,9 +14,9 @@ from .signature import Dim, TensorSignature
 
 def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
     """Every node the importer has no converter for, one line each (all at once)."""
-    from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
+    from .converters import convert_map
 
-    known = _get_convert_map()
+    known = convert_map()
     problems = []
     for index, node in enumerate(model.graph.node):
         name = node.name or f"#{index}"
@@ -39,13 +39,16 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature]) -> Any:
         )
     from tvm.relax.frontend.onnx import from_onnx
 
+    from .converters import installed
+
     # Symbolic dimensions stay as the model names them; only fully fixed shapes are passed.
     shape_dict = {s.name: list(s.shape) for s in inputs if all(isinstance(d, int) for d in s.shape)}
     dtype_dict = {s.name: s.dtype for s in inputs}
     try:
-        return from_onnx(
-            model, shape_dict=shape_dict, dtype_dict=dtype_dict, keep_params_in_input=False
-        )
+        with installed():
+            return from_onnx(
+                model, shape_dict=shape_dict, dtype_dict=dtype_dict, keep_params_in_input=False
+            )
     except Exception as err:  # TVM raises many types; report one line with the cause.
         raise UnsupportedModelError(f"ONNX import failed: {summarize(err)}") from err
 
