@@ -13,7 +13,7 @@ from ember.errors import OptionError
 
 from . import artifact
 from .codegen.build import build_library
-from .frontend import importer, loader, signature
+from .frontend import importer, loader, preflight, signature
 from .options import CompileOptions
 from .passes.pipeline import count_kernels, run_pipeline
 from .progress import Progress, SilentProgress
@@ -41,6 +41,7 @@ def compile_model(
     out = _output_path(source, output)
     with progress.stage("import", str(source)):
         model = loader.load_model(source)
+        preflight.require_clean(model, resolved)
         inputs = signature.apply_shapes(signature.graph_inputs(model), options.input_shapes)
         mod = importer.import_model(model, inputs)
         outputs = importer.output_signatures(mod, model)

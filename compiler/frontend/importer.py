@@ -12,31 +12,12 @@ from ..tvm_errors import summarize
 from .signature import Dim, TensorSignature
 
 
-def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
-    """Every node the importer has no converter for, one line each (all at once)."""
-    from .converters import convert_map
-
-    known = convert_map()
-    problems = []
-    for index, node in enumerate(model.graph.node):
-        name = node.name or f"#{index}"
-        if node.domain not in ("", "ai.onnx"):
-            problems.append(f"node '{name}' ({node.op_type}): unknown domain '{node.domain}'")
-        elif node.op_type not in known:
-            problems.append(f"node '{name}' ({node.op_type}): operator not supported")
-    return problems
-
-
 def import_model(model: onnx.ModelProto, inputs: list[TensorSignature]) -> Any:
     """Return the Relax IRModule of `model`, weights bound as constants.
 
-    `inputs` fixes each input's shape (symbolic dimensions stay symbolic) and dtype.
+    `inputs` fixes each input's shape (symbolic dimensions stay symbolic) and dtype. Run
+    `preflight.require_clean` first: it names every node the import would stop at.
     """
-    problems = unsupported_nodes(model)
-    if problems:
-        raise UnsupportedModelError(
-            f"{len(problems)} node(s) cannot be compiled: " + "; ".join(problems)
-        )
     from tvm.relax.frontend.onnx import from_onnx
 
     from .converters import installed

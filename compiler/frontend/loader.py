@@ -43,6 +43,12 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
 def check_model(model: onnx.ModelProto, name: str) -> None:
     """Run `onnx.checker` and the opset check; the first problem becomes a `ModelError`."""
     opset = default_opset(model)
+    newest = onnx.defs.onnx_opset_version()
+    if opset is not None and opset > newest:
+        raise ModelError(
+            f"model '{name}' uses opset {opset}, newer than the newest this onnx package "
+            f"knows ({newest}); upgrade onnx (pip install -U onnx) or export with opset {newest}"
+        )
     if opset is not None and opset < MIN_OPSET:
         raise ModelError(
             f"model '{name}' uses opset {opset}; Ember needs opset {MIN_OPSET} or newer "

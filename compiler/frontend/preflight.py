@@ -13,6 +13,8 @@ from typing import Any
 import onnx
 from onnx import TensorProto
 
+from ember.errors import UnsupportedModelError
+
 from ..target import Target
 from .rules import NodeContext, attribute_problem, shape_problem
 
@@ -50,8 +52,9 @@ class Problem:
 
     def line(self) -> str:
         """The problem as one line a person reads."""
-        where = f"{self.op_type}, opset {self.opset}" if self.opset else self.op_type
-        return f"node '{self.node}' ({where}): {self.reason}"
+        if self.op_type.startswith("graph "):  # a graph input or output, not a node
+            return f"{self.op_type} '{self.node}': {self.reason}"
+        return f"node '{self.node}' ({self.op_type}, opset {self.opset}): {self.reason}"
 
     def as_dict(self) -> dict[str, Any]:
         """The problem as JSON-ready fields."""
@@ -153,3 +156,13 @@ def _graph_dtype_problems(graph: onnx.GraphProto) -> list[Problem]:
             if reason:
                 problems.append(Problem(value.name, f"graph {kind}", None, reason))
     return problems
+
+
+def require_clean(model: onnx.ModelProto, target: Target) -> None:
+    """Raise one `UnsupportedModelError` listing every preflight problem, if there are any."""
+    problems = preflight(model, target)
+    if problems:
+        lines = "; ".join(p.line() for p in problems)
+        raise UnsupportedModelError(
+            f"{len(problems)} node(s) cannot be compiled for {target.name}: {lines}"
+        )

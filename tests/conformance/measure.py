@@ -111,6 +111,18 @@ def summary(out: Path) -> dict[str, Any]:
     }
 
 
+def write_known_failures(out: Path, path: Path) -> None:
+    """Write `known_failures.json`: Ember's failures and ONNX Runtime's, one line each."""
+    entries: dict[str, dict[str, Any]] = {}
+    for log in sorted(out.glob("shard*.jsonl")):
+        entries.update(_done(log))
+    known = {
+        "ember": {n: e["ember"] for n, e in sorted(entries.items()) if e["ember"] != "pass"},
+        "ort": {n: e["ort"] for n, e in sorted(entries.items()) if e["ort"] != "pass"},
+    }
+    path.write_text(json.dumps(known, indent=0, sort_keys=True) + "\n")
+
+
 def main() -> None:
     """Command line: run a shard (driver or worker) or print the summary."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -118,7 +130,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("conformance-results"))
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--summary", action="store_true")
+    parser.add_argument("--write-known", type=Path, help="write known_failures.json here")
     args = parser.parse_args()
+    if args.write_known:
+        write_known_failures(args.out, args.write_known)
+        return
     if args.summary:
         print(json.dumps(summary(args.out), indent=1))
         return

@@ -10,6 +10,7 @@ import typer
 from .._env import VERBOSE
 from ..errors import EmberError
 from . import (
+    check_cmd,
     compile_cmd,
     config_cmd,
     demo_cmd,
@@ -26,7 +27,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (compile_cmd, run_cmd, inspect_cmd, targets_cmd, config_cmd, demo_cmd):
+for module in (compile_cmd, check_cmd, run_cmd, inspect_cmd, targets_cmd, config_cmd, demo_cmd):
     module.register(app)
 
 
@@ -40,7 +41,10 @@ def main(argv: list[str] | None = None) -> None:
     verbose = _verbose(args)
     args = [a for a in args if a != "--verbose"]
     try:
-        app(args=args, prog_name="ember", standalone_mode=False)
+        status = app(args=args, prog_name="ember", standalone_mode=False)
+        # Outside standalone mode click returns a command's `typer.Exit(code)` code.
+        if isinstance(status, int) and status:
+            sys.exit(status)
     except EmberError as exc:
         if verbose:
             raise
