@@ -14,33 +14,16 @@ from .fold_constants import fold_constants
 from .signature import Dim, TensorSignature
 
 
-def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
-    """Every node the importer has no converter for, one line each (all at once)."""
-    from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
-
-    known = _get_convert_map()
-    problems = []
-    for index, node in enumerate(model.graph.node):
-        name = node.name or f"#{index}"
-        if node.domain not in ("", "ai.onnx"):
-            problems.append(f"node '{name}' ({node.op_type}): unknown domain '{node.domain}'")
-        elif node.op_type not in known:
-            problems.append(f"node '{name}' ({node.op_type}): operator not supported")
-    return problems
-
-
 def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: str = "model") -> Any:
     """Return the Relax IRModule of `model`, weights bound as constants.
 
-    `inputs` fixes each input's shape (symbolic dimensions stay symbolic) and dtype.
+    `inputs` fixes each input's shape (symbolic dimensions stay symbolic) and dtype. Run
+    `preflight.require_clean` first: it names every node the import would stop at.
     """
-    problems = unsupported_nodes(model)
-    if problems:
-        raise UnsupportedModelError(
-            f"{len(problems)} node(s) cannot be compiled: " + "; ".join(problems)
-        )
     check_graph(model, name)
     from tvm.relax.frontend.onnx import from_onnx
+
+    from .converters import installed
 
     fixed = {
         s.name: tuple(int(d) for d in s.shape)
@@ -50,12 +33,13 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: st
     fold_constants(model, fixed)
 
     # Symbolic dimensions stay as the model names them; only fully fixed shapes are passed.
-    shape_dict = {s.name: list(s.shape) for s in inputs if all(isinstance(d, int) for d in s.shape)}
+    shape_dict = {name: list(shape) for name, shape in fixed.items()}
     dtype_dict = {s.name: s.dtype for s in inputs}
     try:
-        return from_onnx(
-            model, shape_dict=shape_dict, dtype_dict=dtype_dict, keep_params_in_input=False
-        )
+        with installed():
+            return from_onnx(
+                model, shape_dict=shape_dict, dtype_dict=dtype_dict, keep_params_in_input=False
+            )
     except Exception as err:  # TVM raises many types; report one line with the cause.
         raise UnsupportedModelError(f"ONNX import failed: {summarize(err)}") from err
 

@@ -36,13 +36,21 @@ def load_model(path: str | Path) -> onnx.ModelProto:
 def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
     try:
         onnx.load_external_data_for_model(model, str(path.parent))
-    except (OSError, ValueError) as err:
-        raise ModelError(f"model file '{path}': cannot read its external data ({err})") from None
+    # A missing or misplaced data file surfaces as the checker's ValidationError.
+    except (OSError, ValueError, onnx.checker.ValidationError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(f"model file '{path}': cannot read its external data ({reason})") from None
 
 
 def check_model(model: onnx.ModelProto, name: str) -> None:
     """Run `onnx.checker` and the opset check; the first problem becomes a `ModelError`."""
     opset = default_opset(model)
+    newest = onnx.defs.onnx_opset_version()
+    if opset is not None and opset > newest:
+        raise ModelError(
+            f"model '{name}' uses opset {opset}, newer than the newest this onnx package "
+            f"knows ({newest}); upgrade onnx (pip install -U onnx) or export with opset {newest}"
+        )
     if opset is not None and opset < MIN_OPSET:
         raise ModelError(
             f"model '{name}' uses opset {opset}; Ember needs opset {MIN_OPSET} or newer "

@@ -62,7 +62,11 @@ def test_unsupported_nodes_are_all_listed(tmp_path):
     with pytest.raises(UnsupportedModelError) as err:
         compile_model(source)
     text = str(err.value)
-    assert "2 node(s)" in text and "'first' (FancyOp)" in text and "'second' (OtherOp)" in text
+    assert (
+        "2 node(s)" in text
+        and "'first' (FancyOp, opset 1)" in text
+        and "'second' (OtherOp, opset 1)" in text
+    )
     assert not (tmp_path / "custom.so").exists()
 
 

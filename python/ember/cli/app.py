@@ -11,6 +11,7 @@ from .._env import VERBOSE
 from ..errors import EmberError
 from . import (
     bench_cmd,
+    check_cmd,
     compile_cmd,
     config_cmd,
     demo_cmd,
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 for module in (
     compile_cmd,
+    check_cmd,
     run_cmd,
     bench_cmd,
     profile_cmd,
@@ -51,7 +53,10 @@ def main(argv: list[str] | None = None) -> None:
     verbose = _verbose(args)
     args = [a for a in args if a != "--verbose"]
     try:
-        app(args=args, prog_name="ember", standalone_mode=False)
+        status = app(args=args, prog_name="ember", standalone_mode=False)
+        # Outside standalone mode click returns a command's `typer.Exit(code)` code.
+        if isinstance(status, int) and status:
+            sys.exit(status)
     except EmberError as exc:
         if verbose:
             raise

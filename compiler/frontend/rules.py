@@ -1,0 +1,92 @@
+"""Per-operator preflight rules: attribute values and shapes Ember cannot compile.
+
+Each rule looks at one node (with the inferred types of its values) and returns the reason
+it cannot be compiled, or None. They mirror the limits of the converters, so `ember check`
+names a problem before the import trips over it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import onnx
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """A node, the opset of its domain, the inferred value types and the target device."""
+
+    node: onnx.NodeProto
+    opset: int
+    value_types: dict[str, onnx.TypeProto]
+    device: str
+
+    def attr(self, name: str, default: object = None) -> object:
+        """The attribute's Python value, or `default`."""
+        for a in self.node.attribute:
+            if a.name == name:
+                value = onnx.helper.get_attribute_value(a)
+                return value.decode() if isinstance(value, bytes) else value
+        return default
+
+    def dims(self, index: int) -> list[int | str | None] | None:
+        """Inferred dims of input `index` (a name for symbolic, None unknown), or None."""
+        if index >= len(self.node.input) or not self.node.input[index]:
+            return None
+        value_type = self.value_types.get(self.node.input[index])
+        if value_type is None or not value_type.tensor_type.HasField("shape"):
+            return None
+        out: list[int | str | None] = []
+        for d in value_type.tensor_type.shape.dim:
+            out.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or None))
+        return out
+
+
+Rule = Callable[[NodeContext], str | None]
+
+
+def _recurrent_shape(ctx: NodeContext) -> str | None:
+    dims = ctx.dims(0)
+    if dims is None or len(dims) != 3:
+        return "dynamic shape where a static one is needed: the rank of X is unknown"
+    seq = dims[1] if ctx.attr("layout", 0) == 1 else dims[0]
+    if not isinstance(seq, int):
+        return f"dynamic shape where a static one is needed: sequence length of X is '{seq}'"
+    return None
+
+
+def _recurrent_attrs(ctx: NodeContext) -> str | None:
+    from .converters.activations import SUPPORTED
+
+    names = ctx.attr("activations", [])
+    for name in names if isinstance(names, list) else []:
+        text = name.decode() if isinstance(name, bytes) else str(name)
+        if text.lower() not in SUPPORTED:
+            return f"unsupported attribute value activations='{text}'"
+    return None
+
+
+_SHAPE_RULES: dict[str, Rule] = {
+    "RNN": _recurrent_shape,
+    "GRU": _recurrent_shape,
+    "LSTM": _recurrent_shape,
+}
+
+_ATTRIBUTE_RULES: dict[str, Rule] = {
+    "RNN": _recurrent_attrs,
+    "GRU": _recurrent_attrs,
+    "LSTM": _recurrent_attrs,
+}
+
+
+def shape_problem(ctx: NodeContext) -> str | None:
+    """Why the node's shapes cannot be compiled, or None."""
+    rule = _SHAPE_RULES.get(ctx.node.op_type)
+    return rule(ctx) if rule else None
+
+
+def attribute_problem(ctx: NodeContext) -> str | None:
+    """Why the node's attribute values cannot be compiled, or None."""
+    rule = _ATTRIBUTE_RULES.get(ctx.node.op_type)
+    return rule(ctx) if rule else None
