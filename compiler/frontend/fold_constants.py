@@ -35,7 +35,7 @@ def fold_constants(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ..
 
     `input_shapes` holds the inputs whose shapes are fully fixed (their `Shape` is constant).
     """
-    known = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    known = _initializer_values(model)
     opsets = list(model.opset_import)
     kept, folded = [], 0
     for node in model.graph.node:
@@ -48,6 +48,17 @@ def fold_constants(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ..
     if folded:
         _rewrite(model, kept, known)
     return folded
+
+
+def _initializer_values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Initializers as arrays; malformed ones are left for the importer to report."""
+    values = {}
+    for tensor in model.graph.initializer:
+        try:
+            values[tensor.name] = numpy_helper.to_array(tensor)
+        except (ValueError, TypeError):
+            continue
+    return values
 
 
 def _evaluate(

@@ -118,6 +118,8 @@ def _value_types(model: onnx.ModelProto) -> dict[str, onnx.TypeProto]:
 
 
 def _dtype_name(elem_type: int) -> str:
+    if elem_type not in TensorProto.DataType.values():  # a corrupt file's type number
+        return f"unknown element type {elem_type}"
     return str(TensorProto.DataType.Name(elem_type))
 
 

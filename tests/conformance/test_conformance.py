@@ -59,7 +59,18 @@ def test_node(name: str) -> None:
     check_case(EmberBackend, _nodes()[name])
 
 
+#: Light models whose reference output Ember cannot match within the test's tolerance, and why.
+LIGHT_KNOWN = {
+    # Its weights are constants, so the 1000 logits are all equal and about 7e9: a relative
+    # difference of 5e-6 between channels (OpenBLAS sums the last 32 output channels in its
+    # edge kernel, in another order) moves the softmax far from the uniform reference output.
+    "light_squeezenet": "softmax of ~7e9 logits amplifies 5e-6 relative rounding differences",
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", light_case_names() if conformance_mode() != "off" else [])
-def test_light_model(name: str) -> None:
+def test_light_model(name: str, request: pytest.FixtureRequest) -> None:
+    if name in LIGHT_KNOWN:  # still runs: a fix shows up as XPASS
+        request.applymarker(pytest.mark.xfail(reason=LIGHT_KNOWN[name], strict=False))
     check_case(EmberBackend, light_case(name))

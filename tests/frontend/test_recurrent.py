@@ -47,8 +47,10 @@ def recurrent_model(op: str, direction: str, layout: int, **extra) -> onnx.Model
     graph_inputs.append(helper.make_tensor_value_info("h0", TensorProto.FLOAT, s_shape))
     if op == "LSTM":
         graph_inputs.append(helper.make_tensor_value_info("c0", TensorProto.FLOAT, s_shape))
+    # Y is [seq, dirs, batch, hidden] (or batch-major); the final states are rank 3.
     graph_outputs = [
-        helper.make_tensor_value_info(o, TensorProto.FLOAT, [None] * 3) for o in outputs
+        helper.make_tensor_value_info(o, TensorProto.FLOAT, [None] * (4 if o == "Y" else 3))
+        for o in outputs
     ]
     graph = helper.make_graph([node], "rnn", graph_inputs, graph_outputs, inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])

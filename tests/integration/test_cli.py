@@ -177,3 +177,11 @@ def test_threads_setting_reaches_the_thread_pool(cnn):
         env={k: v for k, v in os.environ.items() if k != "EMBER_NUM_THREADS"},
     )
     assert default.stdout.split() == [str(cores), str(cores)]
+
+
+@pytest.mark.parametrize("args", [["compile"], ["compile", "m.onnx", "--bogus"], ["nope"]])
+def test_usage_errors_print_usage_not_a_traceback(args):
+    proc = ember(*args)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "Usage:" in proc.stderr

@@ -20,6 +20,8 @@ from tests.reliability.cpp_build import REPO, configure_and_build, ctest, symbol
 pytestmark = pytest.mark.slow
 
 TESTS = ("thread_safety_test", "validation_test", "soak_test", "c_api_test")
+# The kernel plugin the test model calls (OpenBLAS matmul), sanitized with the runtime.
+PLUGINS = ("ember_cpu_blas",)
 
 
 def tvm_runtime_library() -> Path:
@@ -47,7 +49,7 @@ def test_runtime_tests_pass_under_asan_and_ubsan(compile_example, tmp_path, reco
         "-DEMBER_TEST_RUNS=100",
         "-DEMBER_SOAK_RUNS=1000",
         "-DEMBER_SOAK_LOADS=100",
-        targets=TESTS,
+        targets=TESTS + PLUGINS,
     )
     env = {
         **os.environ,

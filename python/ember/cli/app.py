@@ -67,13 +67,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except (typer.Exit, SystemExit) as exc:
         sys.exit(exc.exit_code if isinstance(exc, typer.Exit) else exc.code)
+    except typer.TyperException as exc:  # usage errors: typer prints them with the usage line
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", 2))
     except Exception as exc:  # the boundary: a bug still ends in one line, never a traceback
         if verbose:
             raise
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
         error_line(f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose)")
         sys.exit(1)

@@ -28,8 +28,11 @@ namespace {
 using tvm::ffi::Shape;
 using tvm::ffi::TensorView;
 
-const float* In(const TensorView& t) { return static_cast<const float*>(t.data_ptr()); }
-float* Out(const TensorView& t) { return static_cast<float*>(t.data_ptr()); }
+// The VM places tensors inside shared storage; a view may start at a byte offset.
+float* Out(const TensorView& t) {
+  return reinterpret_cast<float*>(static_cast<char*>(t.data_ptr()) + t.byte_offset());
+}
+const float* In(const TensorView& t) { return Out(t); }
 
 void CheckFloat32(const TensorView& t, const char* what) {
   DLDataType d = t.dtype();
