@@ -99,6 +99,9 @@ CONVS = {
     "grouped": dict(cin=8, cout=16, size=10, kernel=3, pad=1, groups=4),
     "batch 3": dict(cin=4, cout=4, size=15, kernel=3, pad=1, batch=3),
     "many pixels": dict(cin=3, cout=4, size=40, kernel=3, pad=1),
+    # Few pixels, many channels: shared columns, GEMM split over output channels.
+    "deep 3x3": dict(cin=64, cout=96, size=7, kernel=3, pad=1),
+    "deep strided": dict(cin=32, cout=64, size=14, kernel=3, stride=2, pad=1, batch=2),
 }
 MATMULS = {
     "weights 2d": ([64, 96], [96, 80], [64, 80], True),

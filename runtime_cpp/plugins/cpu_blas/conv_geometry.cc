@@ -2,7 +2,8 @@
 
 #include <tvm/ffi/error.h>
 
-#include <vector>
+#include <algorithm>
+#include <cstring>
 
 namespace ember {
 namespace blas {
@@ -37,29 +38,53 @@ ConvGeometry ConvGeometry::From(tvm::ffi::ShapeView data, tvm::ffi::ShapeView we
   return g;
 }
 
-void ConvGeometry::Im2Col(const float* x, int64_t p0, int64_t p1, float* col) const {
-  const int64_t width = p1 - p0;
-  // Window origins of the block's pixels, computed once: the inner loop then has no division.
-  thread_local std::vector<int64_t> origin_h, origin_w;
-  origin_h.resize(static_cast<size_t>(width));
-  origin_w.resize(static_cast<size_t>(width));
-  for (int64_t p = p0; p < p1; ++p) {
-    origin_h[p - p0] = (p / out_w) * stride_h - pad_top;
-    origin_w[p - p0] = (p % out_w) * stride_w - pad_left;
+namespace {
+
+// dst[i] = input row at column iw0 + i * stride, or 0 outside [0, width): one output-row run
+// of one (channel, kh, kw) row of the column matrix.
+void CopyRun(const float* src, int64_t width, int64_t iw0, int64_t stride, int64_t run,
+             float* dst) {
+  if (stride != 1) {
+    for (int64_t i = 0; i < run; ++i) {
+      const int64_t iw = iw0 + i * stride;
+      dst[i] = (iw >= 0 && iw < width) ? src[iw] : 0.0f;
+    }
+    return;
   }
-  for (int64_t c = 0; c < group_in_c; ++c) {
-    const float* plane = x + c * in_h * in_w;
-    for (int64_t kh = 0; kh < kernel_h; ++kh) {
-      for (int64_t kw = 0; kw < kernel_w; ++kw) {
-        float* row = col + ((c * kernel_h + kh) * kernel_w + kw) * width;
-        const int64_t dh = kh * dilation_h, dw = kw * dilation_w;
-        for (int64_t i = 0; i < width; ++i) {
-          const int64_t ih = origin_h[i] + dh, iw = origin_w[i] + dw;
-          const bool inside = ih >= 0 && ih < in_h && iw >= 0 && iw < in_w;
-          row[i] = inside ? plane[ih * in_w + iw] : 0.0f;
+  // Stride 1: zeros left of the input, one contiguous copy, zeros right of it.
+  const int64_t lo = std::clamp<int64_t>(-iw0, 0, run);
+  const int64_t hi = std::clamp<int64_t>(width - iw0, lo, run);
+  std::fill(dst, dst + lo, 0.0f);
+  std::memcpy(dst + lo, src + iw0 + lo, static_cast<size_t>(hi - lo) * sizeof(float));
+  std::fill(dst + hi, dst + run, 0.0f);
+}
+
+}  // namespace
+
+void ConvGeometry::Im2Col(const float* x, int64_t p0, int64_t p1, float* col, int64_t ld) const {
+  const int64_t width = ld;
+  // Walk the block one output row at a time: within a row the window slides along the input
+  // row, so each (channel, kh, kw) row of the column matrix is a strided copy, not a gather.
+  for (int64_t p = p0; p < p1;) {
+    const int64_t oh = p / out_w, ow0 = p % out_w;
+    const int64_t run = std::min(out_w - ow0, p1 - p);
+    float* base = col + (p - p0);
+    for (int64_t c = 0; c < group_in_c; ++c) {
+      for (int64_t kh = 0; kh < kernel_h; ++kh) {
+        const int64_t ih = oh * stride_h - pad_top + kh * dilation_h;
+        const bool row_inside = ih >= 0 && ih < in_h;
+        const float* src = x + (c * in_h + (row_inside ? ih : 0)) * in_w;
+        for (int64_t kw = 0; kw < kernel_w; ++kw) {
+          float* dst = base + ((c * kernel_h + kh) * kernel_w + kw) * width;
+          if (!row_inside) {
+            std::fill(dst, dst + run, 0.0f);
+            continue;
+          }
+          CopyRun(src, in_w, ow0 * stride_w - pad_left + kw * dilation_w, stride_w, run, dst);
         }
       }
     }
+    p += run;
   }
 }
 

@@ -33,10 +33,10 @@ struct ConvGeometry {
            pad_left == 0 && out_h == in_h && out_w == in_w;
   }
   /*!
-   * \brief Columns for output pixels [p0, p1) of one group: col[r][p - p0] for each row
-   *        r = (c, kh, kw); zero where the window falls in the padding.
+   * \brief Columns for output pixels [p0, p1) of one group: col[r * ld + p - p0] for each
+   *        row r = (c, kh, kw); zero where the window falls in the padding.
    */
-  void Im2Col(const float* x, int64_t p0, int64_t p1, float* col) const;
+  void Im2Col(const float* x, int64_t p0, int64_t p1, float* col, int64_t ld) const;
 };
 
 }  // namespace blas

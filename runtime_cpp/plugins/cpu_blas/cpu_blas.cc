@@ -95,7 +95,8 @@ constexpr int64_t kPixelsPerBlock = 256;
 constexpr int64_t kMinTasks = 8;
 constexpr int64_t kMinChannelsPerTask = 16;
 
-// One task: output channels [c0, c1) of pixels [p0, p1) of one (image, group).
+// One task: output channels [c0, c1) of pixels [p0, p1) of one (image, group), with its
+// own columns (many pixels: each task's block of columns stays in its core's cache).
 void ConvBlock(const ConvGeometry& g, const float* x, const float* w, float* y, int64_t c0,
                int64_t c1, int64_t p0, int64_t p1) {
   const int64_t pixels = g.out_h * g.out_w;
@@ -106,12 +107,45 @@ void ConvBlock(const ConvGeometry& g, const float* x, const float* w, float* y, 
   }
   thread_local std::vector<float> col;
   col.resize(static_cast<size_t>(rows * (p1 - p0)));
-  g.Im2Col(x, p0, p1, col.data());
+  g.Im2Col(x, p0, p1, col.data(), p1 - p0);
   Gemm(c1 - c0, p1 - p0, rows, w + c0 * rows, rows, col.data(), p1 - p0, y + c0 * pixels + p0,
        pixels);
 }
 
-// NCHW conv2d as im2col + GEMM, parallel over (image, group, channel block, pixel block).
+// Few pixels, many channels (deep layers): build the column matrix of one (image, group)
+// once, in parallel, then split the GEMM over output channels, so no task repeats the im2col.
+void ConvSharedColumns(const ConvGeometry& g, const float* x, const float* w, float* y) {
+  const int64_t pixels = g.out_h * g.out_w;
+  const int64_t rows = g.ColumnRows();
+  const float* col = x;
+  std::vector<float> buffer;
+  if (!g.IsPointwise()) {
+    buffer.resize(static_cast<size_t>(rows * pixels));
+    ParallelFor(pixels, 16,
+                [&](int64_t p0, int64_t p1) { g.Im2Col(x, p0, p1, buffer.data() + p0, pixels); });
+    col = buffer.data();
+  }
+  ParallelFor(g.group_out_c, kMinChannelsPerTask, [&](int64_t c0, int64_t c1) {
+    Gemm(c1 - c0, pixels, rows, w + c0 * rows, rows, col, pixels, y + c0 * pixels, pixels);
+  });
+}
+
+struct ConvOperands {
+  const float* x;
+  const float* w;
+  float* y;
+};
+
+ConvOperands Slice(const ConvGeometry& g, const TensorView& data, const TensorView& weight,
+                   const TensorView& out, int64_t image) {
+  const int64_t n = image / g.groups, grp = image % g.groups;
+  return {In(data) + (n * g.in_c + grp * g.group_in_c) * g.in_h * g.in_w,
+          In(weight) + grp * g.group_out_c * g.ColumnRows(),
+          Out(out) + (n * g.out_c + grp * g.group_out_c) * g.out_h * g.out_w};
+}
+
+// NCHW conv2d as im2col + GEMM. Many pixels: parallel over (image, group, pixel block), each
+// task with its own columns; few pixels: shared columns and a GEMM split over channels.
 // DPS: the output comes last, after the attributes.
 void Conv2d(TensorView data, TensorView weight, Shape attrs, TensorView out) {
   CheckFloat32(data, "conv2d data");
@@ -121,21 +155,18 @@ void Conv2d(TensorView data, TensorView weight, Shape attrs, TensorView out) {
   const int64_t pixels = g.out_h * g.out_w;
   const int64_t pixel_blocks = (pixels + kPixelsPerBlock - 1) / kPixelsPerBlock;
   const int64_t images = g.batch * g.groups;
-  int64_t channel_blocks = (kMinTasks + images * pixel_blocks - 1) / (images * pixel_blocks);
-  channel_blocks =
-      std::max<int64_t>(1, std::min(channel_blocks, g.group_out_c / kMinChannelsPerTask));
-  const int64_t per_channel_block = (g.group_out_c + channel_blocks - 1) / channel_blocks;
-  ParallelFor(images * channel_blocks * pixel_blocks, 1, [&](int64_t t0, int64_t t1) {
+  if (images * pixel_blocks < kMinTasks && g.group_out_c >= 2 * kMinChannelsPerTask) {
+    for (int64_t image = 0; image < images; ++image) {
+      ConvOperands o = Slice(g, data, weight, out, image);
+      ConvSharedColumns(g, o.x, o.w, o.y);
+    }
+    return;
+  }
+  ParallelFor(images * pixel_blocks, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t image = t / (channel_blocks * pixel_blocks);
-      const int64_t cb = (t / pixel_blocks) % channel_blocks, pb = t % pixel_blocks;
-      const int64_t n = image / g.groups, grp = image % g.groups;
-      const float* x = In(data) + (n * g.in_c + grp * g.group_in_c) * g.in_h * g.in_w;
-      const float* w = In(weight) + grp * g.group_out_c * g.ColumnRows();
-      float* y = Out(out) + (n * g.out_c + grp * g.group_out_c) * pixels;
-      const int64_t c0 = cb * per_channel_block, p0 = pb * kPixelsPerBlock;
-      const int64_t c1 = std::min(g.group_out_c, c0 + per_channel_block);
-      if (c0 < c1) ConvBlock(g, x, w, y, c0, c1, p0, std::min(pixels, p0 + kPixelsPerBlock));
+      ConvOperands o = Slice(g, data, weight, out, t / pixel_blocks);
+      const int64_t p0 = (t % pixel_blocks) * kPixelsPerBlock;
+      ConvBlock(g, o.x, o.w, o.y, 0, g.group_out_c, p0, std::min(pixels, p0 + kPixelsPerBlock));
     }
   });
 }
