@@ -9,9 +9,16 @@ from onnx import shape_inference
 
 
 def _shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
-    inferred = shape_inference.infer_shapes(model)
+    # data_prop propagates Shape/Reshape values, so transformer MatMuls get their shapes.
+    inferred = shape_inference.infer_shapes(model, data_prop=True)
     values = [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
+    # An unknown dimension is the batch the benchmarks run with: 1.
+    shapes = {
+        v.name: [
+            d.dim_value if d.HasField("dim_value") else 1 for d in v.type.tensor_type.shape.dim
+        ]
+        for v in values
+    }
     for init in model.graph.initializer:
         shapes[init.name] = list(init.dims)
     return shapes
