@@ -21,6 +21,7 @@ from ..tvm_errors import summarize
 from .cpu_default_schedule import cpu_default_schedule
 from .dispatch_cpu_kernels import dispatch_cpu_kernels
 from .expand_integer_powers import expand_integer_powers
+from .fast_math import fast_math
 from .gpu_schedule import gpu_schedule
 
 Phase = tuple[str, list[Any]]
@@ -39,6 +40,7 @@ def _graph_phases(dispatch: list[Any]) -> list[Phase]:
                 relax.transform.CanonicalizeBindings(),
                 relax.transform.FoldConstant(),
                 expand_integer_powers,
+                fast_math,
             ],
         ),
     ]

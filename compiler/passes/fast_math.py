@@ -1,0 +1,47 @@
+"""exp, tanh, erf and softmax as vectorizable polynomial approximations (TOPI's fast_*).
+
+Without this each element of a softmax or GELU makes one libm call. The approximations keep
+float32 results within about 1e-7 relative of libm on the ranges these functions saturate at.
+(TVM ships a FastMathTransform pass, but it fails on calls to external functions, which the
+importer emits for some shape computations; this one only looks at operator calls.)
+Precondition: Relax before LegalizeOps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tvm
+from tvm import relax, topi
+from tvm.relax.expr_functor import PyExprMutator, mutator
+
+_ELEMENTWISE = {
+    "relax.exp": topi.fast_exp,
+    "relax.tanh": topi.fast_tanh,
+    "relax.erf": topi.fast_erf,
+}
+_SOFTMAX = "relax.nn.softmax"
+
+
+@tvm.transform.module_pass(opt_level=0, name="EmberFastMath")
+def fast_math(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
+    """Replace float32 exp, tanh, erf and softmax calls by their fast TOPI forms."""
+    rewriter = _Rewriter(mod)
+    for gvar, func in mod.functions_items():
+        if isinstance(func, relax.Function):
+            rewriter.builder_.update_func(gvar, rewriter.visit_expr(func))
+    return rewriter.builder_.get()
+
+
+@mutator
+class _Rewriter(PyExprMutator):
+    def visit_call_(self, call: relax.Call) -> relax.Expr:
+        op = call.op
+        # Calls to functions (external or in the module) have no operator name.
+        if not isinstance(op, tvm.ir.Op) or getattr(call.ty, "dtype", None) != "float32":
+            return call
+        if op.name in _ELEMENTWISE:
+            return self.builder_.call_te(_ELEMENTWISE[op.name], call.args[0])
+        if op.name == _SOFTMAX:
+            return self.builder_.call_te(topi.nn.fast_softmax, call.args[0], call.attrs.axis)
+        return call
