@@ -14,6 +14,7 @@ unknown (ndim only) contributes nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,10 @@ def dims(expr: relax.Expr) -> list[PrimExpr] | None:
 
 
 def _text(value: PrimExpr) -> str:
-    return str(value.value) if isinstance(value, tirx.IntImm) else f"'{value}' = {{}}"
+    if isinstance(value, tirx.IntImm):
+        return str(value.value)
+    # TVMScript spells constants `T.int64(4)`; users read `4`.
+    return "'" + re.sub(r"T\.u?int\d+\((-?\d+)\)", r"\1", str(value)) + "' = {}"
 
 
 def _shown(*values: PrimExpr) -> tuple[PrimExpr, ...]:
@@ -228,6 +232,20 @@ _BROADCAST_OPS = [
     "where",
 ]
 
+#: How users know the operators (the ONNX names) where Relax's differ in more than case.
+_ONNX_NAMES = {
+    "matmul": "MatMul",
+    "conv1d": "Conv",
+    "conv2d": "Conv",
+    "conv3d": "Conv",
+    "reshape": "Reshape",
+    "concat": "Concat",
+    "broadcast_to": "Expand",
+    "layer_norm": "LayerNormalization",
+    "batch_norm": "BatchNormalization",
+    "gather_elements": "GatherElements",
+}
+
 RULES: dict[str, Rule] = {
     **{f"relax.{name}": _broadcast_rule for name in _BROADCAST_OPS},
     "relax.matmul": _matmul_rule,
@@ -247,5 +265,5 @@ def requirements(call: relax.Call) -> list[Requirement]:
     """Every requirement of `call` (possibly trivially true), or [] for an unlisted op."""
     if not isinstance(call.op, tvm.ir.Op) or call.op.name not in RULES:
         return []
-    what = call.op.name.removeprefix("relax.").removeprefix("nn.")
-    return RULES[call.op.name](call, what)
+    name = call.op.name.removeprefix("relax.").removeprefix("nn.")
+    return RULES[call.op.name](call, _ONNX_NAMES.get(name, name))
