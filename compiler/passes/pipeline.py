@@ -23,13 +23,17 @@ from .dispatch_cpu_kernels import dispatch_cpu_kernels
 from .expand_integer_powers import expand_integer_powers
 from .fast_math import fast_math
 from .gpu_schedule import gpu_schedule
+from .insert_guards import insert_guards
 
 Phase = tuple[str, list[Any]]
 
 
 def _graph_phases(dispatch: list[Any]) -> list[Phase]:
-    """Simplify, dispatch (library kernels, when the target has some), legalize, fuse."""
+    """Guard, simplify, dispatch (library kernels, when the target has some), legalize, fuse."""
     phases: list[Phase] = [
+        # Run-time checks of what operators require of symbolic shapes and indices, read from
+        # the imported ops before any pass rewrites them.
+        ("guard", [insert_guards]),
         (
             "simplify",
             [

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "guards.h"
 #include "host_check.h"
 #include "manifest.h"
 #include "plugin_loader.h"
@@ -96,6 +97,18 @@ std::vector<Tensor> CollectOutputs(const tvm::ffi::Any& result, const Model::Imp
   return outputs;
 }
 
+// Calls the entry; a failed guard of the model (a shape or index its operators cannot take)
+// becomes one kInvalidArgument line, as input validation's errors are.
+void CallChecked(const tvm::ffi::Function& entry, const std::vector<tvm::ffi::AnyView>& args,
+                 tvm::ffi::Any* result) {
+  try {
+    entry.CallPacked(args.data(), static_cast<int32_t>(args.size()), result);
+  } catch (const tvm::ffi::Error& e) {
+    if (e.kind() != kGuardErrorKind) throw;
+    throw Error(ErrorCode::kInvalidArgument, FirstLine(e.message()));
+  }
+}
+
 std::shared_ptr<Model::Impl> LoadImpl(const std::string& path, const LoadOptions& options) {
   auto impl = std::make_shared<Model::Impl>();
   impl->path = path;
@@ -142,7 +155,7 @@ std::vector<Tensor> Model::Run(const std::vector<Tensor>& inputs) const {
     tvm::ffi::Any result;
     {
       VmPool::Lease lease = impl_->pool->Acquire();
-      lease.entry().CallPacked(packed.data(), static_cast<int32_t>(packed.size()), &result);
+      CallChecked(lease.entry(), packed, &result);
     }
     return CollectOutputs(result, *impl_);
   });

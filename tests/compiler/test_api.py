@@ -33,13 +33,14 @@ def test_dump_ir_writes_each_phase(tmp_path):
     names = sorted(p.name for p in (tmp_path / "ir").iterdir())
     assert names == [
         "00_imported.py",
-        "01_simplify.py",
-        "02_dispatch.py",
-        "03_legalize.py",
-        "04_fuse.py",
-        "05_schedule.py",
+        "01_guard.py",
+        "02_simplify.py",
+        "03_dispatch.py",
+        "04_legalize.py",
+        "05_fuse.py",
+        "06_schedule.py",
     ]
-    assert "T.parallel" in (tmp_path / "ir" / "05_schedule.py").read_text()
+    assert "T.parallel" in (tmp_path / "ir" / "06_schedule.py").read_text()
 
 
 def test_unsupported_nodes_are_all_listed(tmp_path):

@@ -116,11 +116,6 @@ def _matmul_with_symbolic_inner_dim() -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap found by the fuzzer: TVM does not check at run time that MatMul's "
-    "symbolic inner dimension (4 == batch) holds, so batch=2 reads past b",
-)
 def test_symbolic_dimension_constraints_are_checked_at_run_time(compile_example):
     _, artifact = compile_example("fuzz_matmul_gap", _matmul_with_symbolic_inner_dim())
     x = np.ones((2, 4), np.float32)
