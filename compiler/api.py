@@ -13,7 +13,7 @@ from ember.errors import CompileError, EmberError, OptionError
 
 from . import artifact
 from .codegen.build import build_library
-from .frontend import importer, loader, preflight, signature
+from .frontend import bind, importer, loader, preflight, signature
 from .options import CompileOptions
 from .passes.pipeline import count_kernels, plugins_of, run_pipeline
 from .progress import Progress, SilentProgress
@@ -42,6 +42,8 @@ def compile_model(
     out = _output_path(source, output)
     with progress.stage("import", str(source)):
         model = loader.load_model(source)
+        if options.bind_inputs:
+            bind.bind_inputs(model, options.bind_inputs)
         preflight.require_clean(model, resolved)
         inputs = signature.apply_shapes(signature.graph_inputs(model), options.input_shapes)
         mod = importer.import_model(model, inputs, str(source))

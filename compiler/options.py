@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ember.errors import OptionError
 
 _SHAPE_RE = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(x\d+)*)$")
@@ -18,12 +20,18 @@ class CompileOptions:
 
     #: Fixed shapes for inputs, overriding symbolic (or fixed) dimensions of the model.
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: Graph inputs compiled as constants with these values (`--bind NAME=VALUES`); they
+    #: leave the artifact's inputs.
+    bind_inputs: dict[str, np.ndarray] = field(default_factory=dict)
     #: Write the IR after each pass phase into this folder.
     dump_ir: Path | None = None
 
     def manifest(self) -> dict[str, Any]:
         """The manifest's `options` entry."""
-        return {"input_shapes": {k: list(v) for k, v in self.input_shapes.items()}}
+        return {
+            "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},
+            "bind_inputs": {k: np.asarray(v).tolist() for k, v in self.bind_inputs.items()},
+        }
 
 
 def parse_input_shape(spec: str) -> tuple[str, tuple[int, ...]]:

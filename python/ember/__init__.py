@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .errors import EmberError
@@ -43,6 +43,7 @@ def compile(
     target: str = "x86",
     output: str | os.PathLike[str] | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
+    bind_inputs: Mapping[str, Any] | None = None,
 ) -> Path:
     """Compile an ONNX file for `target` and return the path of the artifact.
 
@@ -56,9 +57,17 @@ def compile(
         Where to write the artifact; by default next to the model with the ``.so`` suffix.
     input_shapes
         Fixed shapes for inputs with symbolic dimensions, e.g. ``{"input": (1, 3, 224, 224)}``.
+    bind_inputs
+        Inputs to compile as constants, e.g. ``{"axes": [0, 2]}``: for inputs that set shapes,
+        axes, ``k``, pads or scales, which the compiler needs to know. They leave the
+        artifact's inputs.
     """
     from ember.compiler.api import compile_model
     from ember.compiler.options import CompileOptions
 
     shapes = {name: tuple(int(d) for d in dims) for name, dims in (input_shapes or {}).items()}
-    return compile_model(model, target, output, CompileOptions(input_shapes=shapes))
+    import numpy as np
+
+    bound = {name: np.asarray(value) for name, value in (bind_inputs or {}).items()}
+    options = CompileOptions(input_shapes=shapes, bind_inputs=bound)
+    return compile_model(model, target, output, options)

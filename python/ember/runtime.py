@@ -168,7 +168,8 @@ def _to_dlpack(name: str, value: Any) -> Any:
     """A DLPack capsule for `value`, made contiguous if it is a NumPy array or array-like."""
     if isinstance(value, np.ndarray) or not hasattr(value, "__dlpack__"):
         try:
-            value = np.ascontiguousarray(value)
+            # Not np.ascontiguousarray: it turns a 0-d array (a scalar input) into shape (1,).
+            value = np.asarray(value, order="C")
         except (TypeError, ValueError) as err:
             raise InputError(f"input '{name}': cannot convert to an array ({err})") from None
     try:

@@ -20,11 +20,21 @@ _LOCK = threading.Lock()
 
 def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
+    from .attention import Attention
     from .gru import GRU
     from .lstm import LSTM
+    from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
 
-    return {"RNN": RNN, "GRU": GRU, "LSTM": LSTM}
+    return {
+        "RNN": RNN,
+        "GRU": GRU,
+        "LSTM": LSTM,
+        "Attention": Attention,
+        "QLinearMatMul": QLinearMatMul,
+        "QLinearConv": QLinearConv,
+        "ConvInteger": ConvInteger,
+    }
 
 
 def _tvm_map() -> dict[str, Any]:

@@ -24,15 +24,26 @@ def compile_command(
         list[str] | None,
         typer.Option("--input-shape", help="Fix an input's shape: NAME=1x3x224x224 (repeatable)."),
     ] = None,
+    bind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bind",
+            help="Compile an input as a constant: NAME=VALUES, comma-separated, e.g. "
+            "axes=0,2 (for inputs that set shapes, axes, k, pads, scales; repeatable).",
+        ),
+    ] = None,
     dump_ir: Annotated[
         Path | None, typer.Option("--dump-ir", help="Write the IR after each pass phase here.")
     ] = None,
 ) -> None:
     """Compile MODEL for a target into one shared library."""
     from ember.compiler.api import compile_model
+    from ember.compiler.frontend.bind import parse_binds
     from ember.compiler.options import CompileOptions, parse_input_shapes
 
-    options = CompileOptions(input_shapes=parse_input_shapes(input_shape), dump_ir=dump_ir)
+    options = CompileOptions(
+        input_shapes=parse_input_shapes(input_shape), bind_inputs=parse_binds(bind), dump_ir=dump_ir
+    )
     progress = TerminalProgress()
     path = compile_model(model, target, output, options, progress)
     total = sum(progress.timings.values())
