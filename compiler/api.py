@@ -18,6 +18,13 @@ from .options import CompileOptions
 from .passes.pipeline import count_kernels, plugins_of, run_pipeline
 from .progress import Progress, SilentProgress
 from .target import Target, resolve
+from .tuning.apply import (
+    CompileRecords,
+    count_tuned,
+    open_records,
+    record_stores,
+    tuning_passes,
+)
 from .tvm_errors import summarize
 
 EMBER_VERSION = "0.1.0"
@@ -47,9 +54,14 @@ def compile_model(
         mod = importer.import_model(model, inputs, str(source))
         outputs = importer.output_signatures(mod, model)
     with progress.stage("passes", resolved.name):
-        mod = _lower(mod, resolved, options, source)
-        progress.note(f"{count_kernels(mod)} kernels")
-    manifest = _manifest(source, model, resolved, options, inputs, outputs, count_kernels(mod))
+        records = _tuning_records(resolved, options, progress)
+        mod = _lower(mod, resolved, options, source, records)
+        kernels, tuned = count_kernels(mod), count_tuned(mod)
+        progress.note(f"{kernels} kernels")
+        if options.tuning_logs:
+            progress.note(f"tuned {tuned} of {kernels} tasks")
+    manifest = _manifest(source, model, resolved, options, inputs, outputs, kernels)
+    manifest["tuning"] = {"records_used": tuned, "tasks_total": kernels}
     manifest["plugins"] = plugins_of(mod)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
@@ -63,10 +75,29 @@ def compile_model(
     return out
 
 
-def _lower(mod: Any, target: Target, options: CompileOptions, source: Path) -> Any:
+def _tuning_records(
+    target: Target, options: CompileOptions, progress: Progress
+) -> CompileRecords | None:
+    """The user's and the shipped records for `target`; problems are warnings, not errors."""
+    if not options.tuning_logs:
+        return None
+    records = open_records(record_stores(target, options.records, shipped=True), target)
+    for problem in records.problems:
+        progress.warn(problem)
+    return records
+
+
+def _lower(
+    mod: Any,
+    target: Target,
+    options: CompileOptions,
+    source: Path,
+    records: CompileRecords | None,
+) -> Any:
     """The target's pass pipeline; a failure inside TVM becomes one `CompileError` line."""
+    tuning = tuning_passes(records) if records else []
     try:
-        return run_pipeline(mod, target, options.dump_ir)
+        return run_pipeline(mod, target, options.dump_ir, tuning=tuning)
     except EmberError:
         raise
     except Exception as err:  # TVM's passes raise many types (AssertionError, ValueError, ...)
@@ -117,6 +148,6 @@ def _manifest(
         "inputs": [s.manifest() for s in inputs],
         "outputs": [s.manifest() for s in outputs],
         "options": options.manifest(),
-        "tuning": {"records_used": 0, "tasks_total": kernels},
+        "tuning": {"records_used": 0, "tasks_total": kernels},  # set by compile_model
         "numerics": None,
     }
