@@ -33,6 +33,7 @@ class TaskProgress:
         """The task as an event entry."""
         return {
             "name": self.name,
+            "key": self.key,
             "weight": self.weight,
             "flop": self.flop,
             "trials": self.trials,

@@ -59,16 +59,10 @@ def stats(path: Path) -> dict[str, Any]:
     """Counts per target, failed measurements, best latency per workload, the stamp."""
     lines = store.read_store(require_store(path))
     per_target: dict[str, int] = defaultdict(int)
-    best: dict[str, float] = {}
-    failed = 0
-    for index, body in lines.records:
+    for _, body in lines.records:
         per_target[store.describe_target(body[2])] += 1
-        secs = store.mean_seconds(body)
-        if secs is None:
-            failed += 1
-            continue
-        key = lines.workloads[index][0]
-        best[key] = min(best.get(key, secs), secs)
+    failed = sum(1 for _, body in lines.records if store.mean_seconds(body) is None)
+    best = lines.best_per_workload()
     return {
         "store": str(path),
         "stamp": store.read_stamp(path),

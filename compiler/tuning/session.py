@@ -16,8 +16,9 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ class TuneResult:
     interrupted: bool = False
     reason: str = ""
     elapsed_s: float = 0.0
+    #: Each task as in the store at the end (trials, best latency), as event entries.
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    estimate_ms: float | None = None
 
     def last(self, kind: str) -> Event | None:
         """The last event of a kind."""
@@ -60,7 +64,7 @@ def tune(config: TuneConfig, on_event: Callable[[Event], None] | None = None) ->
         raise errors.ModelError(f"model '{config.model}' does not exist")
     result = TuneResult(store=path, log=path / LOG_FILE)
     start = time.monotonic()
-    with result.log.open("w", encoding="utf-8") as log:
+    with result.log.open("w", encoding="utf-8") as log, _stop_signals():
         proc, events = _spawn(config, log)
         try:
             _relay(proc, events, result, on_event or (lambda _e: None), _deadline(config))
@@ -71,7 +75,24 @@ def tune(config: TuneConfig, on_event: Callable[[Event], None] | None = None) ->
             events.close()
     result.elapsed_s = time.monotonic() - start
     _raise_worker_error(result, proc.returncode)
+    _recount(result, store.target_identity(target.tvm))
     return result
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the tune, even where the shell started us ignoring SIGINT."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _spawn(config: TuneConfig, log: Any) -> tuple[subprocess.Popen[bytes], Any]:
@@ -133,6 +154,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def _recount(result: TuneResult, identity: tuple[str, ...]) -> None:
+    """Tasks as the store has them now: the worker may have been stopped mid-report."""
+    last = result.last("final") or result.last("batch") or result.last("start") or {}
+    lines = store.read_store(result.store, identity)
+    counts, best = lines.records_per_workload(), lines.best_per_workload()
+    result.tasks = [dict(t) for t in last.get("tasks", [])]
+    for task in result.tasks:
+        task["trials"] = counts.get(task["key"], task["trials"])
+        if task["key"] in best:
+            task["best_ms"] = best[task["key"]] * 1e3
+    known = [t["best_ms"] * t["weight"] for t in result.tasks if t["best_ms"] is not None]
+    result.estimate_ms = sum(known) if known else None
 
 
 def _raise_worker_error(result: TuneResult, returncode: int | None) -> None:

@@ -54,6 +54,15 @@ class StoreLines:
             counts[key] = counts.get(key, 0) + 1
         return counts
 
+    def best_per_workload(self) -> dict[str, float]:
+        """The fastest successful measurement (seconds) per workload hash."""
+        best: dict[str, float] = {}
+        for index, body in self.records:
+            key, secs = self.workloads[index][0], mean_seconds(body)
+            if secs is not None and secs < best.get(key, float("inf")):
+                best[key] = secs
+        return best
+
 
 def default_store(target_name: str) -> Path:
     """The user's store for a target: ``<cache>/tuning/<target>``."""

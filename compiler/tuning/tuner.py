@@ -93,12 +93,7 @@ def run_tune(config: TuneConfig, emit: Callable[[Event], None]) -> None:
 def _prior_progress(path: Path, target: Target, tasks: list[Task]) -> list[TaskProgress]:
     """Each task with the trials and best latency already in the store."""
     lines = store.read_store(path, store.target_identity(target.tvm))
-    counts = lines.records_per_workload()
-    best: dict[str, float] = {}
-    for index, body in lines.records:
-        key, secs = lines.workloads[index][0], store.mean_seconds(body)
-        if secs is not None and secs < best.get(key, float("inf")):
-            best[key] = secs
+    counts, best = lines.records_per_workload(), lines.best_per_workload()
     return [
         TaskProgress(t.name, t.key, t.weight, t.flop, counts.get(t.key, 0), best.get(t.key))
         for t in tasks
@@ -121,6 +116,7 @@ def _search(
     cost_model = _cost_model(config, path, emit)
     deadline = time.monotonic() + config.budget_s if config.budget_s else None
     monitor = TuneMonitor(progress, emit, deadline, lambda: _save_cost_model(cost_model, path))
+    scheduler = ms.task_scheduler.GradientBased()
     with tempfile.TemporaryDirectory(prefix="ember-tune-") as work_dir:
         ms.tune_tasks(
             tasks=_contexts(config, target, tasks, work_dir),
@@ -138,9 +134,12 @@ def _search(
                 *ms.measure_callback.MeasureCallback.create("default"),
                 monitor.callback(),
             ],
-            task_scheduler="gradient",
+            task_scheduler=scheduler,
         )
     _save_cost_model(cost_model, path)
+    for task, record in zip(progress, scheduler.tasks_, strict=True):
+        task.done = bool(record.is_terminated)
+    emit(monitor.snapshot("final"))
     return "time budget spent" if monitor.out_of_time else "trials done"
 
 

@@ -82,9 +82,7 @@ def tune_command(
 
 
 def _report(result: Any, view: TuneView, as_json: bool) -> None:
-    last = result.last("batch") or result.last("start") or {}
-    tasks = last.get("tasks", [])
-    estimate = last.get("estimate_ms")
+    tasks, estimate = result.tasks, result.estimate_ms
     if as_json:
         summary = {
             "store": str(result.store),
