@@ -54,14 +54,8 @@ def compile_model(
         mod = importer.import_model(model, inputs, str(source))
         outputs = importer.output_signatures(mod, model)
     with progress.stage("passes", resolved.name):
-        records = _tuning_records(resolved, options, progress)
-        mod = _lower(mod, resolved, options, source, records)
-        kernels, tuned = count_kernels(mod), count_tuned(mod)
-        progress.note(f"{kernels} kernels")
-        if options.tuning_logs:
-            progress.note(f"tuned {tuned} of {kernels} tasks")
-    manifest = _manifest(source, model, resolved, options, inputs, outputs, kernels)
-    manifest["tuning"] = {"records_used": tuned, "tasks_total": kernels}
+        mod = _lower(mod, resolved, options, source, progress)
+    manifest = _manifest(source, model, resolved, options, inputs, outputs, mod)
     manifest["plugins"] = plugins_of(mod)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
@@ -88,22 +82,23 @@ def _tuning_records(
 
 
 def _lower(
-    mod: Any,
-    target: Target,
-    options: CompileOptions,
-    source: Path,
-    records: CompileRecords | None,
+    mod: Any, target: Target, options: CompileOptions, source: Path, progress: Progress
 ) -> Any:
-    """The target's pass pipeline; a failure inside TVM becomes one `CompileError` line."""
+    """The target's pass pipeline with the tuning records; TVM's failures become one line."""
+    records = _tuning_records(target, options, progress)
     tuning = tuning_passes(records) if records else []
     try:
-        return run_pipeline(mod, target, options.dump_ir, tuning=tuning)
+        mod = run_pipeline(mod, target, options.dump_ir, tuning=tuning)
     except EmberError:
         raise
     except Exception as err:  # TVM's passes raise many types (AssertionError, ValueError, ...)
         raise CompileError(
             f"model '{source}': the {target.name} pass pipeline failed: {summarize(err)}"
         ) from err
+    progress.note(f"{count_kernels(mod)} kernels")
+    if options.tuning_logs:
+        progress.note(f"tuned {count_tuned(mod)} of {count_kernels(mod)} tasks")
+    return mod
 
 
 def _output_path(source: Path, output: str | os.PathLike[str] | None) -> Path:
@@ -128,7 +123,7 @@ def _manifest(
     options: CompileOptions,
     inputs: list[signature.TensorSignature],
     outputs: list[signature.TensorSignature],
-    kernels: int,
+    mod: Any,
 ) -> dict[str, Any]:
     import tvm
 
@@ -148,6 +143,6 @@ def _manifest(
         "inputs": [s.manifest() for s in inputs],
         "outputs": [s.manifest() for s in outputs],
         "options": options.manifest(),
-        "tuning": {"records_used": 0, "tasks_total": kernels},  # set by compile_model
+        "tuning": {"records_used": count_tuned(mod), "tasks_total": count_kernels(mod)},
         "numerics": None,
     }

@@ -116,6 +116,7 @@ def _search(
     cost_model = _cost_model(config, path, emit)
     deadline = time.monotonic() + config.budget_s if config.budget_s else None
     monitor = TuneMonitor(progress, emit, deadline, lambda: _save_cost_model(cost_model, path))
+    callbacks = [*ms.measure_callback.MeasureCallback.create("default"), monitor.callback()]
     scheduler = ms.task_scheduler.GradientBased()
     with tempfile.TemporaryDirectory(prefix="ember-tune-") as work_dir:
         ms.tune_tasks(
@@ -130,10 +131,7 @@ def _search(
             runner=_runner(config),
             database=db,
             cost_model=cost_model,
-            measure_callbacks=[
-                *ms.measure_callback.MeasureCallback.create("default"),
-                monitor.callback(),
-            ],
+            measure_callbacks=callbacks,
             task_scheduler=scheduler,
         )
     _save_cost_model(cost_model, path)

@@ -183,3 +183,14 @@ def test_records_stats_merge_prune_export(model, tmp_path):
     proc = ember("records", "prune", "--records", str(merged), "--keep", "1")
     assert "kept 1 record(s), dropped 1" in proc.stdout, proc.stderr
     assert database.load_stores([merged], resolve("x86")).records == 1
+
+
+def test_tuning_into_a_store_with_a_torn_line_sets_it_aside(model, tmp_path):
+    records = tmp_path / "store"
+    fake_store(records, model)
+    with (records / store.RECORD_FILE).open("a") as f:
+        f.write('[0, [[["GetSBlock", [], ["T_softmax')  # a write cut off by a crash
+    db, problems = database.open_for_tuning(records, resolve("x86"))
+    assert problems == [f"records '{records}': 1 corrupt line(s) moved to rejected.jsonl"]
+    assert len(db) == 1 and len(record_lines(records)) == 1
+    assert (records / "rejected.jsonl").read_text().startswith('[0, [[["GetSBlock"')

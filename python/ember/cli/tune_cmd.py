@@ -55,12 +55,7 @@ def tune_command(
     from ember.compiler.tuning.session import tune
     from ember.compiler.tuning.tuner import TuneConfig
 
-    if trials < 1:
-        raise OptionError(f"--trials must be at least 1, got {trials}")
-    if bool(rpc_tracker) != bool(rpc_key):
-        raise OptionError("--rpc-tracker and --rpc-key go together")
-    if rpc_tracker and not rpc_tracker.rpartition(":")[2].isdigit():
-        raise OptionError(f"invalid --rpc-tracker '{rpc_tracker}': expected HOST:PORT")
+    _check(trials, rpc_tracker, rpc_key)
     budget_s = parse_duration(budget) if budget else None
     shapes = {k: list(v) for k, v in parse_input_shapes(input_shape).items()}
     config = TuneConfig(
@@ -79,6 +74,15 @@ def tune_command(
     with TuneView(budget_s) as view:
         result = tune(config, None if as_json else view)
     _report(result, view, as_json)
+
+
+def _check(trials: int, rpc_tracker: str | None, rpc_key: str | None) -> None:
+    if trials < 1:
+        raise OptionError(f"--trials must be at least 1, got {trials}")
+    if bool(rpc_tracker) != bool(rpc_key):
+        raise OptionError("--rpc-tracker and --rpc-key go together")
+    if rpc_tracker and not rpc_tracker.rpartition(":")[2].isdigit():
+        raise OptionError(f"invalid --rpc-tracker '{rpc_tracker}': expected HOST:PORT")
 
 
 def _report(result: Any, view: TuneView, as_json: bool) -> None:
