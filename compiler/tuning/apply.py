@@ -47,7 +47,7 @@ def open_records(stores: list[Path], target: Target) -> CompileRecords:
 
 def tuning_passes(records: CompileRecords) -> list[Any]:
     """The passes of the "tuning" phase (none when there is no record)."""
-    if not records.records or records.loaded is None:
+    if not records.records or records.loaded is None or records.loaded.database is None:
         return []
     return [_apply_database(records.loaded.database)]
 

@@ -20,6 +20,7 @@ from . import store
 class LoadedRecords:
     """A TVM database of every usable record of some stores, and the problems met."""
 
+    #: None when no store exists (TVM's MetaSchedule is then never imported).
     database: Any
     records: int = 0
     problems: list[str] = field(default_factory=list)
@@ -34,13 +35,16 @@ def tvm_version() -> str:
 
 def load_stores(paths: list[Path], target: Target) -> LoadedRecords:
     """One database answering from the first store that has a record (user before shipped)."""
+    existing = [path for path in paths if path.is_dir()]
+    if not existing:  # most compiles: importing MetaSchedule alone costs a second
+        return LoadedRecords(None)
     from tvm.s_tir import meta_schedule as ms
 
-    loaded = [_load_one(path, target) for path in paths if path.is_dir()]
+    loaded = [_load_one(path, target) for path in existing]
     problems = [p for one in loaded for p in one.problems]
     databases = [one.database for one in loaded if one.records]
     if not databases:
-        return LoadedRecords(ms.database.MemoryDatabase(), 0, problems)
+        return LoadedRecords(None, 0, problems)
     union = ms.database.OrderedUnionDatabase(*databases)
     return LoadedRecords(union, sum(one.records for one in loaded), problems)
 
