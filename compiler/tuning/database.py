@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ember.errors import OptionError
+
 from ..target import Target
 from . import store
 
@@ -53,11 +55,11 @@ def _load_one(path: Path, target: Target) -> LoadedRecords:
     from tvm.s_tir import meta_schedule as ms
 
     database = ms.database.MemoryDatabase()
-    version_problem = store.stamp_problem(path, tvm_version())
-    if version_problem and "tuned with TVM" in version_problem:
-        return LoadedRecords(database, 0, [version_problem])
+    other_version = store.version_problem(path, tvm_version())
+    if other_version:
+        return LoadedRecords(database, 0, [other_version])
     lines = store.read_store(path, store.target_identity(target.tvm))
-    problems = ([version_problem] if version_problem else []) + lines.problems
+    problems = [p for p in [store.stamp_problem(path)] if p] + lines.problems
     workloads: dict[int, Any] = {}
     unreadable = 0
     for index, body in lines.records:
@@ -84,6 +86,12 @@ def open_for_tuning(path: Path, target: Target) -> tuple[Any, list[str]]:
     from tvm.s_tir import meta_schedule as ms
 
     store.ensure_writable(path)
+    other = store.other_tvm_version(path, tvm_version())
+    if other:  # one store holding two versions' records would be half unusable to each
+        raise OptionError(
+            f"records '{path}' were tuned with TVM {other}, this is TVM {tvm_version()}: "
+            "tune into another --records folder"
+        )
     problems = _repair(path)
     store.write_stamp(path, target.name, dict(target.tvm), tvm_version())
     database = ms.database.JSONDatabase(

@@ -82,8 +82,8 @@ def merge(sources: list[Path], dest: Path, tvm_version: str) -> tuple[int, list[
         combined.add(store.read_store(dest))
     added = 0
     for source in sources:
-        problem = store.stamp_problem(require_store(source), tvm_version)
-        if problem and "tuned with TVM" in problem:
+        problem = store.version_problem(require_store(source), tvm_version)
+        if problem:
             combined.problems.append(problem)
             continue
         added += combined.add(store.read_store(source))

@@ -101,19 +101,24 @@ def read_stamp(path: Path) -> dict[str, Any] | None:
     return stamp if isinstance(stamp, dict) else {}
 
 
-def stamp_problem(path: Path, tvm_version: str) -> str | None:
-    """Why the store must not be used with this TVM (another version wrote it), else None."""
-    stamp = read_stamp(path)
-    if stamp is None:
+def other_tvm_version(path: Path, tvm_version: str) -> str | None:
+    """The TVM version the store is stamped with, when it is not `tvm_version`."""
+    written = (read_stamp(path) or {}).get("tvm_version")
+    return str(written) if written and written != tvm_version else None
+
+
+def version_problem(path: Path, tvm_version: str) -> str | None:
+    """One line when another TVM version wrote the store (its traces may not replay)."""
+    other = other_tvm_version(path, tvm_version)
+    if other is None:
         return None
-    if not stamp:
+    return f"records '{path}' were tuned with TVM {other}, this is TVM {tvm_version}: skipped"
+
+
+def stamp_problem(path: Path) -> str | None:
+    """One line when the stamp itself is unreadable (the records are still used)."""
+    if read_stamp(path) == {}:
         return f"records '{path}': {STAMP_FILE} is corrupt; using the records anyway"
-    written = stamp.get("tvm_version")
-    if written and written != tvm_version:
-        return (
-            f"records '{path}' were tuned with TVM {written}, this is TVM {tvm_version}: "
-            "skipped (retune, or `ember records prune` after checking them)"
-        )
     return None
 
 

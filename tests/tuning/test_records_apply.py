@@ -194,3 +194,19 @@ def test_tuning_into_a_store_with_a_torn_line_sets_it_aside(model, tmp_path):
     assert problems == [f"records '{records}': 1 corrupt line(s) moved to rejected.jsonl"]
     assert len(db) == 1 and len(record_lines(records)) == 1
     assert (records / "rejected.jsonl").read_text().startswith('[0, [[["GetSBlock"')
+
+
+def test_tune_refuses_a_store_of_another_tvm_version(model, tmp_path):
+    old = tmp_path / "old"
+    fake_store(old, model, tvm_version="0.19.0")
+    proc = ember("tune", str(model), "--records", str(old), "--trials", "1")
+    _one_line_error(proc, "tuned with TVM 0.19.0")
+    assert len(record_lines(old)) == 1
+
+
+def test_merge_skips_a_store_of_another_tvm_version(model, tmp_path):
+    old, dest = tmp_path / "old", tmp_path / "dest"
+    fake_store(old, model, tvm_version="0.19.0")
+    proc = ember("records", "merge", str(old), "--into", str(dest))
+    assert proc.returncode == 0 and "merged 0 new record(s)" in proc.stdout, proc.stderr
+    assert "tuned with TVM 0.19.0" in proc.stderr
