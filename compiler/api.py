@@ -18,6 +18,13 @@ from .options import CompileOptions
 from .passes.pipeline import count_kernels, plugins_of, run_pipeline
 from .progress import Progress, SilentProgress
 from .target import Target, resolve
+from .tuning.apply import (
+    CompileRecords,
+    count_tuned,
+    open_records,
+    record_stores,
+    tuning_passes,
+)
 from .tvm_errors import summarize
 
 EMBER_VERSION = "0.1.0"
@@ -49,9 +56,8 @@ def compile_model(
         mod = importer.import_model(model, inputs, str(source))
         outputs = importer.output_signatures(mod, model)
     with progress.stage("passes", resolved.name):
-        mod = _lower(mod, resolved, options, source)
-        progress.note(f"{count_kernels(mod)} kernels")
-    manifest = _manifest(source, model, resolved, options, inputs, outputs, count_kernels(mod))
+        mod = _lower(mod, resolved, options, source, progress)
+    manifest = _manifest(source, model, resolved, options, inputs, outputs, mod)
     manifest["plugins"] = plugins_of(mod)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
@@ -65,16 +71,36 @@ def compile_model(
     return out
 
 
-def _lower(mod: Any, target: Target, options: CompileOptions, source: Path) -> Any:
-    """The target's pass pipeline; a failure inside TVM becomes one `CompileError` line."""
+def _tuning_records(
+    target: Target, options: CompileOptions, progress: Progress
+) -> CompileRecords | None:
+    """The user's and the shipped records for `target`; problems are warnings, not errors."""
+    if not options.tuning_logs:
+        return None
+    records = open_records(record_stores(target, options.records, shipped=True), target)
+    for problem in records.problems:
+        progress.warn(problem)
+    return records
+
+
+def _lower(
+    mod: Any, target: Target, options: CompileOptions, source: Path, progress: Progress
+) -> Any:
+    """The target's pass pipeline with the tuning records; TVM's failures become one line."""
+    records = _tuning_records(target, options, progress)
+    tuning = tuning_passes(records) if records else []
     try:
-        return run_pipeline(mod, target, options.dump_ir)
+        mod = run_pipeline(mod, target, options.dump_ir, tuning=tuning)
     except EmberError:
         raise
     except Exception as err:  # TVM's passes raise many types (AssertionError, ValueError, ...)
         raise CompileError(
             f"model '{source}': the {target.name} pass pipeline failed: {summarize(err)}"
         ) from err
+    progress.note(f"{count_kernels(mod)} kernels")
+    if options.tuning_logs:
+        progress.note(f"tuned {count_tuned(mod)} of {count_kernels(mod)} tasks")
+    return mod
 
 
 def _output_path(source: Path, output: str | os.PathLike[str] | None) -> Path:
@@ -99,7 +125,7 @@ def _manifest(
     options: CompileOptions,
     inputs: list[signature.TensorSignature],
     outputs: list[signature.TensorSignature],
-    kernels: int,
+    mod: Any,
 ) -> dict[str, Any]:
     import tvm
 
@@ -119,6 +145,6 @@ def _manifest(
         "inputs": [s.manifest() for s in inputs],
         "outputs": [s.manifest() for s in outputs],
         "options": options.manifest(),
-        "tuning": {"records_used": 0, "tasks_total": kernels},
+        "tuning": {"records_used": count_tuned(mod), "tasks_total": count_kernels(mod)},
         "numerics": None,
     }

@@ -25,12 +25,17 @@ class CompileOptions:
     bind_inputs: dict[str, np.ndarray] = field(default_factory=dict)
     #: Write the IR after each pass phase into this folder.
     dump_ir: Path | None = None
+    #: Apply tuning records (the user's store, then Ember's shipped `tuning_logs/`).
+    tuning_logs: bool = True
+    #: The user's record store (default: the per-target store in Ember's cache folder).
+    records: Path | None = None
 
     def manifest(self) -> dict[str, Any]:
         """The manifest's `options` entry."""
         return {
             "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},
             "bind_inputs": {k: np.asarray(v).tolist() for k, v in self.bind_inputs.items()},
+            "tuning_logs": self.tuning_logs,
         }
 
 
@@ -56,3 +61,18 @@ def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]]:
             raise OptionError(f"--input-shape given twice for input '{name}'")
         shapes[name] = dims
     return shapes
+
+
+_DURATION_RE = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
+
+
+def parse_duration(spec: str) -> float:
+    """Parse ``30m``, ``2h``, ``1h30m``, ``90s`` or ``90`` into seconds."""
+    match = _DURATION_RE.match(spec.strip())
+    if not spec.strip() or not match or not any(match.groupdict().values()):
+        raise OptionError(f"invalid duration '{spec}': expected e.g. 90s, 30m, 2h or 1h30m")
+    hours, minutes, seconds = (int(match[k] or 0) for k in ("h", "m", "s"))
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise OptionError(f"invalid duration '{spec}': must be positive")
+    return float(total)

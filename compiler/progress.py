@@ -19,12 +19,17 @@ class Progress(Protocol):
         """A one-line fact worth showing (e.g. kernel count)."""
         ...
 
+    def warn(self, message: str) -> None:
+        """A one-line problem that does not stop the compile (e.g. a corrupt tuning record)."""
+        ...
+
 
 class SilentProgress:
     """Records stage times and prints nothing."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
+        self.warnings: list[str] = []
 
     @contextlib.contextmanager
     def stage(self, name: str, detail: str = "") -> Iterator[None]:
@@ -37,3 +42,7 @@ class SilentProgress:
 
     def note(self, message: str) -> None:
         """Ignore the note."""
+
+    def warn(self, message: str) -> None:
+        """Keep the warning (callers read `warnings`)."""
+        self.warnings.append(message)

@@ -79,14 +79,21 @@ def cuda_phases() -> list[Phase]:
     return [*_graph_phases([]), ("schedule", [gpu_schedule()])]
 
 
-def phases_for(target: Target) -> list[Phase]:
-    """The phases for `target`."""
-    if target.device == "cpu":
-        return cpu_phases(plugin_kernels=target.arch == "x86_64")
-    if target.device == "cuda":
-        return cuda_phases()
+def phases_for(target: Target, tuning: list[Any] | None = None) -> list[Phase]:
+    """The phases for `target`; `tuning` passes (applying records) run just before "schedule".
 
-    raise TargetError(f"target '{target.name}': device '{target.device}' is not supported yet")
+    Tuning tasks are the kernels as they are before "schedule", so the records of `ember
+    tune` (which stops there) match the kernels a compile schedules.
+    """
+    if target.device == "cpu":
+        phases = cpu_phases(plugin_kernels=target.arch == "x86_64")
+    elif target.device == "cuda":
+        phases = cuda_phases()
+    else:
+        raise TargetError(f"target '{target.name}': device '{target.device}' is not supported yet")
+    if tuning:
+        phases.insert(len(phases) - 1, ("tuning", tuning))
+    return phases
 
 
 def run_pipeline(
@@ -94,13 +101,21 @@ def run_pipeline(
     target: Target,
     dump_ir: Path | None = None,
     on_phase: Callable[[str], None] | None = None,
+    tuning: list[Any] | None = None,
+    until: str | None = None,
 ) -> tvm.IRModule:
-    """Apply the target's phases to `mod` under the TVM target; optionally dump the IR."""
+    """Apply the target's phases to `mod` under the TVM target; optionally dump the IR.
+
+    `tuning` passes run before the "schedule" phase; `until` stops before the named phase
+    (the tuner extracts its tasks with ``until="schedule"``).
+    """
     if dump_ir is not None:
         dump_ir.mkdir(parents=True, exist_ok=True)
         (dump_ir / "00_imported.py").write_text(mod.script(), encoding="utf-8")
     with target.tvm_target():
-        for index, (name, passes) in enumerate(phases_for(target), start=1):
+        for index, (name, passes) in enumerate(phases_for(target, tuning), start=1):
+            if name == until:
+                break
             if on_phase is not None:
                 on_phase(name)
             mod = _run_phase(mod, name, passes)

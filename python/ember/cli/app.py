@@ -17,8 +17,10 @@ from . import (
     demo_cmd,
     inspect_cmd,
     profile_cmd,
+    records_cmd,
     run_cmd,
     targets_cmd,
+    tune_cmd,
 )
 from .console import error_line
 
@@ -31,6 +33,8 @@ app = typer.Typer(
 )
 for module in (
     compile_cmd,
+    tune_cmd,
+    records_cmd,
     check_cmd,
     run_cmd,
     bench_cmd,

@@ -35,6 +35,14 @@ def compile_command(
     dump_ir: Annotated[
         Path | None, typer.Option("--dump-ir", help="Write the IR after each pass phase here.")
     ] = None,
+    records: Annotated[
+        Path | None,
+        typer.Option("--records", help="Your tuning record store (default: Ember's cache)."),
+    ] = None,
+    no_tuning_logs: Annotated[
+        bool,
+        typer.Option("--no-tuning-logs", help="Use no tuning record, yours or shipped."),
+    ] = False,
 ) -> None:
     """Compile MODEL for a target into one shared library."""
     from ember.compiler.api import compile_model
@@ -42,7 +50,11 @@ def compile_command(
     from ember.compiler.options import CompileOptions, parse_input_shapes
 
     options = CompileOptions(
-        input_shapes=parse_input_shapes(input_shape), bind_inputs=parse_binds(bind), dump_ir=dump_ir
+        input_shapes=parse_input_shapes(input_shape),
+        bind_inputs=parse_binds(bind),
+        dump_ir=dump_ir,
+        tuning_logs=not no_tuning_logs,
+        records=records,
     )
     progress = TerminalProgress()
     path = compile_model(model, target, output, options, progress)

@@ -33,3 +33,7 @@ class TerminalProgress:
     def note(self, message: str) -> None:
         """A fact shown on the current stage's line when it ends."""
         self._notes.append(message)
+
+    def warn(self, message: str) -> None:
+        """A problem that does not stop the command, on its own line."""
+        err.print(f"[yellow]warning:[/] {escape(message)}")
