@@ -20,6 +20,8 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from .rewrite import rewrite_functions
+
 PLUGIN = "cpu_blas"
 _MATMUL = tvm.ir.Op.get("relax.matmul")
 _CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
@@ -29,10 +31,7 @@ _CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
 def dispatch_cpu_kernels(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
     """Rewrite matching matmul/conv2d calls (see the module docstring)."""
     rewriter = _Rewriter(mod)
-    for gvar, func in mod.functions_items():
-        if isinstance(func, relax.Function):
-            rewriter.builder_.update_func(gvar, rewriter.visit_expr(func))
-    out = rewriter.builder_.get()
+    out = rewrite_functions(mod, rewriter)
     if rewriter.rewritten:
         attrs = mod.attrs
         known = (

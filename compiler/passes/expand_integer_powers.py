@@ -14,17 +14,15 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from .rewrite import rewrite_functions
+
 _POWER = tvm.ir.Op.get("relax.power")
 
 
 @tvm.transform.module_pass(opt_level=0, name="EmberExpandIntegerPowers")
 def expand_integer_powers(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
     """Replace `power(x, c)` for a constant scalar c in {1, 2, 3} by multiplications."""
-    rewriter = _Rewriter(mod)
-    for gvar, func in mod.functions_items():
-        if isinstance(func, relax.Function):
-            rewriter.builder_.update_func(gvar, rewriter.visit_expr(func))
-    return rewriter.builder_.get()
+    return rewrite_functions(mod, _Rewriter(mod))
 
 
 def _integer_exponent(expr: relax.Expr) -> int | None:

@@ -15,6 +15,8 @@ import tvm
 from tvm import relax, topi
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from .rewrite import rewrite_functions
+
 _ELEMENTWISE = {
     "relax.exp": topi.fast_exp,
     "relax.tanh": topi.fast_tanh,
@@ -26,11 +28,7 @@ _SOFTMAX = "relax.nn.softmax"
 @tvm.transform.module_pass(opt_level=0, name="EmberFastMath")
 def fast_math(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
     """Replace float32 exp, tanh, erf and softmax calls by their fast TOPI forms."""
-    rewriter = _Rewriter(mod)
-    for gvar, func in mod.functions_items():
-        if isinstance(func, relax.Function):
-            rewriter.builder_.update_func(gvar, rewriter.visit_expr(func))
-    return rewriter.builder_.get()
+    return rewrite_functions(mod, _Rewriter(mod))
 
 
 @mutator
