@@ -13,6 +13,7 @@ import subprocess
 import time
 
 import pytest
+import tvm
 
 from ember.compiler.target import resolve
 from ember.compiler.tuning import apply, database
@@ -77,5 +78,6 @@ def _assert_compile_applies(model, store, tmp_path):
     (tuning_pass,) = apply.tuning_passes(apply.open_records([store], target))
     with target.tvm_target():
         mod = tuning_pass(lowered_module(model, target, {}))
-    (kernel,) = [f for gv, f in mod.functions.items() if gv.name_hint == "softmax"]
+    # The model's one kernel (a softmax; its name depends on the pipeline's rewrites).
+    (kernel,) = [f for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc)]
     assert kernel.attrs["tirx.is_scheduled"] and kernel.attrs[apply.TUNED_ATTR]
