@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ember.errors import OptionError
+
+T = TypeVar("T")
 
 _SHAPE_RE = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(x\d+)*)$")
 
@@ -52,15 +55,22 @@ def parse_input_shape(spec: str) -> tuple[str, tuple[int, ...]]:
     return match["name"], dims
 
 
+def parse_repeated(
+    specs: list[str] | None, parse_one: Callable[[str], tuple[str, T]], flag: str
+) -> dict[str, T]:
+    """Parse a repeated ``NAME=VALUE`` option with `parse_one`; a name given twice is an error."""
+    values: dict[str, T] = {}
+    for spec in specs or []:
+        name, value = parse_one(spec)
+        if name in values:
+            raise OptionError(f"{flag} given twice for input '{name}'")
+        values[name] = value
+    return values
+
+
 def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]]:
     """Parse repeated ``--input-shape`` options; a name given twice is an error."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for spec in specs or []:
-        name, dims = parse_input_shape(spec)
-        if name in shapes:
-            raise OptionError(f"--input-shape given twice for input '{name}'")
-        shapes[name] = dims
-    return shapes
+    return parse_repeated(specs, parse_input_shape, "--input-shape")
 
 
 _DURATION_RE = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")

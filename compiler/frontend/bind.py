@@ -19,6 +19,8 @@ from onnx import helper, numpy_helper
 
 from ember.errors import OptionError
 
+from ..options import parse_repeated
+
 #: Operator -> indices of inputs that set shapes, axes or other compile-time operands.
 OPERAND_SLOTS: dict[str, tuple[int, ...]] = {
     "Reshape": (1,),
@@ -201,10 +203,4 @@ def _is_int(text: str) -> bool:
 
 def parse_binds(specs: list[str] | None) -> dict[str, np.ndarray]:
     """Parse repeated ``--bind`` options; a name given twice is an error."""
-    out: dict[str, np.ndarray] = {}
-    for spec in specs or []:
-        name, value = parse_bind(spec)
-        if name in out:
-            raise OptionError(f"--bind given twice for input '{name}'")
-        out[name] = value
-    return out
+    return parse_repeated(specs, parse_bind, "--bind")
