@@ -22,9 +22,11 @@ def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
     from .attention import Attention
     from .gru import GRU
+    from .loop import Loop
     from .lstm import LSTM
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
+    from .scan import Scan
 
     return {
         "RNN": RNN,
@@ -34,6 +36,8 @@ def ember_converters() -> dict[str, Any]:
         "QLinearMatMul": QLinearMatMul,
         "QLinearConv": QLinearConv,
         "ConvInteger": ConvInteger,
+        "Scan": Scan,
+        "Loop": Loop,
     }
 
 
