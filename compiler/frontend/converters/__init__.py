@@ -22,6 +22,7 @@ def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
     from .attention import Attention
     from .gru import GRU
+    from .linear_attention import LinearAttention
     from .loop import Loop
     from .lstm import LSTM
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
@@ -38,6 +39,7 @@ def ember_converters() -> dict[str, Any]:
         "ConvInteger": ConvInteger,
         "Scan": Scan,
         "Loop": Loop,
+        "LinearAttention": LinearAttention,
     }
 
 
