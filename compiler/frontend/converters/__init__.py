@@ -21,12 +21,14 @@ _LOCK = threading.Lock()
 def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
     from .attention import Attention
+    from .causal_conv import CausalConvWithState
     from .gru import GRU
     from .linear_attention import LinearAttention
     from .loop import Loop
     from .lstm import LSTM
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
+    from .rotary_embedding import RotaryEmbedding
     from .scan import Scan
 
     return {
@@ -40,6 +42,8 @@ def ember_converters() -> dict[str, Any]:
         "Scan": Scan,
         "Loop": Loop,
         "LinearAttention": LinearAttention,
+        "CausalConvWithState": CausalConvWithState,
+        "RotaryEmbedding": RotaryEmbedding,
     }
 
 
