@@ -37,10 +37,22 @@ def _is_scheduled(func: tirx.PrimFunc) -> bool:
 
 def _schedule(func: tirx.PrimFunc) -> tirx.PrimFunc:
     sch = s_tir.Schedule(tvm.IRModule({"main": func}))
+    if not _has_root_block(sch):
+        # Hand-written TIR kernels (scatter, unpooling, ...) are loops without blocks:
+        # nothing here applies to them, and they compile as they are.
+        return func
     _inline_producers(sch)
     for block in sch.get_child_blocks(sch.get_sblock("root")):
         _parallelize(sch, block)
     return sch.mod["main"].with_attr("tirx.is_scheduled", True)
+
+
+def _has_root_block(sch: s_tir.Schedule) -> bool:
+    try:
+        sch.get_sblock("root")
+    except s_tir.schedule.ScheduleError:
+        return False
+    return True
 
 
 def _inline_producers(sch: s_tir.Schedule) -> None:
