@@ -22,6 +22,7 @@ def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
     from .attention import Attention
     from .causal_conv import CausalConvWithState
+    from .conv_transpose import ConvTranspose
     from .gru import GRU
     from .linear_attention import LinearAttention
     from .loop import Loop
@@ -30,6 +31,7 @@ def ember_converters() -> dict[str, Any]:
     from .recurrent import RNN
     from .rotary_embedding import RotaryEmbedding
     from .scan import Scan
+    from .space_to_depth import SpaceToDepth
 
     return {
         "RNN": RNN,
@@ -44,6 +46,8 @@ def ember_converters() -> dict[str, Any]:
         "LinearAttention": LinearAttention,
         "CausalConvWithState": CausalConvWithState,
         "RotaryEmbedding": RotaryEmbedding,
+        "ConvTranspose": ConvTranspose,
+        "SpaceToDepth": SpaceToDepth,
     }
 
 
