@@ -32,6 +32,7 @@ def ember_converters() -> dict[str, Any]:
     from .rotary_embedding import RotaryEmbedding
     from .scan import Scan
     from .space_to_depth import SpaceToDepth
+    from .tfidf_vectorizer import TfIdfVectorizer
 
     return {
         "RNN": RNN,
@@ -48,6 +49,7 @@ def ember_converters() -> dict[str, Any]:
         "RotaryEmbedding": RotaryEmbedding,
         "ConvTranspose": ConvTranspose,
         "SpaceToDepth": SpaceToDepth,
+        "TfIdfVectorizer": TfIdfVectorizer,
     }
 
 
