@@ -27,6 +27,7 @@ def ember_converters() -> dict[str, Any]:
     from .linear_attention import LinearAttention
     from .loop import Loop
     from .lstm import LSTM
+    from .non_max_suppression import NonMaxSuppression
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
     from .rotary_embedding import RotaryEmbedding
@@ -50,6 +51,7 @@ def ember_converters() -> dict[str, Any]:
         "ConvTranspose": ConvTranspose,
         "SpaceToDepth": SpaceToDepth,
         "TfIdfVectorizer": TfIdfVectorizer,
+        "NonMaxSuppression": NonMaxSuppression,
     }
 
 
