@@ -37,10 +37,22 @@ def _is_scheduled(func: tirx.PrimFunc) -> bool:
 
 def _schedule(func: tirx.PrimFunc) -> tirx.PrimFunc:
     sch = s_tir.Schedule(tvm.IRModule({"main": func}))
+    if not _has_root_block(sch):
+        # Hand-written TIR kernels (scatter, unpooling, ...) are loops without blocks:
+        # nothing here applies to them, and they compile as they are.
+        return func
     _inline_producers(sch)
     for block in sch.get_child_blocks(sch.get_sblock("root")):
         _parallelize(sch, block)
     return sch.mod["main"].with_attr("tirx.is_scheduled", True)
+
+
+def _has_root_block(sch: s_tir.Schedule) -> bool:
+    try:
+        sch.get_sblock("root")
+    except s_tir.schedule.ScheduleError:
+        return False
+    return True
 
 
 def _inline_producers(sch: s_tir.Schedule) -> None:
@@ -48,9 +60,13 @@ def _inline_producers(sch: s_tir.Schedule) -> None:
 
     A fused kernel such as add+divide+erf+add+multiply (GELU) otherwise writes and rereads a
     full-size buffer per operator. TVM refuses blocks that cannot be inlined (reductions,
-    outputs, non-injective reads); those stay as they are.
+    outputs, non-injective reads); those stay as they are. A kernel with opaque blocks
+    (hand-written IR that declares no reads or writes, as NonMaxSuppression's) is left
+    whole: TVM cannot see those blocks use a buffer, and would inline its producer anyway.
     """
     blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    if any(not sch.get(b).reads and not sch.get(b).writes for b in blocks):
+        return
     outputs = {sch.get(b).name_hint for b in sch.get_output_blocks(sch.get_sblock("root"))}
     for block in blocks:
         if sch.get(block).name_hint in outputs:

@@ -21,10 +21,19 @@ _LOCK = threading.Lock()
 def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
     from .attention import Attention
+    from .causal_conv import CausalConvWithState
+    from .conv_transpose import ConvTranspose
     from .gru import GRU
+    from .linear_attention import LinearAttention
+    from .loop import Loop
     from .lstm import LSTM
+    from .non_max_suppression import NonMaxSuppression
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
+    from .rotary_embedding import RotaryEmbedding
+    from .scan import Scan
+    from .space_to_depth import SpaceToDepth
+    from .tfidf_vectorizer import TfIdfVectorizer
 
     return {
         "RNN": RNN,
@@ -34,6 +43,15 @@ def ember_converters() -> dict[str, Any]:
         "QLinearMatMul": QLinearMatMul,
         "QLinearConv": QLinearConv,
         "ConvInteger": ConvInteger,
+        "Scan": Scan,
+        "Loop": Loop,
+        "LinearAttention": LinearAttention,
+        "CausalConvWithState": CausalConvWithState,
+        "RotaryEmbedding": RotaryEmbedding,
+        "ConvTranspose": ConvTranspose,
+        "SpaceToDepth": SpaceToDepth,
+        "TfIdfVectorizer": TfIdfVectorizer,
+        "NonMaxSuppression": NonMaxSuppression,
     }
 
 
