@@ -23,6 +23,7 @@ def ember_converters() -> dict[str, Any]:
     from .attention import Attention
     from .gru import GRU
     from .lstm import LSTM
+    from .one_hot import OneHot
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
 
@@ -34,6 +35,7 @@ def ember_converters() -> dict[str, Any]:
         "QLinearMatMul": QLinearMatMul,
         "QLinearConv": QLinearConv,
         "ConvInteger": ConvInteger,
+        "OneHot": OneHot,
     }
 
 
