@@ -26,6 +26,7 @@ def ember_converters() -> dict[str, Any]:
     from .one_hot import OneHot
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
+    from .resize import Resize, Upsample
 
     return {
         "RNN": RNN,
@@ -36,6 +37,8 @@ def ember_converters() -> dict[str, Any]:
         "QLinearConv": QLinearConv,
         "ConvInteger": ConvInteger,
         "OneHot": OneHot,
+        "Resize": Resize,
+        "Upsample": Upsample,
     }
 
 
