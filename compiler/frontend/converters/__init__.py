@@ -20,7 +20,10 @@ _LOCK = threading.Lock()
 
 def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
+    from .arithmetic import BitShift, IsInf, Mod, Pow
     from .attention import Attention
+    from .exponential_units import Celu, Elu
+    from .eye_like import EyeLike
     from .gru import GRU
     from .lstm import LSTM
     from .one_hot import OneHot
@@ -39,6 +42,13 @@ def ember_converters() -> dict[str, Any]:
         "OneHot": OneHot,
         "Resize": Resize,
         "Upsample": Upsample,
+        "Pow": Pow,
+        "Mod": Mod,
+        "BitShift": BitShift,
+        "IsInf": IsInf,
+        "Elu": Elu,
+        "Celu": Celu,
+        "EyeLike": EyeLike,
     }
 
 
