@@ -30,6 +30,7 @@ def ember_converters() -> dict[str, Any]:
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
     from .resize import Resize, Upsample
+    from .split import Split
 
     return {
         "RNN": RNN,
@@ -49,6 +50,7 @@ def ember_converters() -> dict[str, Any]:
         "Elu": Elu,
         "Celu": Celu,
         "EyeLike": EyeLike,
+        "Split": Split,
     }
 
 
