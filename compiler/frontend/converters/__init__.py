@@ -29,6 +29,7 @@ def ember_converters() -> dict[str, Any]:
     from .one_hot import OneHot
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
+    from .reduce_extremes import ReduceMax, ReduceMin
     from .resize import Resize, Upsample
     from .split import Split
 
@@ -51,6 +52,8 @@ def ember_converters() -> dict[str, Any]:
         "Celu": Celu,
         "EyeLike": EyeLike,
         "Split": Split,
+        "ReduceMax": ReduceMax,
+        "ReduceMin": ReduceMin,
     }
 
 
