@@ -26,6 +26,7 @@ def ember_converters() -> dict[str, Any]:
     from .eye_like import EyeLike
     from .gru import GRU
     from .lstm import LSTM
+    from .max_pool_indices import MaxPool
     from .one_hot import OneHot
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
@@ -54,6 +55,7 @@ def ember_converters() -> dict[str, Any]:
         "Split": Split,
         "ReduceMax": ReduceMax,
         "ReduceMin": ReduceMin,
+        "MaxPool": MaxPool,
     }
 
 
