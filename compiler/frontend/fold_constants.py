@@ -6,9 +6,10 @@ fails on others; once evaluated they are plain initializers that every converter
 A node is folded when all its inputs are initializers or `Constant` outputs, and a `Shape` or
 `Size` node when the shape of what it reads is fully fixed (a fixed input, or a value whose
 shape ONNX shape inference derives from the fixed inputs); it is evaluated by ONNX's reference
-implementation at the model's own opset. Folding repeats while it makes progress, since a
-folded value (a Reshape target, say) lets inference fix further shapes. Outputs above
-`MAX_ELEMENTS` stay computed at run time (no weight bloat).
+implementation at the model's own opset. An `If` on a constant condition is replaced by its
+taken branch. Folding repeats while it makes progress, since a folded value (a Reshape
+target, say) lets inference fix further shapes. Outputs above `MAX_ELEMENTS` stay computed
+at run time (no weight bloat).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import onnx
 from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from .constant_branches import branch_constants, inlined, taken_branch
 from .static_shapes import static_shapes
 
 MAX_ELEMENTS = 1 << 20
@@ -60,7 +62,15 @@ def _fold_round(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> i
     known = _initializer_values(model)
     opsets = list(model.opset_import)
     kept, folded = [], 0
-    for node in model.graph.node:
+    pending = list(reversed(model.graph.node))  # a stack: the next node is last
+    while pending:
+        node = pending.pop()
+        branch = taken_branch(node, known)
+        if branch is not None:  # its nodes take its place, and are folded in turn
+            known.update(branch_constants(branch))
+            pending.extend(reversed(inlined(node, branch)))
+            folded += 1
+            continue
         values = _evaluate(node, known, shapes, opsets)
         if values is None:
             kept.append(node)
