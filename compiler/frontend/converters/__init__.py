@@ -71,14 +71,43 @@ def convert_map() -> dict[str, Any]:
     return {**_tvm_map(), **ember_converters()}
 
 
+def _tensor_results(converter: Any, names: frozenset[str]) -> Any:
+    """`converter`, with a shape-expression result of a node in `names` made an int64 tensor."""
+    from tvm import relax
+
+    class TensorResults(converter):
+        @classmethod
+        def get_converter(cls, opset: int) -> Any:
+            convert = converter.get_converter(opset)
+
+            def run(bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+                result = convert(bb, inputs, attr, params)
+                if attr["tvm_custom"]["name"] not in names or not isinstance(result, relax.Expr):
+                    return result
+                result = bb.normalize(result)
+                if isinstance(result.ty, relax.ShapeType):
+                    return bb.normalize(relax.op.shape_to_tensor(result))
+                return result
+
+            return run
+
+    return TensorResults
+
+
 @contextmanager
-def installed() -> Iterator[None]:
-    """Make TVM's importer use `convert_map()` inside the `with` block."""
+def installed(tensor_nodes: frozenset[str] = frozenset()) -> Iterator[None]:
+    """Make TVM's importer use `convert_map()` inside the `with` block.
+
+    The nodes named in `tensor_nodes` give their readers int64 tensors where TVM's converter
+    makes a shape expression (see `shape_values`).
+    """
     from tvm.relax.frontend.onnx import onnx_frontend
 
     with _LOCK:
         original = onnx_frontend._get_convert_map
         merged = convert_map()
+        if tensor_nodes:
+            merged = {op: _tensor_results(c, tensor_nodes) for op, c in merged.items()}
 
         def patched() -> dict[str, Any]:
             return merged
