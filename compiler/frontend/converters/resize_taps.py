@@ -6,6 +6,9 @@ with weights given by the interpolation kernel (nearest, linear, cubic; antialia
 widen with the downscale factor). With static shapes and constant scales or sizes, all of
 this is a small table per axis: neighbour indices (edge-clamped) and weights, plus, for
 `tf_crop_and_resize`, the outputs that fall outside the input and take `extrapolation_value`.
+Like ONNX Runtime and the operator's text, the modes that divide by the output length
+(align_corners, pytorch_half_pixel, tf_crop_and_resize) use the integer length; only
+half_pixel_symmetric uses `input * scale` before rounding, as it is defined to.
 """
 
 from __future__ import annotations
@@ -67,11 +70,11 @@ def _source_coordinates(
     exact = scale * in_size  # the output length before rounding to an integer
     mode = spec.coordinates
     if mode == "align_corners":
-        return (np.zeros(out_size) if exact == 1 else out * (in_size - 1) / (exact - 1)), None
+        return (np.zeros(out_size) if out_size == 1 else out * (in_size - 1) / (out_size - 1)), None
     if mode == "asymmetric":
         return out / scale, None
     if mode == "pytorch_half_pixel":
-        return (np.full(out_size, -0.5) if exact == 1 else (out + 0.5) / scale - 0.5), None
+        return (np.zeros(out_size) if out_size == 1 else (out + 0.5) / scale - 0.5), None
     if mode == "half_pixel":
         return (out + 0.5) / scale - 0.5, None
     if mode == "half_pixel_symmetric":
@@ -79,10 +82,10 @@ def _source_coordinates(
         return offset + (out + 0.5) / scale - 0.5, None
     if mode == "tf_crop_and_resize":
         start, end = roi
-        if exact == 1:
+        if out_size == 1:
             source = np.full(out_size, (end - start) * (in_size - 1) / 2)
         else:
-            source = out * (end - start) * (in_size - 1) / (exact - 1)
+            source = out * (end - start) * (in_size - 1) / (out_size - 1)
         source = source + start * (in_size - 1)
         return source, (source < 0) | (source > in_size - 1)
     raise ValueError(f"unsupported coordinate_transformation_mode '{mode}'")
