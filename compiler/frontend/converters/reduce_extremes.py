@@ -4,7 +4,8 @@ TVM's reductions have no identity for bool ("Cannot decide min_value"), so boole
 reduced as uint8. Over an empty set ONNX defines the identity (-inf / +inf for floats, the
 type's lowest / highest value for integers, False / True for bool) where TVM fills in the
 lowest finite float; shapes are static, so an empty reduction is known at compile time:
-the input has no element while the output has some.
+the input has no element while the output has some. A float set of only -inf (+inf for a
+min) reduces to the infinity, not to TVM's finite start value.
 """
 
 from __future__ import annotations
@@ -54,7 +55,31 @@ def _reduce(
         shape = [int(v.value) for v in result.ty.shape.values]
         # A constant: legalizing `full` with a dtype fails in TVM 0.27.
         return relax.const(np.full(shape, _identity(dtype, largest), dtype=dtype), dtype)
+    if dtype in ("float16", "float32", "float64") and result is not data:
+        return _infinite_extremes(bb, convert, inputs, attr, params, result, largest)
     return result
+
+
+def _infinite_extremes(
+    bb: Any, convert: Any, inputs: Any, attr: Any, params: Any, result: Any, largest: bool
+) -> Any:
+    """The result with +-inf where TVM returned its finite start value for a set without it.
+
+    TVM starts a max from the lowest finite value, so a set of only -inf (a fully masked
+    row) gives that value instead of -inf. A second reduction tells the two apart exactly.
+    """
+    dtype = dtype_of(inputs[0])
+    info = np.finfo(dtype)
+    start = relax.const(float(info.max if largest else info.min), dtype)
+    # Reduced as the node reduces: max of (x == start) is 1, or min of (x != start) is 0,
+    # exactly where some element equals the start value.
+    compare = op.not_equal if largest else op.equal
+    flags = bb.normalize(op.astype(compare(inputs[0], start), "uint8"))
+    seen = bb.normalize(convert(bb, [flags, *list(inputs)[1:]], attr, params))
+    absent = relax.const(1 if largest else 0, "uint8")
+    missing = op.logical_and(op.equal(result, start), op.equal(seen, absent))
+    infinity = relax.const(float("inf") if largest else float("-inf"), dtype)
+    return op.where(missing, infinity, result)
 
 
 class ReduceMax(OnnxOpConverter):
