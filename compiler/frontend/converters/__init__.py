@@ -25,6 +25,7 @@ def ember_converters() -> dict[str, Any]:
     from .exponential_units import Celu, Elu
     from .eye_like import EyeLike
     from .gru import GRU
+    from .half_precision import LogSoftmax, MatMul, Softmax
     from .lstm import LSTM
     from .max_pool_indices import MaxPool
     from .one_hot import OneHot
@@ -56,6 +57,9 @@ def ember_converters() -> dict[str, Any]:
         "ReduceMax": ReduceMax,
         "ReduceMin": ReduceMin,
         "MaxPool": MaxPool,
+        "MatMul": MatMul,
+        "Softmax": Softmax,
+        "LogSoftmax": LogSoftmax,
     }
 
 
