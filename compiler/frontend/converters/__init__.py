@@ -25,7 +25,7 @@ def ember_converters() -> dict[str, Any]:
     from .exponential_units import Celu, Elu
     from .eye_like import EyeLike
     from .gru import GRU
-    from .half_precision import LogSoftmax, MatMul, Softmax
+    from .half_precision import Conv, Gemm, LogSoftmax, MatMul, Softmax
     from .lstm import LSTM
     from .max_pool_indices import MaxPool
     from .one_hot import OneHot
@@ -60,6 +60,8 @@ def ember_converters() -> dict[str, Any]:
         "MatMul": MatMul,
         "Softmax": Softmax,
         "LogSoftmax": LogSoftmax,
+        "Gemm": Gemm,
+        "Conv": Conv,
     }
 
 

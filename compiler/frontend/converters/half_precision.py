@@ -1,4 +1,4 @@
-"""MatMul, Softmax and LogSoftmax of float16 computed in float32, rounded to float16 once.
+"""MatMul, Gemm, Conv, Softmax, LogSoftmax of float16 computed in float32, rounded once.
 
 TVM computes them in float16, rounding every partial sum (a dot product, the softmax
 denominator); ONNX Runtime accumulates in float32, so results differed by a few float16
@@ -23,7 +23,10 @@ def _in_float32(bb: Any, convert: Any, inputs: Any, attr: dict[str, Any], params
     present = [x for x in inputs if x is not None]
     if not all(dtype_of(x) == "float16" for x in present):
         return convert(bb, inputs, attr, params)
-    wide = [x if x is None else bb.normalize(op.astype(x, "float32")) for x in inputs]
+    # TVM's converters read absent optional inputs as None past the end of the list.
+    wide = onnx_frontend.onnx_input(
+        x if x is None else bb.normalize(op.astype(x, "float32")) for x in inputs
+    )
     return op.astype(bb.normalize(convert(bb, wide, attr, params)), "float16")
 
 
@@ -33,6 +36,22 @@ class MatMul(OnnxOpConverter):
     @classmethod
     def _impl_v13(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
         return _in_float32(bb, onnx_frontend.MatMul._impl_v13, inputs, attr, params)
+
+
+class Gemm(OnnxOpConverter):
+    """alpha * A' B' + beta * C."""
+
+    @classmethod
+    def _impl_v13(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+        return _in_float32(bb, onnx_frontend.Gemm._impl_v13, inputs, attr, params)
+
+
+class Conv(OnnxOpConverter):
+    """N-d convolution with optional bias."""
+
+    @classmethod
+    def _impl_v11(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+        return _in_float32(bb, onnx_frontend.Conv._impl_v11, inputs, attr, params)
 
 
 class Softmax(OnnxOpConverter):
