@@ -34,6 +34,7 @@ def ember_converters() -> dict[str, Any]:
     from .reduce_extremes import ReduceMax, ReduceMin
     from .resize import Resize, Upsample
     from .split import Split
+    from .unsqueeze import Unsqueeze
 
     return {
         "RNN": RNN,
@@ -54,6 +55,7 @@ def ember_converters() -> dict[str, Any]:
         "Celu": Celu,
         "EyeLike": EyeLike,
         "Split": Split,
+        "Unsqueeze": Unsqueeze,
         "ReduceMax": ReduceMax,
         "ReduceMin": ReduceMin,
         "MaxPool": MaxPool,
