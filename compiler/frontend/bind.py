@@ -72,6 +72,8 @@ _PASS_THROUGH = frozenset(
     {
         "Cast",
         "CastLike",
+        "If",
+        "Split",
         "Identity",
         "Concat",
         "Squeeze",
@@ -95,8 +97,8 @@ _PASS_THROUGH = frozenset(
 def operand_inputs(model: onnx.ModelProto) -> dict[str, str]:
     """Graph inputs that feed compile-time operand slots, each with the first slot it feeds.
 
-    A slot is fed directly or through shape arithmetic (`_PASS_THROUGH`); nodes inside
-    subgraphs are not followed.
+    A slot is fed directly or through shape arithmetic (`_PASS_THROUGH`); an `If` passes on
+    whatever its branches read from outside, other nodes inside subgraphs are not followed.
     """
     graph = model.graph
     inputs = {v.name for v in graph.input} - {t.name for t in graph.initializer}
@@ -127,11 +129,31 @@ def _trace(
     node = producer.get(name)
     if node is None or node.op_type not in _PASS_THROUGH:
         return
-    # Reshape's data (not its shape) and CastLike's value (not its target) carry the value.
-    sources = node.input[:1] if node.op_type in ("Reshape", "CastLike") else node.input
-    for source in sources:
+    for source in _sources(node):
         if source:
             _trace(source, slot, inputs, producer, found, seen)
+
+
+def _sources(node: onnx.NodeProto) -> list[str]:
+    """The inputs of `node` whose values its outputs carry."""
+    # Reshape's data (not its shape) and CastLike's value (not its target) carry the value.
+    if node.op_type in ("Reshape", "CastLike"):
+        return list(node.input[:1])
+    if node.op_type == "If":  # either branch's outputs come from what the branches read
+        return sorted(_outer_reads(node))
+    return list(node.input)
+
+
+def _outer_reads(node: onnx.NodeProto) -> set[str]:
+    """Names a node's subgraphs read from the enclosing scope."""
+    reads: set[str] = set()
+    for attribute in node.attribute:
+        for graph in [attribute.g, *attribute.graphs]:
+            made = {o for n in graph.node for o in n.output} | {t.name for t in graph.initializer}
+            for inner in graph.node:
+                reads.update(i for i in inner.input if i and i not in made)
+                reads.update(_outer_reads(inner) - made)
+    return reads
 
 
 def bind_inputs(model: onnx.ModelProto, values: dict[str, np.ndarray]) -> None:

@@ -3,9 +3,13 @@
 Exporters leave shape arithmetic in graphs (Shape -> Gather -> Concat -> Expand, masks built
 with Where/Equal over constant ranges). TVM's importer handles some of these patterns and
 fails on others; once evaluated they are plain initializers that every converter accepts.
-A node is folded when all its inputs are initializers, `Constant` outputs, or the `Shape` of
-an input whose shape is fully fixed; it is evaluated by ONNX's reference implementation at the
-model's own opset. Outputs above `MAX_ELEMENTS` stay computed at run time (no weight bloat).
+A node is folded when all its inputs are initializers or `Constant` outputs, and a `Shape` or
+`Size` node when the shape of what it reads is fully fixed (a fixed input, or a value whose
+shape ONNX shape inference derives from the fixed inputs); it is evaluated by ONNX's reference
+implementation at the model's own opset. An `If` on a constant condition is replaced by its
+taken branch. Folding repeats while it makes progress, since a folded value (a Reshape
+target, say) lets inference fix further shapes. Outputs above `MAX_ELEMENTS` stay computed
+at run time (no weight bloat).
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
+
+from .constant_branches import branch_constants, inlined, taken_branch
+from .static_shapes import static_shapes
 
 MAX_ELEMENTS = 1 << 20
 # Random or stateful operators must run every time.
@@ -28,6 +35,12 @@ _NEVER = {
     "Loop",
     "Scan",
 }
+#: Operators whose output depends only on their input's shape.
+_SHAPE_READERS = {"Shape", "Size"}
+
+
+#: Rounds of (shape inference, folding); each round that folds nothing ends the loop.
+MAX_ROUNDS = 8
 
 
 def fold_constants(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]]) -> int:
@@ -35,11 +48,30 @@ def fold_constants(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ..
 
     `input_shapes` holds the inputs whose shapes are fully fixed (their `Shape` is constant).
     """
+    total = 0
+    for _ in range(MAX_ROUNDS):
+        folded = _fold_round(model, static_shapes(model, input_shapes))
+        total += folded
+        if not folded or not any(n.op_type in _SHAPE_READERS for n in model.graph.node):
+            break
+    return total
+
+
+def _fold_round(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> int:
+    """One pass over the nodes in order, folding what is constant given `shapes`."""
     known = _initializer_values(model)
     opsets = list(model.opset_import)
     kept, folded = [], 0
-    for node in model.graph.node:
-        values = _evaluate(node, known, input_shapes, opsets)
+    pending = list(reversed(model.graph.node))  # a stack: the next node is last
+    while pending:
+        node = pending.pop()
+        branch = taken_branch(node, known)
+        if branch is not None:  # its nodes take its place, and are folded in turn
+            known.update(branch_constants(branch))
+            pending.extend(reversed(inlined(node, branch)))
+            folded += 1
+            continue
+        values = _evaluate(node, known, shapes, opsets)
         if values is None:
             kept.append(node)
             continue
@@ -64,13 +96,13 @@ def _initializer_values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
 def _evaluate(
     node: onnx.NodeProto,
     known: dict[str, np.ndarray],
-    input_shapes: dict[str, tuple[int, ...]],
+    shapes: dict[str, tuple[int, ...]],
     opsets: list[onnx.OperatorSetIdProto],
 ) -> dict[str, np.ndarray] | None:
     if node.domain not in ("", "ai.onnx") or node.op_type in _NEVER:
         return None
-    if node.op_type == "Shape" and node.input[0] in input_shapes:
-        return {node.output[0]: _shape_value(node, input_shapes[node.input[0]])}
+    if node.op_type in _SHAPE_READERS and node.input[0] in shapes:
+        return {node.output[0]: _shape_value(node, shapes[node.input[0]])}
     if not all(name == "" or name in known for name in node.input):
         return None
     feeds = {name: known[name] for name in node.input if name}
@@ -93,10 +125,11 @@ def _evaluate(
 
 
 def _shape_value(node: onnx.NodeProto, shape: tuple[int, ...]) -> np.ndarray:
-    """`Shape`'s output for a fixed input shape, with its `start` / `end` (opset 15)."""
+    """The output of `Shape` (with its start/end, which clamp as Python slices do) or `Size`."""
+    if node.op_type == "Size":
+        return np.array(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
     attrs = {a.name: a.i for a in node.attribute}
-    end = attrs.get("end", len(shape))
-    return np.array(shape[attrs.get("start", 0) : end], dtype=np.int64)
+    return np.array(shape[attrs.get("start", 0) : attrs.get("end", len(shape))], dtype=np.int64)
 
 
 def _info(name: str, value: np.ndarray) -> onnx.ValueInfoProto:

@@ -11,6 +11,7 @@ from ember.errors import UnsupportedModelError
 from ..tvm_errors import summarize
 from .checks import check_graph
 from .fold_constants import fold_constants
+from .shape_values import name_nodes, tensor_result_nodes
 from .signature import Dim, TensorSignature
 
 
@@ -31,12 +32,14 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: st
         if all(isinstance(d, int) for d in s.shape)
     }
     fold_constants(model, fixed)
+    name_nodes(model)
+    tensor_nodes = tensor_result_nodes(model)
 
     # Symbolic dimensions stay as the model names them; only fully fixed shapes are passed.
     shape_dict = {name: list(shape) for name, shape in fixed.items()}
     dtype_dict = {s.name: s.dtype for s in inputs}
     try:
-        with installed():
+        with installed(tensor_nodes):
             return from_onnx(
                 model, shape_dict=shape_dict, dtype_dict=dtype_dict, keep_params_in_input=False
             )

@@ -77,6 +77,8 @@ def _inline_producers(sch: s_tir.Schedule) -> None:
 
 def _parallelize(sch: s_tir.Schedule, block: Any) -> None:
     loops = sch.get_loops(block)
+    if any(_is_empty(sch, loop) for loop in loops):
+        return  # a zero-extent nest does no work (and fusing it would divide by zero)
     iter_vars = sch.get(block).iter_vars
     spatial = leading_spatial_loops(sch, loops, iter_vars)
     if not spatial:
@@ -102,6 +104,11 @@ def leading_spatial_loops(sch: s_tir.Schedule, loops: list, iter_vars: list) -> 
             break
         spatial.append(loop)
     return spatial
+
+
+def _is_empty(sch: s_tir.Schedule, loop: Any) -> bool:
+    extent = sch.get(loop).extent
+    return isinstance(extent, tirx.IntImm) and extent.value == 0
 
 
 def _vectorize(sch: s_tir.Schedule, loop: Any) -> None:

@@ -24,6 +24,7 @@ from .expand_integer_powers import expand_integer_powers
 from .fast_math import fast_math
 from .gpu_schedule import gpu_schedule
 from .insert_guards import insert_guards
+from .materialize_empty_constants import materialize_empty_constants
 
 Phase = tuple[str, list[Any]]
 
@@ -60,7 +61,10 @@ def _graph_phases(dispatch: list[Any]) -> list[Phase]:
                 relax.transform.FoldConstant(),
             ],
         ),
-        ("fuse", [relax.transform.FuseOps(), relax.transform.FuseTIR()]),
+        (
+            "fuse",
+            [relax.transform.FuseOps(), relax.transform.FuseTIR(), materialize_empty_constants],
+        ),
     ]
 
 

@@ -51,6 +51,40 @@ def test_operand_inputs_are_found_through_shape_arithmetic_never_data():
     }
 
 
+def test_operand_inputs_are_found_through_split_and_if_branches():
+    """A size split inside a branch, one part the limit of a Range (as AffineGrid expands)."""
+    branch = helper.make_graph(
+        [helper.make_node("Split", ["size"], ["n", "w"], num_outputs=2)],
+        "branch",
+        [],
+        [helper.make_tensor_value_info(v, I64, [1]) for v in ("n", "w")],
+    )
+    nodes = [
+        helper.make_node(
+            "If", ["flag"], ["n_out", "w_out"], then_branch=branch, else_branch=branch
+        ),
+        helper.make_node("Squeeze", ["w_out"], ["limit"]),
+        helper.make_node("Range", ["start", "limit", "step"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "bind_if",
+        [
+            helper.make_tensor_value_info("size", I64, [2]),
+            helper.make_tensor_value_info("flag", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("start", I64, []),
+            helper.make_tensor_value_info("step", I64, []),
+        ],
+        [helper.make_tensor_value_info("y", I64, [None])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    assert operand_inputs(model) == {
+        "size": "Range input 1",
+        "start": "Range input 0",
+        "step": "Range input 2",
+    }
+
+
 def test_parse_bind():
     name, value = parse_bind("axes=0,2")
     assert name == "axes" and value.tolist() == [0, 2] and value.dtype == np.int64

@@ -20,20 +20,30 @@ _LOCK = threading.Lock()
 
 def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
+    from .arithmetic import BitShift, IsInf, Mod, Pow
     from .attention import Attention
     from .causal_conv import CausalConvWithState
     from .conv_transpose import ConvTranspose
+    from .exponential_units import Celu, Elu
+    from .eye_like import EyeLike
     from .gru import GRU
+    from .half_precision import Conv, Gemm, LogSoftmax, MatMul, Softmax
     from .linear_attention import LinearAttention
     from .loop import Loop
     from .lstm import LSTM
+    from .max_pool_indices import MaxPool
     from .non_max_suppression import NonMaxSuppression
+    from .one_hot import OneHot
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
+    from .reduce_extremes import ReduceMax, ReduceMin
+    from .resize import Resize, Upsample
     from .rotary_embedding import RotaryEmbedding
     from .scan import Scan
     from .space_to_depth import SpaceToDepth
+    from .split import Split
     from .tfidf_vectorizer import TfIdfVectorizer
+    from .unsqueeze import Unsqueeze
 
     return {
         "RNN": RNN,
@@ -52,6 +62,26 @@ def ember_converters() -> dict[str, Any]:
         "SpaceToDepth": SpaceToDepth,
         "TfIdfVectorizer": TfIdfVectorizer,
         "NonMaxSuppression": NonMaxSuppression,
+        "OneHot": OneHot,
+        "Resize": Resize,
+        "Upsample": Upsample,
+        "Pow": Pow,
+        "Mod": Mod,
+        "BitShift": BitShift,
+        "IsInf": IsInf,
+        "Elu": Elu,
+        "Celu": Celu,
+        "EyeLike": EyeLike,
+        "Split": Split,
+        "Unsqueeze": Unsqueeze,
+        "ReduceMax": ReduceMax,
+        "ReduceMin": ReduceMin,
+        "MaxPool": MaxPool,
+        "MatMul": MatMul,
+        "Softmax": Softmax,
+        "LogSoftmax": LogSoftmax,
+        "Gemm": Gemm,
+        "Conv": Conv,
     }
 
 
@@ -67,14 +97,43 @@ def convert_map() -> dict[str, Any]:
     return {**_tvm_map(), **ember_converters()}
 
 
+def _tensor_results(converter: Any, names: frozenset[str]) -> Any:
+    """`converter`, with a shape-expression result of a node in `names` made an int64 tensor."""
+    from tvm import relax
+
+    class TensorResults(converter):
+        @classmethod
+        def get_converter(cls, opset: int) -> Any:
+            convert = converter.get_converter(opset)
+
+            def run(bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+                result = convert(bb, inputs, attr, params)
+                if attr["tvm_custom"]["name"] not in names or not isinstance(result, relax.Expr):
+                    return result
+                result = bb.normalize(result)
+                if isinstance(result.ty, relax.ShapeType):
+                    return bb.normalize(relax.op.shape_to_tensor(result))
+                return result
+
+            return run
+
+    return TensorResults
+
+
 @contextmanager
-def installed() -> Iterator[None]:
-    """Make TVM's importer use `convert_map()` inside the `with` block."""
+def installed(tensor_nodes: frozenset[str] = frozenset()) -> Iterator[None]:
+    """Make TVM's importer use `convert_map()` inside the `with` block.
+
+    The nodes named in `tensor_nodes` give their readers int64 tensors where TVM's converter
+    makes a shape expression (see `shape_values`).
+    """
     from tvm.relax.frontend.onnx import onnx_frontend
 
     with _LOCK:
         original = onnx_frontend._get_convert_map
         merged = convert_map()
+        if tensor_nodes:
+            merged = {op: _tensor_results(c, tensor_nodes) for op, c in merged.items()}
 
         def patched() -> dict[str, Any]:
             return merged
