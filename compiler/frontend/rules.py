@@ -67,6 +67,13 @@ def _recurrent_attrs(ctx: NodeContext) -> str | None:
     return None
 
 
+def _loss_attrs(ctx: NodeContext) -> str | None:
+    reduction = ctx.attr("reduction", "mean")
+    if reduction not in ("none", "sum", "mean"):
+        return f"unsupported attribute value reduction='{reduction}'"
+    return None
+
+
 _SHAPE_RULES: dict[str, Rule] = {
     "RNN": _recurrent_shape,
     "GRU": _recurrent_shape,
@@ -77,6 +84,8 @@ _ATTRIBUTE_RULES: dict[str, Rule] = {
     "RNN": _recurrent_attrs,
     "GRU": _recurrent_attrs,
     "LSTM": _recurrent_attrs,
+    "NegativeLogLikelihoodLoss": _loss_attrs,
+    "SoftmaxCrossEntropyLoss": _loss_attrs,
 }
 
 

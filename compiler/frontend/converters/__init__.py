@@ -22,6 +22,7 @@ def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
     from .attention import Attention
     from .gru import GRU
+    from .losses import NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
     from .lstm import LSTM
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
@@ -34,6 +35,8 @@ def ember_converters() -> dict[str, Any]:
         "QLinearMatMul": QLinearMatMul,
         "QLinearConv": QLinearConv,
         "ConvInteger": ConvInteger,
+        "NegativeLogLikelihoodLoss": NegativeLogLikelihoodLoss,
+        "SoftmaxCrossEntropyLoss": SoftmaxCrossEntropyLoss,
     }
 
 
