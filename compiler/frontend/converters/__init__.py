@@ -24,6 +24,7 @@ def ember_converters() -> dict[str, Any]:
     from .gru import GRU
     from .losses import NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
     from .lstm import LSTM
+    from .norms import LayerNormalization, RMSNormalization
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
 
@@ -37,6 +38,8 @@ def ember_converters() -> dict[str, Any]:
         "ConvInteger": ConvInteger,
         "NegativeLogLikelihoodLoss": NegativeLogLikelihoodLoss,
         "SoftmaxCrossEntropyLoss": SoftmaxCrossEntropyLoss,
+        "LayerNormalization": LayerNormalization,
+        "RMSNormalization": RMSNormalization,
     }
 
 
