@@ -21,12 +21,17 @@ _LOCK = threading.Lock()
 def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
     from .attention import Attention
+    from .bitcast import BitCast
+    from .dropout import Dropout
     from .gru import GRU
     from .losses import NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
     from .lstm import LSTM
-    from .norms import LayerNormalization, RMSNormalization
+    from .norms import LayerNormalization, LpNormalization, RMSNormalization
+    from .pointwise import Celu, Elu, Swish
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
+    from .scans import CumProd
+    from .shaping import CenterCropPad, ReverseSequence
 
     return {
         "RNN": RNN,
@@ -40,6 +45,15 @@ def ember_converters() -> dict[str, Any]:
         "SoftmaxCrossEntropyLoss": SoftmaxCrossEntropyLoss,
         "LayerNormalization": LayerNormalization,
         "RMSNormalization": RMSNormalization,
+        "CumProd": CumProd,
+        "BitCast": BitCast,
+        "LpNormalization": LpNormalization,
+        "Celu": Celu,
+        "Swish": Swish,
+        "Elu": Elu,
+        "Dropout": Dropout,
+        "ReverseSequence": ReverseSequence,
+        "CenterCropPad": CenterCropPad,
     }
 
 

@@ -81,3 +81,22 @@ class RMSNormalization(OnnxOpConverter):
         mean_square = bb.emit(op.mean(op.multiply(x, x), axes, keepdims=True))
         y = op.multiply(op.multiply(x, op.rsqrt(op.add(mean_square, eps))), _stash(bb, scale, attr))
         return bb.emit(op.astype(y, dtype_of(data)) if dtype_of(x) != dtype_of(data) else y)
+
+
+class LpNormalization(OnnxOpConverter):
+    """x / ||x||_p along `axis` (p is 1 or 2); a zero norm gives zero, as ONNX Runtime does."""
+
+    @classmethod
+    def _impl_v1(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+        x = inputs[0]
+        axis = _axes(x, int(attr.get("axis", -1)), "LpNormalization")[0]
+        p = int(attr.get("p", 2))
+        if p == 1:
+            norm = op.sum(op.abs(x), [axis], keepdims=True)
+        elif p == 2:
+            norm = op.sqrt(op.sum(op.multiply(x, x), [axis], keepdims=True))
+        else:
+            raise UnsupportedModelError(f"unsupported attribute value p={p} (1 or 2)")
+        norm = bb.emit(norm)
+        zero = const(0, dtype_of(x))
+        return bb.emit(op.where(op.equal(norm, zero), op.zeros_like(x), op.divide(x, norm)))
