@@ -32,6 +32,7 @@ def ember_converters() -> dict[str, Any]:
     from .recurrent import RNN
     from .scans import CumProd
     from .shaping import CenterCropPad, ReverseSequence
+    from .signal import BlackmanWindow, HammingWindow, HannWindow, MelWeightMatrix
 
     return {
         "RNN": RNN,
@@ -54,6 +55,10 @@ def ember_converters() -> dict[str, Any]:
         "Dropout": Dropout,
         "ReverseSequence": ReverseSequence,
         "CenterCropPad": CenterCropPad,
+        "HannWindow": HannWindow,
+        "HammingWindow": HammingWindow,
+        "BlackmanWindow": BlackmanWindow,
+        "MelWeightMatrix": MelWeightMatrix,
     }
 
 
