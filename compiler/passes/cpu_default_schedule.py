@@ -37,10 +37,25 @@ def _is_scheduled(func: tirx.PrimFunc) -> bool:
 
 def _schedule(func: tirx.PrimFunc) -> tirx.PrimFunc:
     sch = s_tir.Schedule(tvm.IRModule({"main": func}))
+    if not _has_root_block(sch):
+        return func  # an extern kernel (scatter): one opaque block with its own loops
     _inline_producers(sch)
     for block in sch.get_child_blocks(sch.get_sblock("root")):
         _parallelize(sch, block)
     return sch.mod["main"].with_attr("tirx.is_scheduled", True)
+
+
+def _has_root_block(sch: s_tir.Schedule) -> bool:
+    """Whether the kernel is a tree of blocks under "root", as TE legalization emits them.
+
+    Kernels TOPI writes with the IR builder (scatter_elements, scatter_nd) are one extern
+    block that holds their loops, already parallel where TOPI made them so.
+    """
+    try:
+        sch.get_sblock("root")
+    except s_tir.schedule.ScheduleError:
+        return False
+    return True
 
 
 def _inline_producers(sch: s_tir.Schedule) -> None:

@@ -31,6 +31,7 @@ def ember_converters() -> dict[str, Any]:
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
     from .scans import CumProd
+    from .scatter import Col2Im, TensorScatter
     from .shaping import CenterCropPad, ReverseSequence
     from .signal import BlackmanWindow, HammingWindow, HannWindow, MelWeightMatrix
 
@@ -59,6 +60,8 @@ def ember_converters() -> dict[str, Any]:
         "HammingWindow": HammingWindow,
         "BlackmanWindow": BlackmanWindow,
         "MelWeightMatrix": MelWeightMatrix,
+        "Col2Im": Col2Im,
+        "TensorScatter": TensorScatter,
     }
 
 
