@@ -24,6 +24,7 @@ def ember_converters() -> dict[str, Any]:
     from .bitcast import BitCast
     from .dropout import Dropout
     from .gru import GRU
+    from .linalg import Det
     from .losses import NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
     from .lstm import LSTM
     from .norms import LayerNormalization, LpNormalization, RMSNormalization
@@ -62,6 +63,7 @@ def ember_converters() -> dict[str, Any]:
         "MelWeightMatrix": MelWeightMatrix,
         "Col2Im": Col2Im,
         "TensorScatter": TensorScatter,
+        "Det": Det,
     }
 
 
