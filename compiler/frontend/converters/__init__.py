@@ -22,6 +22,7 @@ def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
     from .attention import Attention
     from .bitcast import BitCast
+    from .deform_conv import DeformConv
     from .dropout import Dropout
     from .gru import GRU
     from .linalg import Det
@@ -64,6 +65,7 @@ def ember_converters() -> dict[str, Any]:
         "Col2Im": Col2Im,
         "TensorScatter": TensorScatter,
         "Det": Det,
+        "DeformConv": DeformConv,
     }
 
 
