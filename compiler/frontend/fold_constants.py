@@ -15,7 +15,11 @@ import onnx
 from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from .static_shapes import static_value_shapes
+
 MAX_ELEMENTS = 1 << 20
+#: Folding passes at most (each after the previous one fixed more shapes).
+_MAX_PASSES = 4
 # Random or stateful operators must run every time.
 _NEVER = {
     "RandomNormal",
@@ -34,12 +38,25 @@ def fold_constants(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ..
     """Fold constant subgraphs of `model` in place; return the number of nodes removed.
 
     `input_shapes` holds the inputs whose shapes are fully fixed (their `Shape` is constant).
+    Folding can fix the shape of a later value (a Pad whose pads were computed), whose
+    `Shape` then folds in turn, so passes repeat, with shapes re-inferred, until none folds.
     """
+    total = 0
+    for _ in range(_MAX_PASSES):
+        shapes = {**static_value_shapes(model, input_shapes), **input_shapes}
+        folded = _fold_pass(model, shapes)
+        total += folded
+        if not folded:
+            break
+    return total
+
+
+def _fold_pass(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> int:
     known = _initializer_values(model)
     opsets = list(model.opset_import)
     kept, folded = [], 0
     for node in model.graph.node:
-        values = _evaluate(node, known, input_shapes, opsets)
+        values = _evaluate(node, known, shapes, opsets)
         if values is None:
             kept.append(node)
             continue
@@ -69,8 +86,10 @@ def _evaluate(
 ) -> dict[str, np.ndarray] | None:
     if node.domain not in ("", "ai.onnx") or node.op_type in _NEVER:
         return None
-    if node.op_type == "Shape" and node.input[0] in input_shapes and len(node.attribute) == 0:
-        return {node.output[0]: np.array(input_shapes[node.input[0]], dtype=np.int64)}
+    if node.op_type == "Shape" and node.input[0] in input_shapes:
+        attrs = {a.name: a.i for a in node.attribute}  # start / end slice the shape
+        dims = input_shapes[node.input[0]][attrs.get("start", 0) : attrs.get("end")]
+        return {node.output[0]: np.array(dims, dtype=np.int64)}
     if not all(name == "" or name in known for name in node.input):
         return None
     feeds = {name: known[name] for name in node.input if name}
