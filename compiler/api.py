@@ -25,6 +25,7 @@ from .tuning.apply import (
     record_stores,
     tuning_passes,
 )
+from .tuning.library_race import KernelRace, kernel_race
 from .tvm_errors import summarize
 
 EMBER_VERSION = "0.1.0"
@@ -56,8 +57,10 @@ def compile_model(
         mod = importer.import_model(model, inputs, str(source))
         outputs = importer.output_signatures(mod, model)
     with progress.stage("passes", resolved.name):
-        mod = _lower(mod, resolved, options, source, progress)
+        mod, race = _lower(mod, resolved, options, source, progress)
     manifest = _manifest(source, model, resolved, options, inputs, outputs, mod)
+    if race is not None:
+        manifest["tuning"]["library_race"] = race.summary()
     manifest["plugins"] = plugins_of(mod)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
@@ -85,12 +88,16 @@ def _tuning_records(
 
 def _lower(
     mod: Any, target: Target, options: CompileOptions, source: Path, progress: Progress
-) -> Any:
-    """The target's pass pipeline with the tuning records; TVM's failures become one line."""
+) -> tuple[Any, KernelRace | None]:
+    """The target's pass pipeline with the tuning records; TVM's failures become one line.
+
+    Where the records hold library times, library calls race their tuned kernels.
+    """
     records = _tuning_records(target, options, progress)
     tuning = tuning_passes(records) if records else []
+    race = kernel_race(records.stores, target.tvm) if records and records.records else None
     try:
-        mod = run_pipeline(mod, target, options.dump_ir, tuning=tuning)
+        mod = run_pipeline(mod, target, options.dump_ir, tuning=tuning, choice=race)
     except EmberError:
         raise
     except Exception as err:  # TVM's passes raise many types (AssertionError, ValueError, ...)
@@ -100,7 +107,10 @@ def _lower(
     progress.note(f"{count_kernels(mod)} kernels")
     if options.tuning_logs:
         progress.note(f"tuned {count_tuned(mod)} of {count_kernels(mod)} tasks")
-    return mod
+    if race is not None and (race.won or race.lost):
+        raced = len(race.won) + len(race.lost)
+        progress.note(f"tuned kernels beat the library on {len(race.won)} of {raced} calls")
+    return mod, race
 
 
 def _output_path(source: Path, output: str | os.PathLike[str] | None) -> Path:

@@ -63,6 +63,8 @@ OPERAND_SLOTS: dict[str, tuple[int, ...]] = {
     "HammingWindow": (0,),
     "BlackmanWindow": (0,),
     "MelWeightMatrix": (0, 1, 2, 3, 4),
+    # A Loop is unrolled: its trip count and first condition fix the number of iterations.
+    "Loop": (0, 1),
 }
 
 #: Operators through which an operand value may be computed from another input
@@ -86,6 +88,7 @@ _PASS_THROUGH = frozenset(
         "Min",
         "Floor",
         "Ceil",
+        "Relu",
     }
 )
 

@@ -87,9 +87,7 @@ def _evaluate(
     if node.domain not in ("", "ai.onnx") or node.op_type in _NEVER:
         return None
     if node.op_type == "Shape" and node.input[0] in input_shapes:
-        attrs = {a.name: a.i for a in node.attribute}  # start / end slice the shape
-        dims = input_shapes[node.input[0]][attrs.get("start", 0) : attrs.get("end")]
-        return {node.output[0]: np.array(dims, dtype=np.int64)}
+        return {node.output[0]: _shape_value(node, input_shapes[node.input[0]])}
     if not all(name == "" or name in known for name in node.input):
         return None
     feeds = {name: known[name] for name in node.input if name}
@@ -111,6 +109,13 @@ def _evaluate(
     return {name: np.asarray(r) for name, r in zip(outputs, results, strict=True)}
 
 
+def _shape_value(node: onnx.NodeProto, shape: tuple[int, ...]) -> np.ndarray:
+    """`Shape`'s output for a fixed input shape, with its `start` / `end` (opset 15)."""
+    attrs = {a.name: a.i for a in node.attribute}
+    end = attrs.get("end", len(shape))
+    return np.array(shape[attrs.get("start", 0) : end], dtype=np.int64)
+
+
 def _info(name: str, value: np.ndarray) -> onnx.ValueInfoProto:
     elem = helper.np_dtype_to_tensor_dtype(value.dtype)
     return helper.make_tensor_value_info(name, elem, list(value.shape))
@@ -120,9 +125,21 @@ def _rewrite(model: onnx.ModelProto, kept: list[onnx.NodeProto], known: dict) ->
     """Keep `kept` nodes; turn every folded value they (or the outputs) read into an initializer."""
     graph = model.graph
     present = {t.name for t in graph.initializer}
-    needed = {name for node in kept for name in node.input} | {o.name for o in graph.output}
+    needed = {name for node in kept for name in _reads(node)} | {o.name for o in graph.output}
     for name in sorted(needed - present):
         if name in known:
             graph.initializer.append(numpy_helper.from_array(known[name], name))
     del graph.node[:]
     graph.node.extend(kept)
+
+
+def _reads(node: onnx.NodeProto) -> set[str]:
+    """Names `node` reads: its inputs and the outer values its subgraphs (bodies) use."""
+    names = {name for name in node.input if name}
+    for attr in node.attribute:
+        for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+            defined = {v.name for v in sub.input} | {t.name for t in sub.initializer}
+            for inner in sub.node:
+                names |= _reads(inner) - defined
+                defined |= set(inner.output)
+    return names

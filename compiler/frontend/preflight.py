@@ -73,11 +73,13 @@ def preflight(model: onnx.ModelProto, target: Target) -> list[Problem]:
     opsets = {entry.domain or "ai.onnx": int(entry.version) for entry in model.opset_import}
     value_types = _value_types(model)
     problems = _graph_dtype_problems(model.graph)
+    initialized = {t.name for t in model.graph.initializer}
+    graph_inputs = frozenset(v.name for v in model.graph.input if v.name not in initialized)
     for index, node in _walk(model.graph):
         name = node.name or f"#{index}"
         domain = node.domain or "ai.onnx"
         opset = opsets.get(domain)
-        ctx = NodeContext(node, opset or 0, value_types, target.device)
+        ctx = NodeContext(node, opset or 0, value_types, target.device, graph_inputs)
         reason = _node_reason(node, domain, known, ctx)
         if reason:
             problems.append(Problem(name, node.op_type, opset, reason))

@@ -21,6 +21,8 @@ class NodeContext:
     opset: int
     value_types: dict[str, onnx.TypeProto]
     device: str
+    #: Names of the model's graph inputs (values known only at run time).
+    graph_inputs: frozenset[str] = frozenset()
 
     def attr(self, name: str, default: object = None) -> object:
         """The attribute's Python value, or `default`."""
@@ -74,7 +76,38 @@ def _loss_attrs(ctx: NodeContext) -> str | None:
     return None
 
 
+def _scan_length(ctx: NodeContext) -> str | None:
+    """Scan is unrolled: the length of its first scan input must be static."""
+    num_scan = ctx.attr("num_scan_inputs", 0)
+    first = len(ctx.node.input) - num_scan if isinstance(num_scan, int) else 0
+    axes = ctx.attr("scan_input_axes", [])
+    axis = 1 if ctx.opset < 9 else (axes[0] if isinstance(axes, list) and axes else 0)
+    dims = ctx.dims(first)
+    if dims is None or not -len(dims) <= axis < len(dims):
+        return None  # unknown here; the import reports it if it stays unknown
+    length = dims[axis]
+    if isinstance(length, str):
+        name = ctx.node.input[first]
+        return f"dynamic shape where a static one is needed: scan length of '{name}' is '{length}'"
+    return None
+
+
+def _loop_trip_count(ctx: NodeContext) -> str | None:
+    """Loop is unrolled: its trip count must be known when the model is compiled."""
+    trip = ctx.node.input[0] if ctx.node.input else ""
+    if not trip:
+        return "Loop without a trip count M (a while loop) cannot be unrolled"
+    if trip in ctx.graph_inputs:
+        return (
+            f"Loop trip count M is the graph input '{trip}', known only at run time "
+            f"(pin it with --bind {trip}=N)"
+        )
+    return None
+
+
 _SHAPE_RULES: dict[str, Rule] = {
+    "Scan": _scan_length,
+    "Loop": _loop_trip_count,
     "RNN": _recurrent_shape,
     "GRU": _recurrent_shape,
     "LSTM": _recurrent_shape,

@@ -38,7 +38,9 @@ def _is_scheduled(func: tirx.PrimFunc) -> bool:
 def _schedule(func: tirx.PrimFunc) -> tirx.PrimFunc:
     sch = s_tir.Schedule(tvm.IRModule({"main": func}))
     if not _has_root_block(sch):
-        return func  # an extern kernel (scatter): one opaque block with its own loops
+        # Hand-written TIR kernels (scatter, unpooling, ...) are loops without blocks:
+        # nothing here applies to them, and they compile as they are.
+        return func
     _inline_producers(sch)
     for block in sch.get_child_blocks(sch.get_sblock("root")):
         _parallelize(sch, block)
@@ -46,11 +48,6 @@ def _schedule(func: tirx.PrimFunc) -> tirx.PrimFunc:
 
 
 def _has_root_block(sch: s_tir.Schedule) -> bool:
-    """Whether the kernel is a tree of blocks under "root", as TE legalization emits them.
-
-    Kernels TOPI writes with the IR builder (scatter_elements, scatter_nd) are one extern
-    block that holds their loops, already parallel where TOPI made them so.
-    """
     try:
         sch.get_sblock("root")
     except s_tir.schedule.ScheduleError:
@@ -63,9 +60,13 @@ def _inline_producers(sch: s_tir.Schedule) -> None:
 
     A fused kernel such as add+divide+erf+add+multiply (GELU) otherwise writes and rereads a
     full-size buffer per operator. TVM refuses blocks that cannot be inlined (reductions,
-    outputs, non-injective reads); those stay as they are.
+    outputs, non-injective reads); those stay as they are. A kernel with opaque blocks
+    (hand-written IR that declares no reads or writes, as NonMaxSuppression's) is left
+    whole: TVM cannot see those blocks use a buffer, and would inline its producer anyway.
     """
     blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    if any(not sch.get(b).reads and not sch.get(b).writes for b in blocks):
+        return
     outputs = {sch.get(b).name_hint for b in sch.get_output_blocks(sch.get_sblock("root"))}
     for block in blocks:
         if sch.get(block).name_hint in outputs:

@@ -6,6 +6,10 @@ everything around it (bias, activation, residual add) stays Relax and is fused i
 elementwise kernels. Postcondition: the module's attribute `ember_plugins` names the plugin,
 so the artifact's manifest tells the runtime to load it.
 
+With a `KernelChoice` (a compile with tuning records, or a tune), each matching call with
+static shapes is offered to the choice first: it may take the generated kernel instead of
+the library (`standalone_kernel`), e.g. when a tuning record measured it faster.
+
 Matched: matmul with a 2-D right operand, or both operands with the same batch dimensions
 (the attention products); NCHW/OIHW conv2d of any stride, padding, dilation and group count
 except depthwise. Everything else (other dtypes, broadcast batches, other layouts, depthwise
@@ -14,31 +18,65 @@ convolutions, whose one-channel groups would make thousands of tiny GEMMs) is le
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from .rewrite import rewrite_functions
+from .standalone_kernel import legalize_alone, workload_key
 
 PLUGIN = "cpu_blas"
 _MATMUL = tvm.ir.Op.get("relax.matmul")
 _CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
 
 
-@tvm.transform.module_pass(opt_level=0, name="EmberDispatchCPUKernels")
-def dispatch_cpu_kernels(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
-    """Rewrite matching matmul/conv2d calls (see the module docstring)."""
-    rewriter = _Rewriter(mod)
-    out = rewrite_functions(mod, rewriter)
-    if rewriter.rewritten:
-        attrs = mod.attrs
-        known = (
-            [str(p) for p in attrs["ember_plugins"]] if attrs and "ember_plugins" in attrs else []
-        )
-        out = out.with_attr("ember_plugins", sorted({*known, PLUGIN}))
-    return out
+@dataclass(frozen=True)
+class LibrarySite:
+    """A call the library could run, and the generated kernel that could run it instead."""
+
+    #: "matmul" or "conv2d" (the plugin function is `ember.cpu.<op>`).
+    op: str
+    #: The generated kernel's workload hash (its tuning task's key).
+    key: str
+    #: Operand shapes, then the output's.
+    shapes: tuple[tuple[int, ...], ...]
+    #: The plugin's conv2d attributes (see `_conv2d_attrs`); empty for matmul.
+    attrs: tuple[int, ...]
+
+
+class KernelChoice(Protocol):
+    """Decides, per call, between the library kernel and the generated one."""
+
+    def use_generated(self, site: LibrarySite) -> bool:
+        """True to run `site` as its generated kernel."""
+        ...
+
+
+def make_dispatch(choice: KernelChoice | None = None) -> Any:
+    """The dispatch pass; `choice` may keep calls as generated kernels (see the docstring)."""
+
+    @tvm.transform.module_pass(opt_level=0, name="EmberDispatchCPUKernels")
+    def dispatch(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
+        rewriter = _Rewriter(mod, choice)
+        out = rewrite_functions(mod, rewriter)
+        if rewriter.rewritten:
+            attrs = mod.attrs
+            known = (
+                [str(p) for p in attrs["ember_plugins"]]
+                if attrs and "ember_plugins" in attrs
+                else []
+            )
+            out = out.with_attr("ember_plugins", sorted({*known, PLUGIN}))
+        return out
+
+    return dispatch
+
+
+#: Every matching call to the library.
+dispatch_cpu_kernels = make_dispatch()
 
 
 def _static_float32(expr: relax.Expr) -> bool:
@@ -48,20 +86,48 @@ def _static_float32(expr: relax.Expr) -> bool:
 
 @mutator
 class _Rewriter(PyExprMutator):
-    def __init__(self, mod: tvm.IRModule) -> None:
+    def __init__(self, mod: tvm.IRModule, choice: KernelChoice | None) -> None:
         super().__init__(mod)
+        self.choice = choice
         self.rewritten = 0
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         if call.op == _MATMUL and _matmul_matches(call):
-            self.rewritten += 1
-            return relax.op.call_dps_packed("ember.cpu.matmul", list(call.args), call.ty)
+            return self._route(call, "matmul", list(call.args), ())
         if call.op == _CONV2D and _conv2d_matches(call):
-            self.rewritten += 1
-            return relax.op.call_dps_packed(
-                "ember.cpu.conv2d", [*call.args, _conv2d_attrs(call)], call.ty
-            )
+            attrs = _conv2d_attrs(call)
+            values = tuple(int(v) for v in attrs.values)
+            return self._route(call, "conv2d", [*call.args, attrs], values)
         return call
+
+    def _route(
+        self, call: relax.Call, op: str, args: list[relax.Expr], attrs: tuple[int, ...]
+    ) -> relax.Expr:
+        generated = self._generated(call, op, attrs) if self.choice is not None else None
+        if generated is not None:
+            return generated
+        self.rewritten += 1
+        return relax.op.call_dps_packed(f"ember.cpu.{op}", args, call.ty)
+
+    def _generated(self, call: relax.Call, op: str, attrs: tuple[int, ...]) -> relax.Expr | None:
+        shapes = _static_shapes([*call.args, call])
+        if shapes is None or self.choice is None:  # symbolic shapes: no tuned kernel to race
+            return None
+        func = legalize_alone(call, op)
+        if not self.choice.use_generated(LibrarySite(op, workload_key(func), shapes, attrs)):
+            return None
+        gvar = self.builder_.add_func(func, f"{op}_generated")
+        return relax.call_tir(gvar, list(call.args), call.ty)
+
+
+def _static_shapes(exprs: list[relax.Expr]) -> tuple[tuple[int, ...], ...] | None:
+    shapes = []
+    for expr in exprs:
+        dims = expr.ty.shape.values
+        if not all(isinstance(d, tvm.tirx.IntImm) for d in dims):
+            return None
+        shapes.append(tuple(int(d) for d in dims))
+    return tuple(shapes)
 
 
 def _matmul_matches(call: relax.Call) -> bool:

@@ -19,7 +19,7 @@ from ember.errors import CompileError, TargetError
 from ..target import Target
 from ..tvm_errors import summarize
 from .cpu_default_schedule import cpu_default_schedule
-from .dispatch_cpu_kernels import dispatch_cpu_kernels
+from .dispatch_cpu_kernels import KernelChoice, make_dispatch
 from .expand_integer_powers import expand_integer_powers
 from .fast_math import fast_math
 from .gpu_schedule import gpu_schedule
@@ -64,13 +64,13 @@ def _graph_phases(dispatch: list[Any]) -> list[Phase]:
     ]
 
 
-def cpu_phases(plugin_kernels: bool = True) -> list[Phase]:
+def cpu_phases(plugin_kernels: bool = True, choice: KernelChoice | None = None) -> list[Phase]:
     """The CPU pipeline: graph phases, then parallel loop nests.
 
     `plugin_kernels` sends float32 matmul and conv2d to the OpenBLAS plugin, which the x86
     runtime ships; aarch64 artifacts keep TVM's own kernels.
     """
-    dispatch = [dispatch_cpu_kernels] if plugin_kernels else []
+    dispatch = [make_dispatch(choice)] if plugin_kernels else []
     return [*_graph_phases(dispatch), ("schedule", [cpu_default_schedule])]
 
 
@@ -79,14 +79,19 @@ def cuda_phases() -> list[Phase]:
     return [*_graph_phases([]), ("schedule", [gpu_schedule()])]
 
 
-def phases_for(target: Target, tuning: list[Any] | None = None) -> list[Phase]:
+def phases_for(
+    target: Target, tuning: list[Any] | None = None, choice: KernelChoice | None = None
+) -> list[Phase]:
     """The phases for `target`; `tuning` passes (applying records) run just before "schedule".
+
+    `choice` decides, per library-eligible call, between the library and a generated kernel
+    (see `dispatch_cpu_kernels`); without one every eligible call goes to the library.
 
     Tuning tasks are the kernels as they are before "schedule", so the records of `ember
     tune` (which stops there) match the kernels a compile schedules.
     """
     if target.device == "cpu":
-        phases = cpu_phases(plugin_kernels=target.arch == "x86_64")
+        phases = cpu_phases(plugin_kernels=target.arch == "x86_64", choice=choice)
     elif target.device == "cuda":
         phases = cuda_phases()
     else:
@@ -103,6 +108,7 @@ def run_pipeline(
     on_phase: Callable[[str], None] | None = None,
     tuning: list[Any] | None = None,
     until: str | None = None,
+    choice: KernelChoice | None = None,
 ) -> tvm.IRModule:
     """Apply the target's phases to `mod` under the TVM target; optionally dump the IR.
 
@@ -113,7 +119,7 @@ def run_pipeline(
         dump_ir.mkdir(parents=True, exist_ok=True)
         (dump_ir / "00_imported.py").write_text(mod.script(), encoding="utf-8")
     with target.tvm_target():
-        for index, (name, passes) in enumerate(phases_for(target, tuning), start=1):
+        for index, (name, passes) in enumerate(phases_for(target, tuning, choice), start=1):
             if name == until:
                 break
             if on_phase is not None:

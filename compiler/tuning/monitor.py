@@ -28,6 +28,13 @@ class TaskProgress:
     trials: int = 0
     best_s: float | None = None
     done: bool = False
+    #: The library's time on this kernel when the task stands in for a library call.
+    library_s: float | None = None
+
+    def effective_s(self) -> float | None:
+        """What the kernel will cost in a compile: the faster of the record and the library."""
+        known = [s for s in (self.best_s, self.library_s) if s is not None]
+        return min(known) if known else None
 
     def event(self) -> Event:
         """The task as an event entry."""
@@ -39,12 +46,13 @@ class TaskProgress:
             "trials": self.trials,
             "best_ms": None if self.best_s is None else self.best_s * 1e3,
             "done": self.done,
+            "library_ms": None if self.library_s is None else self.library_s * 1e3,
         }
 
 
 def estimate_ms(tasks: list[TaskProgress]) -> float | None:
-    """Estimated end-to-end kernel time: each task's best latency times its call count."""
-    known = [t.best_s * t.weight for t in tasks if t.best_s is not None]
+    """Estimated end-to-end kernel time: each task's best (or library) latency times its calls."""
+    known = [s * t.weight for t in tasks if (s := t.effective_s()) is not None]
     return sum(known) * 1e3 if known else None
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from ember.errors import OptionError
 
 from . import store
+from .library_race import copy_library_times
 
 Record = tuple[int, list[Any]]
 
@@ -90,6 +91,7 @@ def merge(sources: list[Path], dest: Path, tvm_version: str) -> tuple[int, list[
     store.ensure_writable(dest)
     store.write_store(dest, combined.workloads, combined.records)
     _copy_stamp(sources, dest)
+    copy_library_times(sources, dest, {w[0] for w in combined.workloads})
     return added, combined.problems
 
 
@@ -108,6 +110,7 @@ def export(path: Path, dest: Path, keep: int, identity: tuple[str, ...] | None =
     store.ensure_writable(dest)
     store.write_store(dest, lines.workloads, kept)
     _copy_stamp([path], dest)
+    copy_library_times([path], dest, {lines.workloads[index][0] for index, _ in kept})
     return len(kept)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..frontend import importer, loader, preflight, signature
+from ..passes.dispatch_cpu_kernels import KernelChoice
 from ..passes.pipeline import run_pipeline
 from ..target import Target
 
@@ -29,13 +30,21 @@ class Task:
     mod: Any
 
 
-def lowered_module(source: Path, target: Target, input_shapes: dict[str, tuple[int, ...]]) -> Any:
-    """Import `source` as `compile_model` does and run the phases before "schedule"."""
+def lowered_module(
+    source: Path,
+    target: Target,
+    input_shapes: dict[str, tuple[int, ...]],
+    choice: KernelChoice | None = None,
+) -> Any:
+    """Import `source` as `compile_model` does and run the phases before "schedule".
+
+    `choice` (`library_race.GenerateAll` in a tune) turns library calls into tasks too.
+    """
     model = loader.load_model(source)
     preflight.require_clean(model, target)
     inputs = signature.apply_shapes(signature.graph_inputs(model), input_shapes)
     mod = importer.import_model(model, inputs, str(source))
-    return run_pipeline(mod, target, until="schedule")
+    return run_pipeline(mod, target, until="schedule", choice=choice)
 
 
 def extract_tasks(mod: Any, target: Target) -> list[Task]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..target import Target, resolve
-from . import database, store
+from . import database, library_race, store
 from .monitor import Event, TaskProgress, TuneMonitor
 from .tasks import Task, extract_tasks, lowered_module
 
@@ -45,6 +45,8 @@ class TuneConfig:
     warm_start: bool = True
     builder_workers: int = 2
     seed: int = 0
+    #: Also tune the library's matmul/conv2d calls as kernels, racing the library (x86).
+    race_library: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """The config as a JSON object."""
@@ -70,8 +72,11 @@ def run_tune(config: TuneConfig, emit: Callable[[Event], None]) -> None:
     for problem in problems:
         emit({"event": "problem", "message": problem})
     shapes = {k: tuple(v) for k, v in config.input_shapes.items()}
-    tasks = extract_tasks(lowered_module(Path(config.model), target, shapes), target)
+    choice = _library_choice(config, target)
+    tasks = extract_tasks(lowered_module(Path(config.model), target, shapes, choice), target)
     progress = _prior_progress(path, target, tasks)
+    if choice is not None:
+        _time_library(path, choice, progress, emit)
     before = sum(t.trials for t in progress)
     remaining = config.trials - before
     emit(
@@ -88,6 +93,30 @@ def run_tune(config: TuneConfig, emit: Callable[[Event], None]) -> None:
         return
     reason = _search(config, target, path, db, tasks, progress, remaining, emit)
     emit({"event": "end", "reason": reason})
+
+
+def _library_choice(config: TuneConfig, target: Target) -> library_race.GenerateAll | None:
+    """Race the library where the target has Ember's CPU plugin and measuring is local."""
+    local_x86 = target.device == "cpu" and target.arch == "x86_64" and not config.rpc_tracker
+    return library_race.GenerateAll() if config.race_library and local_x86 else None
+
+
+def _time_library(
+    path: Path,
+    choice: library_race.GenerateAll,
+    progress: list[TaskProgress],
+    emit: Callable[[Event], None],
+) -> None:
+    """Time the library on each raced kernel not timed yet (appended to the store)."""
+    times = library_race.read_library_times(path)
+    todo = [site for key, site in choice.sites.items() if key not in times]
+    if todo:
+        emit({"event": "library", "kernels": len(todo)})
+    for site in todo:
+        times[site.key] = library_race.time_library(site)
+        library_race.append_library_time(path, site, times[site.key])
+    for task in progress:
+        task.library_s = times.get(task.key)
 
 
 def _prior_progress(path: Path, target: Target, tasks: list[Task]) -> list[TaskProgress]:

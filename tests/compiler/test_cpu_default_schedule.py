@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 import tvm
 from tvm import relax, tirx
@@ -106,3 +107,74 @@ def test_extern_kernels_are_left_as_topi_wrote_them(tmp_path):
     }
     model = one_node_model("ScatterElements", feed, ["y"], 18, axis=1)
     assert_matches_ort(tmp_path, model, feed)
+
+
+def compiled_matches_onnxruntime(tmp_path, proto, feed):
+    import ember
+    from ember.compiler.api import compile_model
+    from ember.compiler.reference import ort_outputs
+
+    source = tmp_path / "model.onnx"
+    onnx.save(proto, source)
+    got = ember.load(compile_model(source, "x86", tmp_path / "model.so")).run(feed)
+    for g, w in zip(got, ort_outputs(str(source), feed), strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-6)
+
+
+def test_kernels_without_a_root_block_compile_unscheduled(tmp_path):
+    # ScatterElements legalizes to hand-written loops with no block to schedule.
+    from onnx import TensorProto, helper, numpy_helper
+
+    index = np.array([[1, 0, 2], [0, 2, 1]], np.int64)
+    node = helper.make_node("ScatterElements", ["x", "i", "u"], ["y"], axis=1, reduction="add")
+    graph = helper.make_graph(
+        [node],
+        "scatter",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4]),
+            helper.make_tensor_value_info("u", TensorProto.FLOAT, [2, 3]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+        [numpy_helper.from_array(index, "i")],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    rng = np.random.default_rng(0)
+    feed = {
+        "x": rng.standard_normal((2, 4)).astype(np.float32),
+        "u": rng.standard_normal((2, 3)).astype(np.float32),
+    }
+    compiled_matches_onnxruntime(tmp_path, proto, feed)
+
+
+def test_kernels_with_opaque_blocks_keep_their_intermediates(tmp_path):
+    # NonMaxSuppression's hand-written blocks read and write the sorted scores without
+    # declaring it; inlining their producer would leave a store to a vanished buffer.
+    from onnx import TensorProto, helper, numpy_helper
+
+    limits = [
+        numpy_helper.from_array(np.array([2], np.int64), "max_out"),
+        numpy_helper.from_array(np.array([0.5], np.float32), "iou"),
+        numpy_helper.from_array(np.array([0.1], np.float32), "min_score"),
+    ]
+    node = helper.make_node(
+        "NonMaxSuppression", ["boxes", "scores", "max_out", "iou", "min_score"], ["selected"]
+    )
+    graph = helper.make_graph(
+        [node],
+        "nms",
+        [
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 5, 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 1, 5]),
+        ],
+        [helper.make_tensor_value_info("selected", TensorProto.INT64, [None, 3])],
+        limits,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    corners = np.array(
+        [[0, 0, 1, 1], [0, 0.1, 1, 1.1], [0, 3, 1, 4], [2, 2, 3, 3], [0, 0, 0.5, 0.5]]
+    )
+    feed = {
+        "boxes": corners.astype(np.float32)[None],
+        "scores": np.array([[[0.9, 0.8, 0.7, 0.3, 0.05]]], np.float32),
+    }
+    compiled_matches_onnxruntime(tmp_path, proto, feed)

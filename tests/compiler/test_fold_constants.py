@@ -109,3 +109,41 @@ def test_model_folded_in_passes_matches_onnxruntime(compile_example):
     source, artifact = compile_example("fold_pad", pad_by_own_shape_model())
     feed = random_feed(onnx.load(source))
     assert_close_to_ort(source, feed, ember.load(artifact).run(feed))
+
+
+def test_shape_slices_fold_and_values_read_by_a_body_are_kept():
+    # Shape(start=1) of a fixed input folds; the folded `offset` is read only inside the
+    # Scan body, so it must stay in the graph as an initializer.
+    body = helper.make_graph(
+        [
+            helper.make_node("Add", ["s_in", "x_t"], ["sum"]),
+            helper.make_node("Add", ["sum", "offset"], ["s_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("s_in", TensorProto.FLOAT, [4]),
+            helper.make_tensor_value_info("x_t", TensorProto.FLOAT, [4]),
+        ],
+        [helper.make_tensor_value_info("s_out", TensorProto.FLOAT, [4])],
+    )
+    nodes = [
+        helper.make_node("Shape", ["x"], ["dims"], start=1),
+        helper.make_node("Cast", ["dims"], ["dims_f"], to=TensorProto.FLOAT),
+        helper.make_node("Squeeze", ["dims_f"], ["offset"]),
+        helper.make_node("Scan", ["s0", "x"], ["s"], body=body, num_scan_inputs=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("s0", TensorProto.FLOAT, [4]),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4]),
+        ],
+        [helper.make_tensor_value_info("s", TensorProto.FLOAT, [4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert fold_constants(model, {"s0": (4,), "x": (3, 4)}) == 3
+    assert [n.op_type for n in model.graph.node] == ["Scan"]
+    offset = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}["offset"]
+    assert offset == np.float32(4.0)
+    onnx.checker.check_model(model)

@@ -22,20 +22,29 @@ def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
     from .attention import Attention
     from .bitcast import BitCast
+    from .causal_conv import CausalConvWithState
+    from .conv_transpose import ConvTranspose
+    from .cumulative import CumProd
     from .deform_conv import DeformConv
     from .dropout import Dropout
     from .gru import GRU
     from .linalg import Det
+    from .linear_attention import LinearAttention
+    from .loop import Loop
     from .losses import NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
     from .lstm import LSTM
+    from .non_max_suppression import NonMaxSuppression
     from .norms import LayerNormalization, LpNormalization, RMSNormalization
     from .pointwise import Celu, Elu, Swish
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
-    from .scans import CumProd
+    from .rotary_embedding import RotaryEmbedding
+    from .scan import Scan
     from .scatter import Col2Im, TensorScatter
     from .shaping import CenterCropPad, ReverseSequence
     from .signal import BlackmanWindow, HammingWindow, HannWindow, MelWeightMatrix
+    from .space_to_depth import SpaceToDepth
+    from .tfidf_vectorizer import TfIdfVectorizer
 
     return {
         "RNN": RNN,
@@ -66,6 +75,15 @@ def ember_converters() -> dict[str, Any]:
         "TensorScatter": TensorScatter,
         "Det": Det,
         "DeformConv": DeformConv,
+        "Scan": Scan,
+        "Loop": Loop,
+        "LinearAttention": LinearAttention,
+        "CausalConvWithState": CausalConvWithState,
+        "RotaryEmbedding": RotaryEmbedding,
+        "ConvTranspose": ConvTranspose,
+        "SpaceToDepth": SpaceToDepth,
+        "TfIdfVectorizer": TfIdfVectorizer,
+        "NonMaxSuppression": NonMaxSuppression,
     }
 
 

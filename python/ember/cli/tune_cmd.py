@@ -42,6 +42,13 @@ def tune_command(
     no_warm_start: Annotated[
         bool, typer.Option("--no-warm-start", help="Do not load the store's saved cost model.")
     ] = False,
+    no_library_race: Annotated[
+        bool,
+        typer.Option(
+            "--no-library-race",
+            help="Tune only the kernels around library calls (x86: do not race OpenBLAS).",
+        ),
+    ] = False,
     per_batch: Annotated[
         int, typer.Option("--per-batch", help="Candidates measured per batch.")
     ] = 8,
@@ -68,6 +75,7 @@ def tune_command(
         rpc_tracker=rpc_tracker,
         rpc_key=rpc_key,
         warm_start=not no_warm_start,
+        race_library=not no_library_race,
         trials_per_batch=per_batch,
         population=population,
     )

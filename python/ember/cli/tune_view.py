@@ -32,11 +32,12 @@ def _fmt_ms(value: float | None) -> str:
 def task_table(tasks: list[dict[str, Any]], title: str | None = None) -> Table:
     """One row per task: calls, trials, best latency, weighted latency, GFLOPS, done."""
     table = Table(title=title, title_justify="left", show_edge=False)
-    for column in ("task", "calls", "trials", "best", "weighted", "GFLOPS", "done"):
+    for column in ("task", "calls", "trials", "best", "library", "weighted", "GFLOPS", "done"):
         table.add_column(column, justify="left" if column == "task" else "right")
     for task in tasks:
-        best = task.get("best_ms")
-        weighted = None if best is None else best * task["weight"]
+        best, library = task.get("best_ms"), task.get("library_ms")
+        faster = min(v for v in (best, library, float("inf")) if v is not None)
+        weighted = None if faster == float("inf") else faster * task["weight"]
         gflops = "-" if not best or not task["flop"] else f"{task['flop'] / best / 1e6:.2f}"
         done = "yes" if task.get("done") else ""
         table.add_row(
@@ -44,6 +45,7 @@ def task_table(tasks: list[dict[str, Any]], title: str | None = None) -> Table:
             f"{task['weight']:g}",
             str(task["trials"]),
             _fmt_ms(best),
+            _fmt_ms(library),
             _fmt_ms(weighted),
             gflops,
             done,
@@ -77,6 +79,8 @@ class TuneView:
         kind = event.get("event")
         if kind == "problem":
             err.print(f"[yellow]warning:[/] {event['message']}", markup=True, highlight=False)
+        elif kind == "library":
+            err.print(f"timing the library on {event['kernels']} kernels it races")
         elif kind == "warm_start":
             err.print(f"cost model warm-started from {event['samples']} earlier measurements")
         elif kind == "start":

@@ -1,0 +1,60 @@
+"""ConvTranspose's output_shape and SpaceToDepth's CRD mode against ONNX Runtime."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import ember
+from ember.compiler.api import compile_model
+from ember.compiler.reference import ort_outputs
+
+F = TensorProto.FLOAT
+
+
+def check(tmp_path, model: onnx.ModelProto, feed: dict[str, np.ndarray]) -> None:
+    source = tmp_path / "model.onnx"
+    onnx.save(model, source)
+    got = ember.load(compile_model(source, "x86", tmp_path / "model.so")).run(feed)
+    want = ort_outputs(str(source), feed)
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("auto_pad", ["NOTSET", "SAME_UPPER", "SAME_LOWER"])
+def test_conv_transpose_output_shape(tmp_path, auto_pad):
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((2, 3, 3, 3)).astype(np.float32)
+    node = helper.make_node(
+        "ConvTranspose",
+        ["X", "W"],
+        ["Y"],
+        strides=[3, 2],
+        output_shape=[10, 8] if auto_pad == "NOTSET" else [8, 6],
+        auto_pad=auto_pad,
+    )
+    graph = helper.make_graph(
+        [node],
+        "deconv",
+        [helper.make_tensor_value_info("X", F, [1, 2, 3, 3])],
+        [helper.make_tensor_value_info("Y", F, [None] * 4)],
+        [numpy_helper.from_array(weight, "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    check(tmp_path, model, {"X": rng.standard_normal((1, 2, 3, 3)).astype(np.float32)})
+
+
+@pytest.mark.parametrize("mode", ["DCR", "CRD"])
+def test_space_to_depth_modes(tmp_path, mode):
+    node = helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=2, mode=mode)
+    graph = helper.make_graph(
+        [node],
+        "s2d",
+        [helper.make_tensor_value_info("x", F, [1, 3, 4, 6])],
+        [helper.make_tensor_value_info("y", F, [1, 12, 2, 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 28)])
+    check(tmp_path, model, {"x": np.arange(72, dtype=np.float32).reshape(1, 3, 4, 6)})

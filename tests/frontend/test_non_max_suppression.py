@@ -1,0 +1,55 @@
+"""NonMaxSuppression: ONNX's strict IoU test at the threshold, and run-time limits refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import ember
+from ember.compiler.api import compile_model
+from ember.compiler.reference import ort_outputs
+from ember.errors import UnsupportedModelError
+
+F = TensorProto.FLOAT
+
+
+def nms_model(iou_as_input: bool) -> onnx.ModelProto:
+    inits = [numpy_helper.from_array(np.array([3], np.int64), "max_out")]
+    inputs = [
+        helper.make_tensor_value_info("boxes", F, [1, 3, 4]),
+        helper.make_tensor_value_info("scores", F, [1, 1, 3]),
+    ]
+    if iou_as_input:
+        inputs.append(helper.make_tensor_value_info("iou", F, [1]))
+    else:
+        inits.append(numpy_helper.from_array(np.array([0.5], np.float32), "iou"))
+    node = helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_out", "iou"], ["sel"])
+    graph = helper.make_graph(
+        [node], "nms", inputs, [helper.make_tensor_value_info("sel", TensorProto.INT64, [None, 3])]
+    )
+    graph.initializer.extend(inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_box_at_exactly_the_iou_threshold_is_kept(tmp_path):
+    # Box 1 overlaps box 0 with IoU exactly 0.5 (intersection 0.5, union 1): ONNX keeps it.
+    boxes = np.array([[[0, 0, 1, 1], [0, 0, 1, 0.5], [5, 5, 6, 6]]], np.float32)
+    feed = {"boxes": boxes, "scores": np.array([[[0.9, 0.8, 0.7]]], np.float32)}
+    source = tmp_path / "nms.onnx"
+    onnx.save(nms_model(iou_as_input=False), source)
+    got = ember.load(compile_model(source, "x86", tmp_path / "nms.so")).run(feed)
+    (want,) = ort_outputs(str(source), feed)
+    assert want.shape == (3, 3)
+    np.testing.assert_array_equal(got[0], want)
+
+
+def test_a_run_time_iou_threshold_is_refused(tmp_path):
+    source = tmp_path / "nms.onnx"
+    onnx.save(nms_model(iou_as_input=True), source)
+    with pytest.raises(UnsupportedModelError) as err:
+        compile_model(source, "x86", tmp_path / "nms.so")
+    assert str(err.value) == (
+        "ONNX import failed: NonMaxSuppression iou_threshold must be known at compile time"
+    )
