@@ -48,6 +48,7 @@ OPERAND_SLOTS: dict[str, tuple[int, ...]] = {
     "Range": (0, 1, 2),
     "OneHot": (1,),
     "CumSum": (1,),
+    "CumProd": (1,),
     "Trilu": (1,),
     "Clip": (1, 2),
     "CenterCropPad": (1,),

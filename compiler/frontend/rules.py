@@ -69,6 +69,13 @@ def _recurrent_attrs(ctx: NodeContext) -> str | None:
     return None
 
 
+def _loss_attrs(ctx: NodeContext) -> str | None:
+    reduction = ctx.attr("reduction", "mean")
+    if reduction not in ("none", "sum", "mean"):
+        return f"unsupported attribute value reduction='{reduction}'"
+    return None
+
+
 def _scan_length(ctx: NodeContext) -> str | None:
     """Scan is unrolled: the length of its first scan input must be static."""
     num_scan = ctx.attr("num_scan_inputs", 0)
@@ -110,6 +117,8 @@ _ATTRIBUTE_RULES: dict[str, Rule] = {
     "RNN": _recurrent_attrs,
     "GRU": _recurrent_attrs,
     "LSTM": _recurrent_attrs,
+    "NegativeLogLikelihoodLoss": _loss_attrs,
+    "SoftmaxCrossEntropyLoss": _loss_attrs,
 }
 
 

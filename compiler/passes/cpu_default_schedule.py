@@ -81,14 +81,19 @@ def _parallelize(sch: s_tir.Schedule, block: Any) -> None:
         return  # a zero-extent nest does no work (and fusing it would divide by zero)
     iter_vars = sch.get(block).iter_vars
     spatial = leading_spatial_loops(sch, loops, iter_vars)
-    if not spatial:
-        return
+    if not spatial or _has_empty_loop(sch, loops):
+        return  # an empty tensor's kernel runs no iteration (fusing its loops divides by 0)
     elementwise = len(spatial) == len(loops) == len(iter_vars)
     inner = spatial[-1] if elementwise and len(spatial) > 1 else None
     outer = spatial[:-1] if inner is not None else spatial
     sch.parallel(sch.fuse(*outer) if len(outer) > 1 else outer[0])
     if inner is not None:
         _vectorize(sch, inner)
+
+
+def _has_empty_loop(sch: s_tir.Schedule, loops: list) -> bool:
+    extents = [sch.get(loop).extent for loop in loops]
+    return any(isinstance(e, tirx.IntImm) and e.value == 0 for e in extents)
 
 
 def leading_spatial_loops(sch: s_tir.Schedule, loops: list, iter_vars: list) -> list:

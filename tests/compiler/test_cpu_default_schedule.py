@@ -88,6 +88,27 @@ def test_elementwise_chains_are_inlined_into_one_loop_nest():
     np.testing.assert_allclose(run(after, x), run(before, x), rtol=1e-6)
 
 
+def test_kernels_of_empty_tensors_compile_and_run(tmp_path):
+    from tests.frontend.single_node import assert_matches_ort, one_node_model
+
+    x = np.zeros((3, 0, 5), np.float32)
+    model = one_node_model("Trilu", {"x": x}, ["y"], 14, {"k": np.array(1, np.int64)})
+    assert_matches_ort(tmp_path, model, {"x": x})
+
+
+def test_extern_kernels_are_left_as_topi_wrote_them(tmp_path):
+    from tests.frontend.single_node import assert_matches_ort, one_node_model
+
+    rng = np.random.default_rng(0)
+    feed = {
+        "data": rng.standard_normal((2, 4)).astype(np.float32),
+        "index": np.array([[3, 0], [1, 1]], np.int64),
+        "update": rng.standard_normal((2, 2)).astype(np.float32),
+    }
+    model = one_node_model("ScatterElements", feed, ["y"], 18, axis=1)
+    assert_matches_ort(tmp_path, model, feed)
+
+
 def compiled_matches_onnxruntime(tmp_path, proto, feed):
     import ember
     from ember.compiler.api import compile_model

@@ -63,6 +63,54 @@ def test_folded_model_compiles_and_matches_onnxruntime(compile_example):
     assert_close_to_ort(source, feed, ember.load(artifact).run(feed))
 
 
+ONE = numpy_helper.from_array(np.ones(1, np.float32), "one")
+
+
+def pad_by_own_shape_model() -> onnx.ModelProto:
+    """y = Pad(x, Shape(x) / 2 each side) + ConstantOfShape(Shape(padded)).
+
+    The pads fold first; only then is the padded value's shape static, so its `Shape` (an
+    intermediate value, not a graph input) folds on the next pass.
+    """
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Div", ["shape", "two"], ["half"]),
+        helper.make_node("Concat", ["half", "half"], ["pads"], axis=0),
+        helper.make_node("Pad", ["x", "pads"], ["padded"]),
+        helper.make_node("Shape", ["padded"], ["padded_shape"], start=-2),
+        helper.make_node("ConstantOfShape", ["padded_shape"], ["ones"], value=ONE),
+        helper.make_node("Add", ["padded", "ones"], ["y"]),
+    ]
+    two = numpy_helper.from_array(np.array([2, 2], np.int64), "two")
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])],
+        [two],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_shape_of_a_value_fixed_by_folding_is_folded_too():
+    model = pad_by_own_shape_model()
+    assert fold_constants(model, {"x": (2, 4)}) == 5
+    assert [n.op_type for n in model.graph.node] == ["Pad", "Add"]
+    ones = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}["ones"]
+    np.testing.assert_array_equal(ones, np.ones((4, 8), np.float32))
+
+
+def test_shapes_of_values_derived_from_symbolic_inputs_stay_computed():
+    model = pad_by_own_shape_model()
+    assert fold_constants(model, {}) == 0
+
+
+def test_model_folded_in_passes_matches_onnxruntime(compile_example):
+    source, artifact = compile_example("fold_pad", pad_by_own_shape_model())
+    feed = random_feed(onnx.load(source))
+    assert_close_to_ort(source, feed, ember.load(artifact).run(feed))
+
+
 def test_shape_slices_fold_and_values_read_by_a_body_are_kept():
     # Shape(start=1) of a fixed input folds; the folded `offset` is read only inside the
     # Scan body, so it must stay in the graph as an initializer.

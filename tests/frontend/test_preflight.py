@@ -26,7 +26,7 @@ def problem_model() -> onnx.ModelProto:
     r = numpy_helper.from_array(rng.standard_normal((1, 8, 2)).astype("f"), "R")
     nodes = [
         helper.make_node("Relu", ["x"], ["a"], name="fine"),
-        helper.make_node("Det", ["a"], ["b"], name="det"),
+        helper.make_node("Multinomial", ["a"], ["b"], name="sample"),
         helper.make_node("Custom", ["b"], ["c"], name="custom", domain="com.example"),
         helper.make_node("Cast", ["c"], ["d"], name="to_f8", to=TensorProto.FLOAT8E4M3FN),
         helper.make_node("LSTM", ["seq", "W", "R"], ["y"], name="lstm", hidden_size=2),
@@ -49,7 +49,7 @@ def problem_model() -> onnx.ModelProto:
 
 
 EXPECTED = [
-    "node 'det' (Det, opset 19): unknown operator (no converter in Ember or TVM)",
+    "node 'sample' (Multinomial, opset 19): unknown operator (no converter in Ember or TVM)",
     "node 'custom' (Custom, opset 1): unknown domain 'com.example'",
     "node 'to_f8' (Cast, opset 19): 'd': dtype FLOAT8E4M3FN is not supported",
     "node 'lstm' (LSTM, opset 19): dynamic shape where a static one is needed: "
@@ -91,10 +91,10 @@ def test_check_command_exit_codes_and_json(tmp_path):
     proc = ember("check", str(bad), "--json")
     assert proc.returncode == 3
     report = json.loads(proc.stdout)
-    assert [p["node"] for p in report["problems"]] == ["d", "det", "custom", "to_f8", "lstm"]
+    assert [p["node"] for p in report["problems"]] == ["d", "sample", "custom", "to_f8", "lstm"]
     assert report["problems"][1] == {
-        "node": "det",
-        "op_type": "Det",
+        "node": "sample",
+        "op_type": "Multinomial",
         "opset": 19,
         "reason": "unknown operator (no converter in Ember or TVM)",
     }
@@ -106,7 +106,9 @@ def test_check_command_exit_codes_and_json(tmp_path):
 
 def test_compile_command_prints_one_error_line(tmp_path):
     proc = ember("compile", str(save_model(problem_model(), tmp_path, "bad")))
-    assert_one_line_error(proc, "5 node(s) cannot be compiled for x86", "node 'det' (Det")
+    assert_one_line_error(
+        proc, "5 node(s) cannot be compiled for x86", "node 'sample' (Multinomial"
+    )
 
 
 @pytest.mark.parametrize(

@@ -22,24 +22,34 @@ def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
     from .arithmetic import BitShift, IsInf, Mod, Pow
     from .attention import Attention
+    from .bitcast import BitCast
     from .causal_conv import CausalConvWithState
     from .conv_transpose import ConvTranspose
-    from .exponential_units import Celu, Elu
+    from .cumulative import CumProd
+    from .deform_conv import DeformConv
+    from .dropout import Dropout
     from .eye_like import EyeLike
     from .gru import GRU
     from .half_precision import Conv, Gemm, LogSoftmax, MatMul, Softmax
+    from .linalg import Det
     from .linear_attention import LinearAttention
     from .loop import Loop
+    from .losses import NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
     from .lstm import LSTM
     from .max_pool_indices import MaxPool
     from .non_max_suppression import NonMaxSuppression
+    from .norms import LayerNormalization, LpNormalization, RMSNormalization
     from .one_hot import OneHot
+    from .pointwise import Celu, Elu, Swish
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
     from .reduce_extremes import ReduceMax, ReduceMin
     from .resize import Resize, Upsample
     from .rotary_embedding import RotaryEmbedding
     from .scan import Scan
+    from .scatter import Col2Im, TensorScatter
+    from .shaping import CenterCropPad, ReverseSequence
+    from .signal import BlackmanWindow, HammingWindow, HannWindow, MelWeightMatrix
     from .space_to_depth import SpaceToDepth
     from .split import Split
     from .tfidf_vectorizer import TfIdfVectorizer
@@ -53,6 +63,27 @@ def ember_converters() -> dict[str, Any]:
         "QLinearMatMul": QLinearMatMul,
         "QLinearConv": QLinearConv,
         "ConvInteger": ConvInteger,
+        "NegativeLogLikelihoodLoss": NegativeLogLikelihoodLoss,
+        "SoftmaxCrossEntropyLoss": SoftmaxCrossEntropyLoss,
+        "LayerNormalization": LayerNormalization,
+        "RMSNormalization": RMSNormalization,
+        "CumProd": CumProd,
+        "BitCast": BitCast,
+        "LpNormalization": LpNormalization,
+        "Celu": Celu,
+        "Swish": Swish,
+        "Elu": Elu,
+        "Dropout": Dropout,
+        "ReverseSequence": ReverseSequence,
+        "CenterCropPad": CenterCropPad,
+        "HannWindow": HannWindow,
+        "HammingWindow": HammingWindow,
+        "BlackmanWindow": BlackmanWindow,
+        "MelWeightMatrix": MelWeightMatrix,
+        "Col2Im": Col2Im,
+        "TensorScatter": TensorScatter,
+        "Det": Det,
+        "DeformConv": DeformConv,
         "Scan": Scan,
         "Loop": Loop,
         "LinearAttention": LinearAttention,
@@ -69,8 +100,6 @@ def ember_converters() -> dict[str, Any]:
         "Mod": Mod,
         "BitShift": BitShift,
         "IsInf": IsInf,
-        "Elu": Elu,
-        "Celu": Celu,
         "EyeLike": EyeLike,
         "Split": Split,
         "Unsqueeze": Unsqueeze,

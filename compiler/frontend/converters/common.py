@@ -51,3 +51,16 @@ def split(bb: Any, data: Any, parts: int, axis: int) -> list[Any]:
 def text(value: Any) -> str:
     """An attribute string (bytes in the importer's attribute dict) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def constant_values(expr: Any, what: str) -> Any:
+    """The numpy value of a constant input.
+
+    An error naming `what` if it is computed at run time (binding the graph input with
+    `--bind` makes it a constant).
+    """
+    from tvm.ir import GenericConst
+
+    if not isinstance(expr, GenericConst):
+        raise UnsupportedModelError(f"{what} must be a constant (bind it with --bind)")
+    return expr.value.numpy()

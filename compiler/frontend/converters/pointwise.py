@@ -1,0 +1,50 @@
+"""Element-wise activations TVM 0.27's importer lacks: Celu and Swish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tvm import relax
+from tvm.relax.frontend.onnx.onnx_frontend import OnnxOpConverter
+
+from .common import const, dtype_of
+
+op = relax.op
+
+
+class Celu(OnnxOpConverter):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+
+    @classmethod
+    def _impl_v12(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+        x = inputs[0]
+        dtype = dtype_of(x)
+        alpha = const(float(attr.get("alpha", 1.0)), dtype)
+        zero = const(0.0, dtype)
+        negative = op.multiply(alpha, op.subtract(op.exp(op.divide(x, alpha)), const(1.0, dtype)))
+        return bb.emit(op.add(op.maximum(x, zero), op.minimum(negative, zero)))
+
+
+class Swish(OnnxOpConverter):
+    """x * sigmoid(alpha * x)."""
+
+    @classmethod
+    def _impl_v24(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+        x = inputs[0]
+        alpha = const(float(attr.get("alpha", 1.0)), dtype_of(x))
+        return bb.emit(op.multiply(x, op.sigmoid(op.multiply(alpha, x))))
+
+
+class Elu(OnnxOpConverter):
+    """x for x >= 0, alpha * (exp(x) - 1) below.
+
+    The constants take x's type: TVM's are float32, which fails to import for float16 x.
+    """
+
+    @classmethod
+    def _impl_v1(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+        x = inputs[0]
+        dtype = dtype_of(x)
+        alpha = const(float(attr.get("alpha", 1.0)), dtype)
+        negative = op.multiply(alpha, op.subtract(op.exp(x), const(1.0, dtype)))
+        return bb.emit(op.where(op.less(x, const(0.0, dtype)), negative, x))
