@@ -15,6 +15,7 @@ from . import artifact
 from .codegen.build import build_library
 from .frontend import bind, importer, loader, preflight, signature
 from .options import CompileOptions
+from .passes.node_sources import kernel_sources, without_node_sources
 from .passes.pipeline import count_kernels, plugins_of, run_pipeline
 from .progress import Progress, SilentProgress
 from .target import Target, resolve
@@ -59,6 +60,8 @@ def compile_model(
         mod = _lower(mod, resolved, options, source, progress)
     manifest = _manifest(source, model, resolved, options, inputs, outputs, mod)
     manifest["plugins"] = plugins_of(mod)
+    manifest["kernel_sources"] = kernel_sources(mod)
+    mod = without_node_sources(mod)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         with progress.stage("build", resolved.tvm.get("mcpu", resolved.name)):

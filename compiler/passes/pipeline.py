@@ -24,6 +24,7 @@ from .expand_integer_powers import expand_integer_powers
 from .fast_math import fast_math
 from .gpu_schedule import gpu_schedule
 from .insert_guards import insert_guards
+from .node_sources import fuse_ops_keeping_sources, propagate_node_tags
 
 Phase = tuple[str, list[Any]]
 
@@ -60,7 +61,8 @@ def _graph_phases(dispatch: list[Any]) -> list[Phase]:
                 relax.transform.FoldConstant(),
             ],
         ),
-        ("fuse", [relax.transform.FuseOps(), relax.transform.FuseTIR()]),
+        # FuseOps with each fused call tagged with its ONNX nodes; FuseTIR keeps the tags.
+        ("fuse", [fuse_ops_keeping_sources, relax.transform.FuseTIR()]),
     ]
 
 
@@ -125,8 +127,11 @@ def run_pipeline(
 
 
 def _run_phase(mod: tvm.IRModule, name: str, passes: list[Any]) -> tvm.IRModule:
+    """Apply the phase's passes one by one, keeping ONNX node tags on the bindings they add."""
     try:
-        return tvm.transform.Sequential(passes, name=name)(mod)
+        for one in passes:
+            mod = propagate_node_tags(tvm.transform.Sequential([one], name=name)(mod))
+        return mod
     except Exception as err:  # a pass's error crosses TVM's FFI as a generic error
         raise CompileError(f"pass phase '{name}' failed: {summarize(err)}") from err
 

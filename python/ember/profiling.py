@@ -25,12 +25,18 @@ _BUILTIN_PREFIXES = ("vm.builtin.", "vm.", "relax.")
 
 @dataclass(frozen=True)
 class KernelTime:
-    """Mean time of one kernel per inference."""
+    """Mean time per inference of one kernel at the call sites that compute `nodes`.
+
+    `nodes` are the ONNX nodes the kernel computes there (from the manifest's
+    `kernel_sources`; empty for artifacts without it). A kernel called for different nodes
+    (the plugin's conv for each Conv) gets one row per call site.
+    """
 
     name: str
     ms: float
     calls: int
     share: float
+    nodes: tuple[str, ...] = ()
 
     @property
     def ops(self) -> str:
@@ -72,21 +78,48 @@ def profile(path: str | os.PathLike[str], runs: int = 10, threads: int = 2) -> l
     args = [tvm.runtime.tensor(a) for a in _inputs(manifest)]
     for _ in range(3):
         vm["main"](*args)
-    totals: dict[str, float] = defaultdict(float)
-    calls: dict[str, int] = defaultdict(int)
+
+    sites = _call_sites(manifest)
+    # Per kernel name, the call sites' node lists in execution order; the n-th call of a
+    # kernel within one inference is its n-th call site.
+    seen: dict[str, int] = defaultdict(int)
+    totals: dict[tuple[str, tuple[str, ...]], float] = defaultdict(float)
+    calls: dict[tuple[str, tuple[str, ...]], int] = defaultdict(int)
     started: dict[str, float] = {}
 
     def instrument(func: Any, name: str, before: bool, ret: Any, *rest: Any) -> int:
         if before:
             started[name] = time.perf_counter()
         elif not name.startswith(_BUILTIN_PREFIXES):
-            totals[name] += time.perf_counter() - started[name]
-            calls[name] += 1
+            known = sites.get(name, [])
+            key = (name, known[seen[name] % len(known)] if known else ())
+            seen[name] += 1
+            totals[key] += time.perf_counter() - started[name]
+            calls[key] += 1
         return 0  # VMInstrumentReturnKind.NO_OP
 
     vm.set_instrument(instrument)
     for _ in range(runs):
+        seen.clear()
         vm["main"](*args)
     whole = sum(totals.values()) or 1.0
-    rows = [KernelTime(n, 1e3 * t / runs, calls[n] // runs, t / whole) for n, t in totals.items()]
+    rows = [
+        KernelTime(name, 1e3 * t / runs, calls[(name, nodes)] // runs, t / whole, nodes)
+        for (name, nodes), t in totals.items()
+    ]
     return sorted(rows, key=lambda r: -r.ms)
+
+
+def _call_sites(manifest: dict[str, Any]) -> dict[str, list[tuple[str, ...]]]:
+    """Kernel name -> the node names of each of its call sites, in execution order."""
+    sites: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+    for site in manifest.get("kernel_sources") or []:
+        sites[str(site["kernel"])].append(tuple(str(n) for n in site["nodes"]))
+    return sites
+
+
+def describe_nodes(nodes: tuple[str, ...], limit: int = 3) -> str:
+    """'a, b, c and 4 more': the first `limit` node names of a kernel, for one table row."""
+    shown = ", ".join(nodes[:limit])
+    rest = len(nodes) - limit
+    return f"{shown} and {rest} more" if rest > 0 else shown

@@ -11,7 +11,7 @@ subclass (`_impl_vN(bb, inputs, attr, params)` picked by opset, as in TVM).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -50,13 +50,19 @@ def convert_map() -> dict[str, Any]:
 
 
 @contextmanager
-def installed() -> Iterator[None]:
-    """Make TVM's importer use `convert_map()` inside the `with` block."""
+def installed(
+    wrap: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Iterator[None]:
+    """Make TVM's importer use `convert_map()` inside the `with` block.
+
+    `wrap`, if given, replaces the merged map (the importer tags converters' results with
+    their node names through it, see `node_tags.NodeTagger.wrap`).
+    """
     from tvm.relax.frontend.onnx import onnx_frontend
 
     with _LOCK:
         original = onnx_frontend._get_convert_map
-        merged = convert_map()
+        merged = convert_map() if wrap is None else wrap(convert_map())
 
         def patched() -> dict[str, Any]:
             return merged
