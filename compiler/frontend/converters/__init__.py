@@ -21,6 +21,7 @@ _LOCK = threading.Lock()
 def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
     from .attention import Attention
+    from .clip import Clip
     from .gru import GRU
     from .lstm import LSTM
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
@@ -31,6 +32,7 @@ def ember_converters() -> dict[str, Any]:
         "GRU": GRU,
         "LSTM": LSTM,
         "Attention": Attention,
+        "Clip": Clip,
         "QLinearMatMul": QLinearMatMul,
         "QLinearConv": QLinearConv,
         "ConvInteger": ConvInteger,

@@ -1,0 +1,173 @@
+"""Choose the convolutions' layout, NCHW or NHWC, by timing the plugin's conv on this machine.
+
+On x86 every float32, non-depthwise conv2d runs in the OpenBLAS plugin, which has an NCHW
+kernel (im2col per output row) and an NHWC one (im2col copies contiguous channel runs; a 1x1
+conv is one GEMM over the input as it is). Which is faster depends on the shapes and the
+machine, so `choose_layout` times both kernels on each distinct conv shape of the model
+(a few milliseconds each, in the compiling process, on TVM's thread pool as at run time) and
+picks the layout with the lower total for the model, each shape weighted by how often the
+model uses it. The choice and the totals go into the manifest and the compile output.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tvm
+import tvm_ffi
+from tvm import relax
+
+from ember.errors import OptionError
+
+from ..target import Target
+from .dispatch_cpu_kernels import conv2d_attrs, plugin_takes_conv2d
+
+LAYOUTS = ("auto", "nchw", "nhwc")
+_CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
+# Installed as ember/compiler/passes/: the plugin is ember/lib/libember_cpu_blas.so.
+_PLUGIN = Path(__file__).resolve().parents[2] / "lib" / "libember_cpu_blas.so"
+_KERNELS = {"nchw": "ember.cpu.conv2d", "nhwc": "ember.cpu.conv2d_nhwc"}
+# Time each kernel at least this many times and for at most about this long.
+_MIN_RUNS, _BUDGET_S = 3, 0.01
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """One conv2d as the plugin sees it, in NCHW/OIHW terms."""
+
+    data: tuple[int, ...]
+    weight: tuple[int, ...]
+    out: tuple[int, ...]
+    attrs: tuple[int, ...]  # strides, pads (top, left, bottom, right), dilations, groups
+
+
+@dataclass(frozen=True)
+class LayoutChoice:
+    """The layout a compile uses, what was asked for, and the measured totals behind it."""
+
+    layout: str
+    requested: str
+    measured_ms: dict[str, float] = field(default_factory=dict)
+    conv_shapes: int = 0
+    reason: str = ""
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest's `layout` entry."""
+        return {
+            "conv": self.layout,
+            "requested": self.requested,
+            "measured_ms": {k: round(v, 4) for k, v in self.measured_ms.items()},
+            "conv_shapes": self.conv_shapes,
+            "reason": self.reason,
+        }
+
+    def summary(self) -> str:
+        """One line for the compile output."""
+        return f"conv layout {self.layout.upper()}: {self.reason}"
+
+
+def check_layout(requested: str) -> str:
+    """`requested` in lower case, or a one-line error naming the accepted values."""
+    value = requested.lower()
+    if value not in LAYOUTS:
+        raise OptionError(f"invalid --layout '{requested}': expected one of {', '.join(LAYOUTS)}")
+    return value
+
+
+def conv_shapes(mod: tvm.IRModule) -> Counter[ConvShape]:
+    """The plugin-eligible NCHW conv2d shapes of the imported module, with their counts.
+
+    Convs whose channels or image size are symbolic cannot be timed and are left out.
+    """
+    shapes: Counter[ConvShape] = Counter()
+
+    @relax.expr_functor.visitor
+    class _Collect(relax.PyExprVisitor):
+        def visit_call_(self, call: relax.Call) -> None:
+            super().visit_call_(call)
+            attrs = call.attrs
+            if call.op != _CONV2D or (attrs.data_layout, attrs.kernel_layout) != ("NCHW", "OIHW"):
+                return
+            if attrs.out_layout in ("", "NCHW") and plugin_takes_conv2d(call):
+                shape = _shape_of(call)
+                if shape is not None:
+                    shapes[shape] += 1
+
+    for func in mod.functions.values():
+        if isinstance(func, relax.Function):
+            _Collect().visit_expr(func)
+    return shapes
+
+
+def _shape_of(call: relax.Call) -> ConvShape | None:
+    """The conv's shape with a symbolic batch timed at 1; None if another dim is symbolic."""
+    values = [list(e.ty.shape.values) for e in (call.args[0], call.args[1], call)]
+    values[0][0] = values[2][0] = tvm.tirx.IntImm("int64", 1)
+    if not all(isinstance(d, tvm.tirx.IntImm) for dims in values for d in dims):
+        return None
+    data, weight, out = (tuple(int(d) for d in dims) for dims in values)
+    attrs = tuple(int(v) for v in conv2d_attrs(call).values)
+    return ConvShape(data, weight, out, attrs)
+
+
+def choose_layout(mod: tvm.IRModule, target: Target, requested: str) -> LayoutChoice:
+    """The conv layout for compiling `mod` for `target` (see the module docstring).
+
+    "nchw" and "nhwc" are taken as asked; "auto" measures on x86 (the plugin's kernels) and
+    keeps NCHW elsewhere, for models without plugin convs, or without the built plugin.
+    """
+    requested = check_layout(requested)
+    if requested != "auto":
+        return LayoutChoice(requested, requested, reason="as asked (--layout)")
+    if target.device != "cpu" or target.arch != "x86_64":
+        return LayoutChoice("nchw", requested, reason="the model's layout (no x86 plugin)")
+    shapes = conv_shapes(mod)
+    if not shapes:
+        return LayoutChoice("nchw", requested, reason="the model's layout (no plugin convs)")
+    if not _load_plugin():
+        return LayoutChoice("nchw", requested, reason="the model's layout (plugin not built)")
+    totals = {layout: 0.0 for layout in _KERNELS}
+    for shape, count in shapes.items():
+        for layout in _KERNELS:  # both layouts back to back: the same load on the machine
+            totals[layout] += count * time_conv(shape, layout)
+    best = min(totals, key=lambda k: totals[k])
+    measured = ", ".join(f"{k.upper()} {v:.2f} ms" for k, v in totals.items())
+    reason = f"measured {measured} over {len(shapes)} conv shapes"
+    return LayoutChoice(best, requested, totals, len(shapes), reason)
+
+
+def _load_plugin() -> bool:
+    if tvm.get_global_func(_KERNELS["nhwc"], allow_missing=True) is not None:
+        return True
+    if not _PLUGIN.is_file():
+        return False
+    ctypes.CDLL(str(_PLUGIN), mode=ctypes.RTLD_GLOBAL)
+    return tvm.get_global_func(_KERNELS["nhwc"], allow_missing=True) is not None
+
+
+def time_conv(shape: ConvShape, layout: str) -> float:
+    """Fastest of a few runs of the plugin's `layout` conv on `shape`, in milliseconds."""
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal(shape.data).astype(np.float32)
+    weight = rng.standard_normal(shape.weight).astype(np.float32)
+    out = np.empty(shape.out, np.float32)
+    if layout == "nhwc":
+        data, out = data.transpose(0, 2, 3, 1), out.transpose(0, 2, 3, 1)
+        weight = weight.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+    kernel = tvm.get_global_func(_KERNELS[layout])
+    args = [tvm.runtime.tensor(np.ascontiguousarray(a)) for a in (data, weight, out)]
+    attrs = tvm_ffi.Shape(shape.attrs)
+    kernel(args[0], args[1], attrs, args[2])  # warm-up: pool threads, column buffers
+    times: list[float] = []
+    deadline = time.perf_counter() + _BUDGET_S
+    while len(times) < _MIN_RUNS or time.perf_counter() < deadline:
+        start = time.perf_counter()
+        kernel(args[0], args[1], attrs, args[2])
+        times.append(time.perf_counter() - start)
+    return 1e3 * min(times)
