@@ -6,7 +6,10 @@ conv is one GEMM over the input as it is). Which is faster depends on the shapes
 machine, so `choose_layout` times both kernels on each distinct conv shape of the model
 (a few milliseconds each, in the compiling process, on TVM's thread pool as at run time) and
 picks the layout with the lower total for the model, each shape weighted by how often the
-model uses it. The choice and the totals go into the manifest and the compile output.
+model uses it. Convs the plugin leaves to TVM (depthwise) run in generated code whose speed
+also depends on the layout: those are compiled in both layouts and timed too
+(`generated_conv_timing`). The choice and the totals go into the manifest and the compile
+output.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,8 +84,11 @@ def check_layout(requested: str) -> str:
     return value
 
 
-def conv_shapes(mod: tvm.IRModule) -> Counter[ConvShape]:
-    """The plugin-eligible NCHW conv2d shapes of the imported module, with their counts.
+def conv_shapes(mod: tvm.IRModule, in_plugin: bool = True) -> Counter[ConvShape]:
+    """The imported module's float32 NCHW conv2d shapes, with their counts.
+
+    `in_plugin` picks those the plugin computes, else those left to TVM's generated code
+    (depthwise convs).
 
     Convs whose channels or image size are symbolic cannot be timed and are left out.
     """
@@ -94,7 +101,9 @@ def conv_shapes(mod: tvm.IRModule) -> Counter[ConvShape]:
             attrs = call.attrs
             if call.op != _CONV2D or (attrs.data_layout, attrs.kernel_layout) != ("NCHW", "OIHW"):
                 return
-            if attrs.out_layout in ("", "NCHW") and plugin_takes_conv2d(call):
+            if attrs.out_layout not in ("", "NCHW") or not _float32(call):
+                return
+            if plugin_takes_conv2d(call) == in_plugin:
                 shape = _shape_of(call)
                 if shape is not None:
                     shapes[shape] += 1
@@ -103,6 +112,13 @@ def conv_shapes(mod: tvm.IRModule) -> Counter[ConvShape]:
         if isinstance(func, relax.Function):
             _Collect().visit_expr(func)
     return shapes
+
+
+def _float32(call: relax.Call) -> bool:
+    return all(
+        isinstance(e.ty, relax.TensorType) and e.ty.dtype == "float32" and e.ty.shape is not None
+        for e in (call.args[0], call.args[1], call)
+    )
 
 
 def _shape_of(call: relax.Call) -> ConvShape | None:
@@ -127,7 +143,7 @@ def choose_layout(mod: tvm.IRModule, target: Target, requested: str) -> LayoutCh
         return LayoutChoice(requested, requested, reason="as asked (--layout)")
     if target.device != "cpu" or target.arch != "x86_64":
         return LayoutChoice("nchw", requested, reason="the model's layout (no x86 plugin)")
-    shapes = conv_shapes(mod)
+    shapes, generated = conv_shapes(mod), conv_shapes(mod, in_plugin=False)
     if not shapes:
         return LayoutChoice("nchw", requested, reason="the model's layout (no plugin convs)")
     if not _load_plugin():
@@ -136,10 +152,15 @@ def choose_layout(mod: tvm.IRModule, target: Target, requested: str) -> LayoutCh
     for shape, count in shapes.items():
         for layout in _KERNELS:  # both layouts back to back: the same load on the machine
             totals[layout] += count * time_conv(shape, layout)
+    if generated:
+        from .generated_conv_timing import time_generated_convs
+
+        for layout, ms in time_generated_convs(generated, target).items():
+            totals[layout] += ms
     best = min(totals, key=lambda k: totals[k])
     measured = ", ".join(f"{k.upper()} {v:.2f} ms" for k, v in totals.items())
-    reason = f"measured {measured} over {len(shapes)} conv shapes"
-    return LayoutChoice(best, requested, totals, len(shapes), reason)
+    reason = f"measured {measured} over {len(shapes)} plugin and {len(generated)} TVM conv shapes"
+    return LayoutChoice(best, requested, totals, len(shapes) + len(generated), reason)
 
 
 def _load_plugin() -> bool:
@@ -163,11 +184,16 @@ def time_conv(shape: ConvShape, layout: str) -> float:
     kernel = tvm.get_global_func(_KERNELS[layout])
     args = [tvm.runtime.tensor(np.ascontiguousarray(a)) for a in (data, weight, out)]
     attrs = tvm_ffi.Shape(shape.attrs)
-    kernel(args[0], args[1], attrs, args[2])  # warm-up: pool threads, column buffers
+    return fastest_ms(lambda: kernel(args[0], args[1], attrs, args[2]))
+
+
+def fastest_ms(run: Callable[[], object]) -> float:
+    """The fastest of a few calls of `run` (at least 3, for about 10 ms), after a warm-up."""
+    run()  # warm-up: pool threads, buffers
     times: list[float] = []
     deadline = time.perf_counter() + _BUDGET_S
     while len(times) < _MIN_RUNS or time.perf_counter() < deadline:
         start = time.perf_counter()
-        kernel(args[0], args[1], attrs, args[2])
+        run()
         times.append(time.perf_counter() - start)
     return 1e3 * min(times)

@@ -78,36 +78,49 @@ def profile(path: str | os.PathLike[str], runs: int = 10, threads: int = 2) -> l
     args = [tvm.runtime.tensor(a) for a in _inputs(manifest)]
     for _ in range(3):
         vm["main"](*args)
+    clock = _SiteClock(_call_sites(manifest))
+    vm.set_instrument(clock.instrument)
+    for _ in range(runs):
+        clock.new_inference()
+        vm["main"](*args)
+    return clock.rows(runs)
 
-    sites = _call_sites(manifest)
-    # Per kernel name, the call sites' node lists in execution order; the n-th call of a
-    # kernel within one inference is its n-th call site.
-    seen: dict[str, int] = defaultdict(int)
-    totals: dict[tuple[str, tuple[str, ...]], float] = defaultdict(float)
-    calls: dict[tuple[str, tuple[str, ...]], int] = defaultdict(int)
-    started: dict[str, float] = {}
 
-    def instrument(func: Any, name: str, before: bool, ret: Any, *rest: Any) -> int:
+class _SiteClock:
+    """VM instrument: time per (kernel, call site), the site told by the call's order.
+
+    The n-th call of a kernel within one inference is the n-th entry for that kernel in the
+    manifest's `kernel_sources`, whose node names the row carries.
+    """
+
+    def __init__(self, sites: dict[str, list[tuple[str, ...]]]) -> None:
+        self._sites = sites
+        self._seen: dict[str, int] = defaultdict(int)
+        self._started: dict[str, float] = {}
+        self._totals: dict[tuple[str, tuple[str, ...]], float] = defaultdict(float)
+        self._calls: dict[tuple[str, tuple[str, ...]], int] = defaultdict(int)
+
+    def new_inference(self) -> None:
+        self._seen.clear()
+
+    def instrument(self, func: Any, name: str, before: bool, ret: Any, *rest: Any) -> int:
         if before:
-            started[name] = time.perf_counter()
+            self._started[name] = time.perf_counter()
         elif not name.startswith(_BUILTIN_PREFIXES):
-            known = sites.get(name, [])
-            key = (name, known[seen[name] % len(known)] if known else ())
-            seen[name] += 1
-            totals[key] += time.perf_counter() - started[name]
-            calls[key] += 1
+            known = self._sites.get(name, [])
+            key = (name, known[self._seen[name] % len(known)] if known else ())
+            self._seen[name] += 1
+            self._totals[key] += time.perf_counter() - self._started[name]
+            self._calls[key] += 1
         return 0  # VMInstrumentReturnKind.NO_OP
 
-    vm.set_instrument(instrument)
-    for _ in range(runs):
-        seen.clear()
-        vm["main"](*args)
-    whole = sum(totals.values()) or 1.0
-    rows = [
-        KernelTime(name, 1e3 * t / runs, calls[(name, nodes)] // runs, t / whole, nodes)
-        for (name, nodes), t in totals.items()
-    ]
-    return sorted(rows, key=lambda r: -r.ms)
+    def rows(self, runs: int) -> list[KernelTime]:
+        whole = sum(self._totals.values()) or 1.0
+        rows = [
+            KernelTime(name, 1e3 * t / runs, self._calls[(name, nodes)] // runs, t / whole, nodes)
+            for (name, nodes), t in self._totals.items()
+        ]
+        return sorted(rows, key=lambda r: -r.ms)
 
 
 def _call_sites(manifest: dict[str, Any]) -> dict[str, list[tuple[str, ...]]]:

@@ -88,6 +88,16 @@ def test_auto_times_both_kernels_on_each_conv_shape_and_takes_the_faster():
     assert "measured NCHW" in choice.summary()
 
 
+def test_auto_also_times_the_depthwise_convs_tvm_generates():
+    mod = imported(models.mobile_cnn())
+    plugin, generated = conv_shapes(mod), conv_shapes(mod, in_plugin=False)
+    assert sum(plugin.values()) == 4 and sum(generated.values()) == 2  # the two depthwise
+    choice = choose_layout(mod, X86, "auto")
+    assert choice.conv_shapes == len(plugin) + len(generated)
+    assert "4 plugin and 2 TVM conv shapes" in choice.summary()
+    assert choice.layout == min(choice.measured_ms, key=lambda k: choice.measured_ms[k])
+
+
 def test_auto_keeps_nchw_without_plugin_convs_and_off_x86():
     assert choose_layout(imported(models.mlp()), X86, "auto").layout == "nchw"
     assert choose_layout(imported(models.small_cnn()), resolve("arm"), "auto").layout == "nchw"
