@@ -5,11 +5,11 @@ kernel (im2col per output row) and an NHWC one (im2col copies contiguous channel
 conv is one GEMM over the input as it is). Which is faster depends on the shapes and the
 machine, so `choose_layout` times both kernels on each distinct conv shape of the model
 (a few milliseconds each, in the compiling process, on TVM's thread pool as at run time) and
-picks the layout with the lower total for the model, each shape weighted by how often the
-model uses it. Convs the plugin leaves to TVM (depthwise) run in generated code whose speed
-also depends on the layout: those are compiled in both layouts and timed too
-(`generated_conv_timing`). The choice and the totals go into the manifest and the compile
-output.
+picks the layout with the lower total for the model (NHWC only when it is clearly lower,
+see `NHWC_MARGIN`), each shape weighted by how often the model uses it. Convs the plugin
+leaves to TVM (depthwise) run in generated code whose speed also depends on the layout:
+those are compiled in both layouts and timed too (`generated_conv_timing`). The choice and
+the totals go into the manifest and the compile output.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ _PLUGIN = Path(__file__).resolve().parents[2] / "lib" / "libember_cpu_blas.so"
 _KERNELS = {"nchw": "ember.cpu.conv2d", "nhwc": "ember.cpu.conv2d_nhwc"}
 # Time each kernel at least this many times and for at most about this long.
 _MIN_RUNS, _BUDGET_S = 3, 0.01
+# NHWC must beat NCHW by this fraction to be taken. NCHW is the model's own layout (no
+# transposes at the edges, and the layout `ember tune` records are made in); timings a few
+# percent apart are within the noise of a busy machine and would flip between compiles.
+NHWC_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ def choose_layout(mod: tvm.IRModule, target: Target, requested: str) -> LayoutCh
 
         for layout, ms in time_generated_convs(generated, target).items():
             totals[layout] += ms
-    best = min(totals, key=lambda k: totals[k])
+    best = "nhwc" if totals["nhwc"] < (1 - NHWC_MARGIN) * totals["nchw"] else "nchw"
     measured = ", ".join(f"{k.upper()} {v:.2f} ms" for k, v in totals.items())
     reason = f"measured {measured} over {len(shapes)} plugin and {len(generated)} TVM conv shapes"
     return LayoutChoice(best, requested, totals, len(shapes) + len(generated), reason)
