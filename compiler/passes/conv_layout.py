@@ -17,7 +17,7 @@ from __future__ import annotations
 import ctypes
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +37,8 @@ _CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
 # Installed as ember/compiler/passes/: the plugin is ember/lib/libember_cpu_blas.so.
 _PLUGIN = Path(__file__).resolve().parents[2] / "lib" / "libember_cpu_blas.so"
 _KERNELS = {"nchw": "ember.cpu.conv2d", "nhwc": "ember.cpu.conv2d_nhwc"}
-# Time each kernel at least this many times and for at most about this long.
-_MIN_RUNS, _BUDGET_S = 3, 0.01
+# Time each kernel at least this many times, and for about this long.
+_MIN_RUNS, _BUDGET_S = 5, 0.01
 # NHWC must beat NCHW by this fraction to be taken. NCHW is the model's own layout (no
 # transposes at the edges, and the layout `ember tune` records are made in); timings a few
 # percent apart are within the noise of a busy machine and would flip between compiles.
@@ -154,16 +154,17 @@ def choose_layout(mod: tvm.IRModule, target: Target, requested: str) -> LayoutCh
         return LayoutChoice("nchw", requested, reason="the model's layout (plugin not built)")
     totals = {layout: 0.0 for layout in _KERNELS}
     for shape, count in shapes.items():
-        for layout in _KERNELS:  # both layouts back to back: the same load on the machine
-            totals[layout] += count * time_conv(shape, layout)
+        measured = fastest_ms({layout: plugin_conv(shape, layout) for layout in _KERNELS})
+        for layout, ms in measured.items():
+            totals[layout] += count * ms
     if generated:
         from .generated_conv_timing import time_generated_convs
 
         for layout, ms in time_generated_convs(generated, target).items():
             totals[layout] += ms
     best = "nhwc" if totals["nhwc"] < (1 - NHWC_MARGIN) * totals["nchw"] else "nchw"
-    measured = ", ".join(f"{k.upper()} {v:.2f} ms" for k, v in totals.items())
-    reason = f"measured {measured} over {len(shapes)} plugin and {len(generated)} TVM conv shapes"
+    summary = ", ".join(f"{k.upper()} {v:.2f} ms" for k, v in totals.items())
+    reason = f"measured {summary} over {len(shapes)} plugin and {len(generated)} TVM conv shapes"
     return LayoutChoice(best, requested, totals, len(shapes) + len(generated), reason)
 
 
@@ -176,8 +177,8 @@ def _load_plugin() -> bool:
     return tvm.get_global_func(_KERNELS["nhwc"], allow_missing=True) is not None
 
 
-def time_conv(shape: ConvShape, layout: str) -> float:
-    """Fastest of a few runs of the plugin's `layout` conv on `shape`, in milliseconds."""
+def plugin_conv(shape: ConvShape, layout: str) -> Callable[[], object]:
+    """A call of the plugin's `layout` conv on random data of `shape`, ready to time."""
     rng = np.random.default_rng(0)
     data = rng.standard_normal(shape.data).astype(np.float32)
     weight = rng.standard_normal(shape.weight).astype(np.float32)
@@ -188,16 +189,22 @@ def time_conv(shape: ConvShape, layout: str) -> float:
     kernel = tvm.get_global_func(_KERNELS[layout])
     args = [tvm.runtime.tensor(np.ascontiguousarray(a)) for a in (data, weight, out)]
     attrs = tvm_ffi.Shape(shape.attrs)
-    return fastest_ms(lambda: kernel(args[0], args[1], attrs, args[2]))
+    return lambda: kernel(args[0], args[1], attrs, args[2])
 
 
-def fastest_ms(run: Callable[[], object]) -> float:
-    """The fastest of a few calls of `run` (at least 3, for about 10 ms), after a warm-up."""
-    run()  # warm-up: pool threads, buffers
-    times: list[float] = []
-    deadline = time.perf_counter() + _BUDGET_S
-    while len(times) < _MIN_RUNS or time.perf_counter() < deadline:
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
+def fastest_ms(runners: Mapping[str, Callable[[], object]]) -> dict[str, float]:
+    """The fastest call of each runner in milliseconds, after a warm-up call each.
+
+    The runners take turns, so a change in the machine's load hits them alike: at least
+    `_MIN_RUNS` rounds, and rounds until each runner had about `_BUDGET_S`.
+    """
+    for run in runners.values():
+        run()  # warm-up: pool threads, buffers
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    deadline = time.perf_counter() + _BUDGET_S * len(runners)
+    while len(times[next(iter(times))]) < _MIN_RUNS or time.perf_counter() < deadline:
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * min(values) for name, values in times.items()}

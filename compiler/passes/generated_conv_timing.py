@@ -33,17 +33,26 @@ def time_generated_convs(shapes: Counter[ConvShape], target: Target) -> dict[str
     """Layout -> milliseconds per inference of these convs (each shape times its count)."""
     from .conv_layout import fastest_ms
 
-    totals: dict[str, float] = {}
     rng = np.random.default_rng(0)
-    for layout, (_, _, data_axes, _) in _LAYOUTS.items():
+    vms = {}
+    for layout in _LAYOUTS:
         mod = run_pipeline(_module(list(shapes), layout, rng), target)
         with target.tvm_target():
-            vm = relax.VirtualMachine(tvm.compile(mod, target=target.tvm_target()), tvm.cpu())
-        totals[layout] = 0.0
-        for index, (shape, count) in enumerate(shapes.items()):
-            data = rng.standard_normal(shape.data).astype(np.float32).transpose(data_axes)
-            x = tvm.runtime.tensor(np.ascontiguousarray(data))
-            totals[layout] += count * fastest_ms(functools.partial(vm[f"conv{index}"], x))
+            vms[layout] = relax.VirtualMachine(
+                tvm.compile(mod, target=target.tvm_target()), tvm.cpu()
+            )
+    totals = dict.fromkeys(_LAYOUTS, 0.0)
+    for index, (shape, count) in enumerate(shapes.items()):
+        data = rng.standard_normal(shape.data).astype(np.float32)
+        runners = {
+            layout: functools.partial(
+                vm[f"conv{index}"],
+                tvm.runtime.tensor(np.ascontiguousarray(data.transpose(_LAYOUTS[layout][2]))),
+            )
+            for layout, vm in vms.items()
+        }
+        for layout, ms in fastest_ms(runners).items():
+            totals[layout] += count * ms
     return totals
 
 

@@ -45,6 +45,8 @@ class TuneConfig:
     warm_start: bool = True
     builder_workers: int = 2
     seed: int = 0
+    #: The convolutions' layout ("nchw" or "nhwc"): records apply to compiles in that layout.
+    layout: str = "nchw"
 
     def to_json(self) -> dict[str, Any]:
         """The config as a JSON object."""
@@ -70,7 +72,7 @@ def run_tune(config: TuneConfig, emit: Callable[[Event], None]) -> None:
     for problem in problems:
         emit({"event": "problem", "message": problem})
     shapes = {k: tuple(v) for k, v in config.input_shapes.items()}
-    tasks = extract_tasks(lowered_module(Path(config.model), target, shapes), target)
+    tasks = extract_tasks(lowered_module(Path(config.model), target, shapes, config.layout), target)
     progress = _prior_progress(path, target, tasks)
     before = sum(t.trials for t in progress)
     remaining = config.trials - before

@@ -101,6 +101,7 @@ def test_config_and_targets():
         (["compile", "{good}", "--input-shape", "nope=1x2"], ["unknown input 'nope'"]),
         (["compile", "{good}", "--input-shape", "input"], ["--input-shape"]),
         (["compile", "{good}", "--layout", "nhcw"], ["invalid --layout 'nhcw'", "auto, nchw"]),
+        (["tune", "{good}", "--layout", "auto"], ["invalid --layout 'auto'", "nchw or nhwc"]),
         (["run", "{good}"], ["good.onnx"]),
         (["run", "{artifact}", "--inputs", "{wrong_inputs}"], ["unknown input 'image'"]),
         (["run", "{artifact}", "--inputs", "{wrong_shape}"], ["input 'input'", "shape"]),
