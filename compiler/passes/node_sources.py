@@ -126,6 +126,46 @@ def fuse_ops_keeping_sources(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
     return fused.with_attr(TAGS_ATTR, tags)
 
 
+def _op_name(value: Any) -> str | None:
+    return (
+        str(value.op.name) if isinstance(value, relax.Call) and hasattr(value.op, "name") else None
+    )
+
+
+def keeping_tags_by_order(rewrite: tvm.transform.Pass) -> tvm.transform.Pass:
+    """`rewrite` (a pass that re-creates main's variables, like ConvertLayout), re-tagged.
+
+    Such a pass keeps main's bindings in order and adds some (layout transforms): each new
+    binding takes the tag of the old binding at the same place in the sequence when both
+    apply the same operator; the added ones are left to `propagate_node_tags`.
+    """
+
+    @tvm.transform.module_pass(opt_level=0, name=f"EmberKeepingTags({rewrite.info.name})")
+    def run(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
+        out = rewrite(mod)
+        known = _tags(mod)
+        if not known or "main" not in [g.name_hint for g in mod.get_global_vars()]:
+            return out
+        before = [(_op_name(b.value), known.get(b.var.id_)) for b in _bindings(mod["main"])]
+        tags: dict[Any, list[str]] = dict(mod.attrs[TAGS_ATTR].items())
+        cursor = 0
+        for binding in _bindings(out["main"]):
+            op = _op_name(binding.value)
+            # The same binding, or the next (one removed); never skip ahead for a transpose,
+            # which is what the rewrite inserts.
+            reach = (cursor,) if op == "relax.permute_dims" else (cursor, cursor + 1)
+            for ahead in reach:
+                if ahead < len(before) and before[ahead][0] == op:
+                    names = before[ahead][1]
+                    if names:
+                        tags[binding.var] = names
+                    cursor = ahead + 1
+                    break
+        return out.with_attr(TAGS_ATTR, tags)
+
+    return run
+
+
 def kernel_sources(mod: tvm.IRModule) -> list[dict[str, Any]]:
     """Main's kernel calls in execution order: ``{"kernel": name, "nodes": [ONNX names]}``.
 

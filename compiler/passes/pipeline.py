@@ -24,7 +24,7 @@ from .expand_integer_powers import expand_integer_powers
 from .fast_math import fast_math
 from .gpu_schedule import gpu_schedule
 from .insert_guards import insert_guards
-from .node_sources import fuse_ops_keeping_sources, propagate_node_tags
+from .node_sources import fuse_ops_keeping_sources, keeping_tags_by_order, propagate_node_tags
 
 Phase = tuple[str, list[Any]]
 
@@ -40,7 +40,8 @@ def _layout_passes(layout: str) -> list[Any]:
     if layout == "nchw":
         return []
     if layout == "nhwc":
-        return [relax.transform.ConvertLayout({"relax.nn.conv2d": ["NHWC", "HWIO"]})]
+        convert = relax.transform.ConvertLayout({"relax.nn.conv2d": ["NHWC", "HWIO"]})
+        return [keeping_tags_by_order(convert)]
     raise CompileError(f"unknown layout '{layout}'")
 
 

@@ -44,9 +44,9 @@ def conv_relu_add_matmul(names: bool = True) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def sources(model: onnx.ModelProto) -> list[tuple[str, list[str]]]:
+def sources(model: onnx.ModelProto, layout: str = "nchw") -> list[tuple[str, list[str]]]:
     mod = importer.import_model(model, signature.graph_inputs(model))
-    lowered = run_pipeline(mod, resolve("x86"))
+    lowered = run_pipeline(mod, resolve("x86"), layout=layout)
     return [(s["kernel"], s["nodes"]) for s in kernel_sources(lowered)]
 
 
@@ -75,3 +75,12 @@ def test_identical_kernels_keep_each_call_sites_nodes():
         ["attn.q", "attn.q.reshape", "attn.q.heads"],
         ["attn.v", "attn.v.reshape", "attn.v.heads"],
     ]
+
+
+def test_nodes_survive_the_conversion_to_nhwc():
+    # ConvertLayout re-creates every binding; the tags follow them in order.
+    sites = sources(conv_relu_add_matmul(), layout="nhwc")
+    assert ("ember.cpu.conv2d_nhwc", ["stem_conv"]) in sites
+    assert sites[-1] == ("ember.cpu.matmul", ["classifier"])
+    epilogue = [nodes for kernel, nodes in sites if "relu" in kernel]
+    assert len(epilogue) == 1 and {"stem_relu", "residual_add"} <= set(epilogue[0])
