@@ -3,13 +3,13 @@
 On x86 every float32, non-depthwise conv2d runs in the OpenBLAS plugin, which has an NCHW
 kernel (im2col per output row) and an NHWC one (im2col copies contiguous channel runs; a 1x1
 conv is one GEMM over the input as it is). Which is faster depends on the shapes and the
-machine, so `choose_layout` times both kernels on each distinct conv shape of the model
-(a few milliseconds each, in the compiling process, on TVM's thread pool as at run time) and
-picks the layout with the lower total for the model (NHWC only when it is clearly lower,
-see `NHWC_MARGIN`), each shape weighted by how often the model uses it. Convs the plugin
-leaves to TVM (depthwise) run in generated code whose speed also depends on the layout:
-those are compiled in both layouts and timed too (`generated_conv_timing`). The choice and
-the totals go into the manifest and the compile output.
+machine, and so does the speed of the generated bias/activation epilogue after each conv
+and of the depthwise convs the plugin leaves to TVM. So `choose_layout` builds each distinct
+conv shape of the model with a bias+ReLU epilogue in both layouts and times them in the
+compiling process, on TVM's thread pool as at run time (`conv_timing`; a few milliseconds
+each), then picks the layout with the lower total for the model (NHWC only when it is
+clearly lower, see `NHWC_MARGIN`), each shape weighted by how often the model uses it. The
+choice and the totals go into the manifest and the compile output.
 """
 
 from __future__ import annotations
@@ -152,19 +152,15 @@ def choose_layout(mod: tvm.IRModule, target: Target, requested: str) -> LayoutCh
         return LayoutChoice("nchw", requested, reason="the model's layout (no plugin convs)")
     if not _load_plugin():
         return LayoutChoice("nchw", requested, reason="the model's layout (plugin not built)")
-    totals = {layout: 0.0 for layout in _KERNELS}
-    for shape, count in shapes.items():
-        measured = fastest_ms({layout: plugin_conv(shape, layout) for layout in _KERNELS})
-        for layout, ms in measured.items():
-            totals[layout] += count * ms
-    if generated:
-        from .generated_conv_timing import time_generated_convs
+    from .conv_timing import time_convs
 
-        for layout, ms in time_generated_convs(generated, target).items():
-            totals[layout] += ms
+    totals = time_convs(shapes + generated, target)
     best = "nhwc" if totals["nhwc"] < (1 - NHWC_MARGIN) * totals["nchw"] else "nchw"
     summary = ", ".join(f"{k.upper()} {v:.2f} ms" for k, v in totals.items())
-    reason = f"measured {summary} over {len(shapes)} plugin and {len(generated)} TVM conv shapes"
+    reason = (
+        f"measured {summary} over {len(shapes)} plugin and {len(generated)} TVM conv shapes"
+        " with a bias+ReLU epilogue"
+    )
     return LayoutChoice(best, requested, totals, len(shapes) + len(generated), reason)
 
 
