@@ -1,6 +1,7 @@
 """Ember against ONNX Runtime on the benchmark networks, same inputs, same process, 2 threads.
 
     python benchmarks/run.py [--models resnet50,mlp] [--blocks 10] [--runs 10] [--out RESULTS.md]
+                             [--layouts auto,nchw,nhwc]
 
 Runs alternate in blocks (Ember, pause, ONNX Runtime, pause, ...) so that neither side's thread
 pool, still spinning after its run, steals the cores the other is using; ONNX Runtime's pool is
@@ -43,11 +44,13 @@ class Row:
     gflop: float
 
 
-def measure(bench: Benchmark, folder: Path, blocks: int, runs: int) -> Row:
-    """Compile, check and time one benchmark network."""
+def measure(bench: Benchmark, folder: Path, blocks: int, runs: int, layout: str = "auto") -> Row:
+    """Compile (convolutions in `layout`), check and time one benchmark network."""
     source = export(bench, folder)
     start = time.perf_counter()
-    artifact = ember.compile(source, target="x86", output=folder / f"{bench.name}.so")
+    suffix = "" if layout == "auto" else f"_{layout}"
+    out = folder / f"{bench.name}{suffix}.so"
+    artifact = ember.compile(source, target="x86", output=out, layout=layout)
     compile_s = time.perf_counter() - start
     model = ember.load(artifact, threads=THREADS)
     session = ort_session(str(source), threads=THREADS)
@@ -57,7 +60,9 @@ def measure(bench: Benchmark, folder: Path, blocks: int, runs: int) -> Row:
         [lambda: model.run(feed), lambda: session.run(None, feed)], blocks, runs
     )
     gflop = model_flops(onnx.load(source)) / 1e9
-    return Row(bench.name, list(ember_lat.samples), list(ort_lat.samples), compile_s, error, gflop)
+    chosen = model.manifest.get("layout", {}).get("conv", layout)
+    name = f"{bench.name} ({layout}" + (f" -> {chosen})" if layout == "auto" else ")")
+    return Row(name, list(ember_lat.samples), list(ort_lat.samples), compile_s, error, gflop)
 
 
 def machine_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -96,13 +101,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/ember/benchmarks")
     parser.add_argument("--out", type=Path, help="append the table to this Markdown file")
+    parser.add_argument(
+        "--layouts", default="auto", help="conv layouts to compile each model in: auto,nchw,nhwc"
+    )
     args = parser.parse_args()
     chosen = [b for b in BENCHMARKS if b.name in args.models.split(",")]
     peak = machine_peak_gflops()
     rows = []
     for bench in chosen:
-        rows.append(measure(bench, args.cache, args.blocks, args.runs))
-        print(f"{bench.name}: done", flush=True)
+        for layout in args.layouts.split(","):
+            rows.append(measure(bench, args.cache, args.blocks, args.runs, layout))
+            print(f"{bench.name} ({layout}): done", flush=True)
     header = (
         f"## {dt.date.today()} · {platform.processor() or platform.machine()} · "
         f"{THREADS} threads · numpy float32 matmul peak {peak:.0f} GFLOP/s"

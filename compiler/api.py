@@ -15,6 +15,8 @@ from . import artifact
 from .codegen.build import build_library
 from .frontend import bind, importer, loader, preflight, signature
 from .options import CompileOptions
+from .passes.conv_layout import LayoutChoice, check_layout, choose_layout
+from .passes.node_sources import kernel_sources, without_node_sources
 from .passes.pipeline import count_kernels, plugins_of, run_pipeline
 from .progress import Progress, SilentProgress
 from .target import Target, resolve
@@ -44,6 +46,7 @@ def compile_model(
     Nothing is left behind when compilation fails.
     """
     options = options or CompileOptions()
+    check_layout(options.layout)
     progress = progress or SilentProgress()
     source = Path(model_path)
     resolved = resolve(target)
@@ -56,12 +59,18 @@ def compile_model(
         inputs = signature.apply_shapes(signature.graph_inputs(model), options.input_shapes)
         mod = importer.import_model(model, inputs, str(source))
         outputs = importer.output_signatures(mod, model)
+    with progress.stage("layout", options.layout):
+        layout = choose_layout(mod, resolved, options.layout)
+        progress.note(layout.summary())
     with progress.stage("passes", resolved.name):
-        mod, race = _lower(mod, resolved, options, source, progress)
+        mod, race = _lower(mod, resolved, options, source, progress, layout)
     manifest = _manifest(source, model, resolved, options, inputs, outputs, mod)
+    manifest["layout"] = layout.manifest()
     if race is not None:
         manifest["tuning"]["library_race"] = race.summary()
     manifest["plugins"] = plugins_of(mod)
+    manifest["kernel_sources"] = kernel_sources(mod)
+    mod = without_node_sources(mod)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         with progress.stage("build", resolved.tvm.get("mcpu", resolved.name)):
@@ -87,7 +96,12 @@ def _tuning_records(
 
 
 def _lower(
-    mod: Any, target: Target, options: CompileOptions, source: Path, progress: Progress
+    mod: Any,
+    target: Target,
+    options: CompileOptions,
+    source: Path,
+    progress: Progress,
+    layout: LayoutChoice,
 ) -> tuple[Any, KernelRace | None]:
     """The target's pass pipeline with the tuning records; TVM's failures become one line.
 
@@ -97,7 +111,9 @@ def _lower(
     tuning = tuning_passes(records) if records else []
     race = kernel_race(records.stores, target.tvm) if records and records.records else None
     try:
-        mod = run_pipeline(mod, target, options.dump_ir, tuning=tuning, choice=race)
+        mod = run_pipeline(
+            mod, target, options.dump_ir, tuning=tuning, layout=layout.layout, choice=race
+        )
     except EmberError:
         raise
     except Exception as err:  # TVM's passes raise many types (AssertionError, ValueError, ...)

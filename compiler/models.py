@@ -83,6 +83,72 @@ def small_cnn(batch: int | str = 1, image: int = 32, seed: int = 0) -> onnx.Mode
     return g.model("small_cnn", [inp], [out])
 
 
+def _conv(
+    g: _GraphBuilder, x: str, name: str, cin: int, cout: int, kernel: int, **attrs: Any
+) -> str:
+    """Conv with bias; `group` and `strides` pass through, padding keeps the size (at stride 1)."""
+    groups = int(attrs.get("group", 1))
+    w = g.weight(f"{name}.w", (cout, cin // groups, kernel, kernel), scale=(cin * kernel) ** -0.5)
+    pad = kernel // 2
+    return g.node("Conv", [x, w, g.weight(f"{name}.b", (cout,))], name, pads=[pad] * 4, **attrs)
+
+
+def _classifier(g: _GraphBuilder, x: str, channels: int, classes: int = 10) -> str:
+    x = g.node("Flatten", [g.node("GlobalAveragePool", [x], "gap")], "flatten", axis=1)
+    w = g.weight("fc.w", (classes, channels), scale=channels**-0.5)
+    return g.node("Gemm", [x, w, g.weight("fc.b", (classes,))], "logits", transB=1)
+
+
+def residual_cnn(batch: int = 1, image: int = 32, seed: int = 0) -> onnx.ModelProto:
+    """A ResNet-style network: bottleneck and strided grouped blocks with 1x1 shortcuts.
+
+    A strided stem, a bottleneck block with a 1x1 projection shortcut, a strided grouped block
+    with a strided 1x1 shortcut, global pooling and a Gemm.
+
+    Input ``input`` is ``batch x 3 x image x image``; output ``logits`` is ``batch x 10``.
+    """
+    g = _GraphBuilder(seed)
+    x = g.node("Relu", [_conv(g, "input", "stem", 3, 16, 3, strides=[2, 2])], "stem.relu")
+    y = g.node("Relu", [_conv(g, x, "b1.reduce", 16, 8, 1)], "b1.reduce.relu")
+    y = g.node("Relu", [_conv(g, y, "b1.conv", 8, 8, 3)], "b1.conv.relu")
+    y = _conv(g, y, "b1.expand", 8, 32, 1)
+    x = g.node("Relu", [g.node("Add", [y, _conv(g, x, "b1.proj", 16, 32, 1)], "b1.add")], "b1.out")
+    y = g.node("Relu", [_conv(g, x, "b2.conv", 32, 32, 3, strides=[2, 2], group=2)], "b2.relu")
+    short = _conv(g, x, "b2.proj", 32, 32, 1, strides=[2, 2])
+    x = g.node("Relu", [g.node("Add", [_conv(g, y, "b2.out", 32, 32, 3), short], "b2.add")], "b2.o")
+    _classifier(g, x, 32)
+    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, image, image])
+    out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 10])
+    return g.model("residual_cnn", [inp], [out])
+
+
+def _relu6(g: _GraphBuilder, x: str, name: str) -> str:
+    low = g.const(f"{name}.min", np.array(0.0, np.float32))
+    high = g.const(f"{name}.max", np.array(6.0, np.float32))
+    return g.node("Clip", [x, low, high], name)
+
+
+def mobile_cnn(batch: int = 1, image: int = 32, seed: int = 0) -> onnx.ModelProto:
+    """A MobileNetV2-style network: depthwise-separable convs and an inverted residual.
+
+    A strided stem, a depthwise-separable pair (Clip as ReLU6), an inverted residual block
+    (1x1 expand, 3x3 depthwise, 1x1 project, Add), global pooling and a Gemm.
+
+    Input ``input`` is ``batch x 3 x image x image``; output ``logits`` is ``batch x 10``.
+    """
+    g = _GraphBuilder(seed)
+    x = _relu6(g, _conv(g, "input", "stem", 3, 16, 3, strides=[2, 2]), "stem.relu6")
+    x = _relu6(g, _conv(g, x, "dw1", 16, 16, 3, group=16), "dw1.relu6")
+    x = _conv(g, x, "pw1", 16, 24, 1)
+    y = _relu6(g, _conv(g, x, "ir.expand", 24, 48, 1), "ir.expand.relu6")
+    y = _relu6(g, _conv(g, y, "ir.dw", 48, 48, 3, group=48), "ir.dw.relu6")
+    x = g.node("Add", [x, _conv(g, y, "ir.project", 48, 24, 1)], "ir.add")
+    _classifier(g, x, 24)
+    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, image, image])
+    out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 10])
+    return g.model("mobile_cnn", [inp], [out])
+
+
 def _linear(g: _GraphBuilder, x: str, prefix: str, din: int, dout: int) -> str:
     y = g.node("MatMul", [x, g.weight(f"{prefix}.w", (din, dout), scale=din**-0.5)], f"{prefix}.mm")
     return g.node("Add", [y, g.weight(f"{prefix}.b", (dout,))], prefix)

@@ -32,6 +32,8 @@ class CompileOptions:
     tuning_logs: bool = True
     #: The user's record store (default: the per-target store in Ember's cache folder).
     records: Path | None = None
+    #: Convolution layout: "auto" (measured on x86), "nchw" or "nhwc".
+    layout: str = "auto"
 
     def manifest(self) -> dict[str, Any]:
         """The manifest's `options` entry."""
@@ -39,6 +41,7 @@ class CompileOptions:
             "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},
             "bind_inputs": {k: np.asarray(v).tolist() for k, v in self.bind_inputs.items()},
             "tuning_logs": self.tuning_logs,
+            "layout": self.layout,
         }
 
 

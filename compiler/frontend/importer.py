@@ -11,12 +11,16 @@ from ember.errors import UnsupportedModelError
 from ..tvm_errors import summarize
 from .checks import check_graph
 from .fold_constants import fold_constants
+from .node_tags import NodeTagger
 from .shape_values import name_nodes, tensor_result_nodes
 from .signature import Dim, TensorSignature
 
 
 def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: str = "model") -> Any:
     """Return the Relax IRModule of `model`, weights bound as constants.
+
+    The module's attribute ``ember_node_tags`` names the ONNX node behind each binding of
+    main (see `node_tags`), for the artifact's kernel-to-node map.
 
     `inputs` fixes each input's shape (symbolic dimensions stay symbolic) and dtype. Run
     `preflight.require_clean` first: it names every node the import would stop at.
@@ -38,13 +42,15 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: st
     # Symbolic dimensions stay as the model names them; only fully fixed shapes are passed.
     shape_dict = {name: list(shape) for name, shape in fixed.items()}
     dtype_dict = {s.name: s.dtype for s in inputs}
+    tagger = NodeTagger(model)
     try:
-        with installed(tensor_nodes):
-            return from_onnx(
+        with installed(tensor_nodes, tagger.wrap):
+            mod = from_onnx(
                 model, shape_dict=shape_dict, dtype_dict=dtype_dict, keep_params_in_input=False
             )
     except Exception as err:  # TVM raises many types; report one line with the cause.
         raise UnsupportedModelError(f"ONNX import failed: {summarize(err)}") from err
+    return tagger.attach(mod)
 
 
 def output_signatures(mod: Any, model: onnx.ModelProto) -> list[TensorSignature]:

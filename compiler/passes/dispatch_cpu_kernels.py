@@ -11,8 +11,9 @@ static shapes is offered to the choice first: it may take the generated kernel i
 the library (`standalone_kernel`), e.g. when a tuning record measured it faster.
 
 Matched: matmul with a 2-D right operand, or both operands with the same batch dimensions
-(the attention products); NCHW/OIHW conv2d of any stride, padding, dilation and group count
-except depthwise. Everything else (other dtypes, broadcast batches, other layouts, depthwise
+(the attention products); NCHW/OIHW conv2d (`ember.cpu.conv2d`) and NHWC/HWIO conv2d
+(`ember.cpu.conv2d_nhwc`, after the layout pass) of any stride, padding, dilation and group
+count except depthwise. Everything else (other dtypes, broadcast batches, other layouts, depthwise
 convolutions, whose one-channel groups would make thousands of tiny GEMMs) is left to TVM.
 """
 
@@ -37,13 +38,13 @@ _CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
 class LibrarySite:
     """A call the library could run, and the generated kernel that could run it instead."""
 
-    #: "matmul" or "conv2d" (the plugin function is `ember.cpu.<op>`).
+    #: "matmul", "conv2d" or "conv2d_nhwc" (the plugin function is `ember.cpu.<op>`).
     op: str
     #: The generated kernel's workload hash (its tuning task's key).
     key: str
     #: Operand shapes, then the output's.
     shapes: tuple[tuple[int, ...], ...]
-    #: The plugin's conv2d attributes (see `_conv2d_attrs`); empty for matmul.
+    #: The plugin's conv2d attributes (see `conv2d_attrs`); empty for matmul.
     attrs: tuple[int, ...]
 
 
@@ -93,21 +94,24 @@ class _Rewriter(PyExprMutator):
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         if call.op == _MATMUL and _matmul_matches(call):
-            return self._route(call, "matmul", list(call.args), ())
-        if call.op == _CONV2D and _conv2d_matches(call):
-            attrs = _conv2d_attrs(call)
+            return self._route(call, "ember.cpu.matmul", list(call.args), ())
+        layouts = _conv2d_layouts(call) if call.op == _CONV2D else None
+        kernel = _CONV_KERNELS.get(layouts) if layouts else None
+        if kernel is not None and plugin_takes_conv2d(call):
+            attrs = conv2d_attrs(call)
             values = tuple(int(v) for v in attrs.values)
-            return self._route(call, "conv2d", [*call.args, attrs], values)
+            return self._route(call, kernel, [*call.args, attrs], values)
         return call
 
     def _route(
-        self, call: relax.Call, op: str, args: list[relax.Expr], attrs: tuple[int, ...]
+        self, call: relax.Call, kernel: str, args: list[relax.Expr], attrs: tuple[int, ...]
     ) -> relax.Expr:
+        op = kernel.removeprefix("ember.cpu.")
         generated = self._generated(call, op, attrs) if self.choice is not None else None
         if generated is not None:
             return generated
         self.rewritten += 1
-        return relax.op.call_dps_packed(f"ember.cpu.{op}", args, call.ty)
+        return relax.op.call_dps_packed(kernel, args, call.ty)
 
     def _generated(self, call: relax.Call, op: str, attrs: tuple[int, ...]) -> relax.Expr | None:
         shapes = _static_shapes([*call.args, call])
@@ -147,22 +151,34 @@ def _matmul_matches(call: relax.Call) -> bool:
     )
 
 
-def _conv2d_matches(call: relax.Call) -> bool:
+# (data layout, kernel layout) -> the plugin's packed function for it.
+_CONV_KERNELS = {("NCHW", "OIHW"): "ember.cpu.conv2d", ("NHWC", "HWIO"): "ember.cpu.conv2d_nhwc"}
+
+
+def _conv2d_layouts(call: relax.Call) -> tuple[str, str] | None:
+    attrs = call.attrs
+    if attrs.out_layout not in ("", attrs.data_layout):
+        return None
+    return str(attrs.data_layout), str(attrs.kernel_layout)
+
+
+def plugin_takes_conv2d(call: relax.Call) -> bool:
+    """Whether the plugin computes this float32, non-depthwise conv2d, layout aside.
+
+    Callers check the layouts against `_CONV_KERNELS` (the layout selection asks about
+    NCHW convs it may turn into NHWC ones).
+    """
     attrs = call.attrs
     data, weight = call.args
-    return (
-        _static_float32(data)
-        and _static_float32(weight)
-        and _static_float32(call)
-        and attrs.data_layout == "NCHW"
-        and attrs.kernel_layout == "OIHW"
-        and attrs.out_layout in ("", "NCHW")
-        and not _is_depthwise(weight, int(attrs.groups))
-        and (attrs.out_dtype is None or str(attrs.out_dtype) in ("", "float32"))
+    if not (_static_float32(data) and _static_float32(weight) and _static_float32(call)):
+        return False
+    in_per_group = weight.ty.shape.values[str(attrs.kernel_layout).index("I")]
+    return not _is_depthwise(in_per_group, int(attrs.groups)) and (
+        attrs.out_dtype is None or str(attrs.out_dtype) in ("", "float32")
     )
 
 
-def _conv2d_attrs(call: relax.Call) -> relax.ShapeExpr:
+def conv2d_attrs(call: relax.Call) -> relax.ShapeExpr:
     """[stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dil_h, dil_w, groups]."""
     attrs = call.attrs
     pads = [int(p) for p in attrs.padding]
@@ -172,6 +188,5 @@ def _conv2d_attrs(call: relax.Call) -> relax.ShapeExpr:
     return relax.ShapeExpr([*values, int(attrs.groups)])
 
 
-def _is_depthwise(weight: relax.Expr, groups: int) -> bool:
-    in_per_group = weight.ty.shape.values[1]
+def _is_depthwise(in_per_group: tvm.tirx.PrimExpr, groups: int) -> bool:
     return groups > 1 and isinstance(in_per_group, tvm.tirx.IntImm) and int(in_per_group) == 1

@@ -25,12 +25,32 @@ from .fast_math import fast_math
 from .gpu_schedule import gpu_schedule
 from .insert_guards import insert_guards
 from .materialize_empty_constants import materialize_empty_constants
+from .node_sources import fuse_ops_keeping_sources, keeping_tags_by_order, propagate_node_tags
 
 Phase = tuple[str, list[Any]]
 
 
-def _graph_phases(dispatch: list[Any]) -> list[Phase]:
-    """Guard, simplify, dispatch (library kernels, when the target has some), legalize, fuse."""
+def _layout_passes(layout: str) -> list[Any]:
+    """Passes that put convolutions in `layout` ("nchw", the ONNX layout, needs none).
+
+    NHWC: conv2d takes NHWC data and HWIO weights; operators between convolutions follow, and
+    transposes remain only at the edges (inputs, outputs, Flatten/Reshape). The weight
+    transposes are constant, so the FoldConstant after them stores the weights as HWIO: the
+    kernel reads them as they are, with no transpose at run time.
+    """
+    if layout == "nchw":
+        return []
+    if layout == "nhwc":
+        convert = relax.transform.ConvertLayout({"relax.nn.conv2d": ["NHWC", "HWIO"]})
+        return [keeping_tags_by_order(convert)]
+    raise CompileError(f"unknown layout '{layout}'")
+
+
+def _graph_phases(dispatch: list[Any], layout: str = "nchw") -> list[Phase]:
+    """Guard, simplify (and set the conv layout), dispatch, legalize, fuse.
+
+    Dispatch (library kernels) is there when the target has some.
+    """
     phases: list[Phase] = [
         # Run-time checks of what operators require of symbolic shapes and indices, read from
         # the imported ops before any pass rewrites them.
@@ -43,6 +63,7 @@ def _graph_phases(dispatch: list[Any]) -> list[Phase]:
                 # The remaining BatchNorms become arithmetic that fusion folds into a kernel.
                 relax.transform.DecomposeOpsForInference(),
                 relax.transform.CanonicalizeBindings(),
+                *_layout_passes(layout),
                 relax.transform.FoldConstant(),
                 expand_integer_powers,
                 fast_math,
@@ -61,21 +82,25 @@ def _graph_phases(dispatch: list[Any]) -> list[Phase]:
                 relax.transform.FoldConstant(),
             ],
         ),
+        # FuseOps with each fused call tagged with its ONNX nodes; FuseTIR keeps the tags.
         (
             "fuse",
-            [relax.transform.FuseOps(), relax.transform.FuseTIR(), materialize_empty_constants],
+            [fuse_ops_keeping_sources, relax.transform.FuseTIR(), materialize_empty_constants],
         ),
     ]
 
 
-def cpu_phases(plugin_kernels: bool = True, choice: KernelChoice | None = None) -> list[Phase]:
+def cpu_phases(
+    plugin_kernels: bool = True, layout: str = "nchw", choice: KernelChoice | None = None
+) -> list[Phase]:
     """The CPU pipeline: graph phases, then parallel loop nests.
 
     `plugin_kernels` sends float32 matmul and conv2d to the OpenBLAS plugin, which the x86
-    runtime ships; aarch64 artifacts keep TVM's own kernels.
+    runtime ships; aarch64 artifacts keep TVM's own kernels. `layout` is the convolutions'
+    data layout, "nchw" or "nhwc" (see `_layout_passes`).
     """
     dispatch = [make_dispatch(choice)] if plugin_kernels else []
-    return [*_graph_phases(dispatch), ("schedule", [cpu_default_schedule])]
+    return [*_graph_phases(dispatch, layout), ("schedule", [cpu_default_schedule])]
 
 
 def cuda_phases() -> list[Phase]:
@@ -84,18 +109,22 @@ def cuda_phases() -> list[Phase]:
 
 
 def phases_for(
-    target: Target, tuning: list[Any] | None = None, choice: KernelChoice | None = None
+    target: Target,
+    tuning: list[Any] | None = None,
+    layout: str = "nchw",
+    choice: KernelChoice | None = None,
 ) -> list[Phase]:
     """The phases for `target`; `tuning` passes (applying records) run just before "schedule".
 
-    `choice` decides, per library-eligible call, between the library and a generated kernel
-    (see `dispatch_cpu_kernels`); without one every eligible call goes to the library.
+    `layout` ("nchw" or "nhwc") applies to CPU targets; CUDA keeps the model's NCHW. `choice`
+    decides, per library-eligible call, between the library and a generated kernel (see
+    `dispatch_cpu_kernels`); without one every eligible call goes to the library.
 
     Tuning tasks are the kernels as they are before "schedule", so the records of `ember
     tune` (which stops there) match the kernels a compile schedules.
     """
     if target.device == "cpu":
-        phases = cpu_phases(plugin_kernels=target.arch == "x86_64", choice=choice)
+        phases = cpu_phases(target.arch == "x86_64", layout, choice)
     elif target.device == "cuda":
         phases = cuda_phases()
     else:
@@ -112,18 +141,21 @@ def run_pipeline(
     on_phase: Callable[[str], None] | None = None,
     tuning: list[Any] | None = None,
     until: str | None = None,
+    layout: str = "nchw",
     choice: KernelChoice | None = None,
 ) -> tvm.IRModule:
     """Apply the target's phases to `mod` under the TVM target; optionally dump the IR.
 
     `tuning` passes run before the "schedule" phase; `until` stops before the named phase
-    (the tuner extracts its tasks with ``until="schedule"``).
+    (the tuner extracts its tasks with ``until="schedule"``); `layout` is the convolutions'
+    layout on CPU targets ("nchw" or "nhwc").
     """
     if dump_ir is not None:
         dump_ir.mkdir(parents=True, exist_ok=True)
         (dump_ir / "00_imported.py").write_text(mod.script(), encoding="utf-8")
     with target.tvm_target():
-        for index, (name, passes) in enumerate(phases_for(target, tuning, choice), start=1):
+        phases = phases_for(target, tuning, layout, choice)
+        for index, (name, passes) in enumerate(phases, start=1):
             if name == until:
                 break
             if on_phase is not None:
@@ -135,8 +167,11 @@ def run_pipeline(
 
 
 def _run_phase(mod: tvm.IRModule, name: str, passes: list[Any]) -> tvm.IRModule:
+    """Apply the phase's passes one by one, keeping ONNX node tags on the bindings they add."""
     try:
-        return tvm.transform.Sequential(passes, name=name)(mod)
+        for one in passes:
+            mod = propagate_node_tags(tvm.transform.Sequential([one], name=name)(mod))
+        return mod
     except Exception as err:  # a pass's error crosses TVM's FFI as a generic error
         raise CompileError(f"pass phase '{name}' failed: {summarize(err)}") from err
 

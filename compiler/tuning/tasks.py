@@ -34,17 +34,20 @@ def lowered_module(
     source: Path,
     target: Target,
     input_shapes: dict[str, tuple[int, ...]],
+    layout: str = "nchw",
     choice: KernelChoice | None = None,
 ) -> Any:
     """Import `source` as `compile_model` does and run the phases before "schedule".
 
+    `layout` is the convolutions' layout ("nchw" or "nhwc"); the kernels, hence the records,
+    differ between the two, so tune in the layout the compile reports (manifest `layout`).
     `choice` (`library_race.GenerateAll` in a tune) turns library calls into tasks too.
     """
     model = loader.load_model(source)
     preflight.require_clean(model, target)
     inputs = signature.apply_shapes(signature.graph_inputs(model), input_shapes)
     mod = importer.import_model(model, inputs, str(source))
-    return run_pipeline(mod, target, until="schedule", choice=choice)
+    return run_pipeline(mod, target, until="schedule", layout=layout, choice=choice)
 
 
 def extract_tasks(mod: Any, target: Target) -> list[Task]:

@@ -47,6 +47,8 @@ class TuneConfig:
     seed: int = 0
     #: Also tune the library's matmul/conv2d calls as kernels, racing the library (x86).
     race_library: bool = True
+    #: The convolutions' layout ("nchw" or "nhwc"): records apply to compiles in that layout.
+    layout: str = "nchw"
 
     def to_json(self) -> dict[str, Any]:
         """The config as a JSON object."""
@@ -73,7 +75,8 @@ def run_tune(config: TuneConfig, emit: Callable[[Event], None]) -> None:
         emit({"event": "problem", "message": problem})
     shapes = {k: tuple(v) for k, v in config.input_shapes.items()}
     choice = _library_choice(config, target)
-    tasks = extract_tasks(lowered_module(Path(config.model), target, shapes, choice), target)
+    lowered = lowered_module(Path(config.model), target, shapes, config.layout, choice)
+    tasks = extract_tasks(lowered, target)
     progress = _prior_progress(path, target, tasks)
     if choice is not None:
         _time_library(path, choice, progress, emit)

@@ -44,6 +44,7 @@ def compile(
     output: str | os.PathLike[str] | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     bind_inputs: Mapping[str, Any] | None = None,
+    layout: str = "auto",
 ) -> Path:
     """Compile an ONNX file for `target` and return the path of the artifact.
 
@@ -61,6 +62,9 @@ def compile(
         Inputs to compile as constants, e.g. ``{"axes": [0, 2]}``: for inputs that set shapes,
         axes, ``k``, pads or scales, which the compiler needs to know. They leave the
         artifact's inputs.
+    layout
+        Convolution layout: ``"auto"`` (on x86, the faster of NCHW and NHWC, timed on this
+        machine), ``"nchw"`` or ``"nhwc"``.
     """
     from ember.compiler.api import compile_model
     from ember.compiler.options import CompileOptions
@@ -69,5 +73,5 @@ def compile(
     import numpy as np
 
     bound = {name: np.asarray(value) for name, value in (bind_inputs or {}).items()}
-    options = CompileOptions(input_shapes=shapes, bind_inputs=bound)
+    options = CompileOptions(input_shapes=shapes, bind_inputs=bound, layout=layout)
     return compile_model(model, target, output, options)

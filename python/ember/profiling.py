@@ -25,12 +25,18 @@ _BUILTIN_PREFIXES = ("vm.builtin.", "vm.", "relax.")
 
 @dataclass(frozen=True)
 class KernelTime:
-    """Mean time of one kernel per inference."""
+    """Mean time per inference of one kernel at the call sites that compute `nodes`.
+
+    `nodes` are the ONNX nodes the kernel computes there (from the manifest's
+    `kernel_sources`; empty for artifacts without it). A kernel called for different nodes
+    (the plugin's conv for each Conv) gets one row per call site.
+    """
 
     name: str
     ms: float
     calls: int
     share: float
+    nodes: tuple[str, ...] = ()
 
     @property
     def ops(self) -> str:
@@ -72,21 +78,61 @@ def profile(path: str | os.PathLike[str], runs: int = 10, threads: int = 2) -> l
     args = [tvm.runtime.tensor(a) for a in _inputs(manifest)]
     for _ in range(3):
         vm["main"](*args)
-    totals: dict[str, float] = defaultdict(float)
-    calls: dict[str, int] = defaultdict(int)
-    started: dict[str, float] = {}
+    clock = _SiteClock(_call_sites(manifest))
+    vm.set_instrument(clock.instrument)
+    for _ in range(runs):
+        clock.new_inference()
+        vm["main"](*args)
+    return clock.rows(runs)
 
-    def instrument(func: Any, name: str, before: bool, ret: Any, *rest: Any) -> int:
+
+class _SiteClock:
+    """VM instrument: time per (kernel, call site), the site told by the call's order.
+
+    The n-th call of a kernel within one inference is the n-th entry for that kernel in the
+    manifest's `kernel_sources`, whose node names the row carries.
+    """
+
+    def __init__(self, sites: dict[str, list[tuple[str, ...]]]) -> None:
+        self._sites = sites
+        self._seen: dict[str, int] = defaultdict(int)
+        self._started: dict[str, float] = {}
+        self._totals: dict[tuple[str, tuple[str, ...]], float] = defaultdict(float)
+        self._calls: dict[tuple[str, tuple[str, ...]], int] = defaultdict(int)
+
+    def new_inference(self) -> None:
+        self._seen.clear()
+
+    def instrument(self, func: Any, name: str, before: bool, ret: Any, *rest: Any) -> int:
         if before:
-            started[name] = time.perf_counter()
+            self._started[name] = time.perf_counter()
         elif not name.startswith(_BUILTIN_PREFIXES):
-            totals[name] += time.perf_counter() - started[name]
-            calls[name] += 1
+            known = self._sites.get(name, [])
+            key = (name, known[self._seen[name] % len(known)] if known else ())
+            self._seen[name] += 1
+            self._totals[key] += time.perf_counter() - self._started[name]
+            self._calls[key] += 1
         return 0  # VMInstrumentReturnKind.NO_OP
 
-    vm.set_instrument(instrument)
-    for _ in range(runs):
-        vm["main"](*args)
-    whole = sum(totals.values()) or 1.0
-    rows = [KernelTime(n, 1e3 * t / runs, calls[n] // runs, t / whole) for n, t in totals.items()]
-    return sorted(rows, key=lambda r: -r.ms)
+    def rows(self, runs: int) -> list[KernelTime]:
+        whole = sum(self._totals.values()) or 1.0
+        rows = [
+            KernelTime(name, 1e3 * t / runs, self._calls[(name, nodes)] // runs, t / whole, nodes)
+            for (name, nodes), t in self._totals.items()
+        ]
+        return sorted(rows, key=lambda r: -r.ms)
+
+
+def _call_sites(manifest: dict[str, Any]) -> dict[str, list[tuple[str, ...]]]:
+    """Kernel name -> the node names of each of its call sites, in execution order."""
+    sites: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+    for site in manifest.get("kernel_sources") or []:
+        sites[str(site["kernel"])].append(tuple(str(n) for n in site["nodes"]))
+    return sites
+
+
+def describe_nodes(nodes: tuple[str, ...], limit: int = 3) -> str:
+    """'a, b, c and 4 more': the first `limit` node names of a kernel, for one table row."""
+    shown = ", ".join(nodes[:limit])
+    rest = len(nodes) - limit
+    return f"{shown} and {rest} more" if rest > 0 else shown

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from ember.runtime import read_manifest
+from tests.compiler.test_node_sources import conv_relu_add_matmul
 from tests.integration.test_cli import ember
 
 
@@ -43,18 +45,49 @@ def test_bench_reports_latency_beside_onnxruntime(cnn):
     assert text.returncode == 0 and text.stdout.startswith("ember        median ")
 
 
-def test_profile_lists_kernels_with_their_share(cnn):
+def test_profile_lists_kernels_with_their_share_and_onnx_nodes(cnn):
     _, artifact = cnn
     proc = ember("profile", str(artifact), "--runs", "2", "--threads", "1", "--json")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
-    names = [r["name"] for r in rows]
-    assert names.count("ember.cpu.conv2d") == 1  # the plugin's conv, called twice per run
-    conv = rows[names.index("ember.cpu.conv2d")]
-    assert conv["calls"] == 2 and "OpenBLAS" in conv["ops"]
+    # The plugin's conv runs twice per inference, once per Conv node: one row each.
+    convs = sorted((r for r in rows if r["name"] == "ember.cpu.conv2d"), key=lambda r: r["nodes"])
+    assert [r["nodes"] for r in convs] == [["block1.conv"], ["block2.conv"]]
+    assert all(r["calls"] == 1 and "OpenBLAS" in r["ops"] for r in convs)
+    epilogues = [r["nodes"] for r in rows if r["name"].startswith("fused_")]
+    assert ["block1.conv", "block1.bn", "block1.relu"] in epilogues
     assert sum(r["share"] for r in rows) == pytest.approx(1.0)
     assert [r["ms"] for r in rows] == sorted((r["ms"] for r in rows), reverse=True)
     assert any(r["name"].startswith("fused_") for r in rows)
+
+
+def test_profile_table_names_the_nodes_of_each_kernel(cnn):
+    _, artifact = cnn
+    proc = ember("profile", str(artifact), "--runs", "1", "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    conv_lines = [line for line in proc.stdout.splitlines() if "ember.cpu.conv2d" in line]
+    assert sorted(line.split("<- ")[1] for line in conv_lines) == ["block1.conv", "block2.conv"]
+    assert any(line.endswith("<- pool1") for line in proc.stdout.splitlines())
+
+
+def test_profile_of_a_model_built_with_named_nodes(compile_example):
+    _, artifact = compile_example("named", conv_relu_add_matmul())
+    manifest = read_manifest(artifact)
+    assert manifest["kernel_sources"][0] == {"kernel": "ember.cpu.conv2d", "nodes": ["stem_conv"]}
+    proc = ember("profile", str(artifact), "--runs", "2", "--threads", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    by_kernel = {r["name"]: r["nodes"] for r in json.loads(proc.stdout)}
+    assert by_kernel["ember.cpu.conv2d"] == ["stem_conv"]
+    assert by_kernel["ember.cpu.matmul"] == ["classifier"]
+    epilogue = [n for k, n in by_kernel.items() if "relu" in k]
+    assert len(epilogue) == 1 and {"stem_relu", "residual_add"} <= set(epilogue[0])
+
+
+def test_long_node_lists_are_shortened():
+    from ember.profiling import describe_nodes
+
+    assert describe_nodes(("a", "b")) == "a, b"
+    assert describe_nodes(tuple("abcdef")) == "a, b, c and 3 more"
 
 
 def test_profile_of_a_bad_file_is_one_line(tmp_path):

@@ -100,6 +100,8 @@ def test_config_and_targets():
         (["compile", "{good}", "--target", "z80"], ["unknown target 'z80'"]),
         (["compile", "{good}", "--input-shape", "nope=1x2"], ["unknown input 'nope'"]),
         (["compile", "{good}", "--input-shape", "input"], ["--input-shape"]),
+        (["compile", "{good}", "--layout", "nhcw"], ["invalid --layout 'nhcw'", "auto, nchw"]),
+        (["tune", "{good}", "--layout", "auto"], ["invalid --layout 'auto'", "nchw or nhwc"]),
         (["run", "{good}"], ["good.onnx"]),
         (["run", "{artifact}", "--inputs", "{wrong_inputs}"], ["unknown input 'image'"]),
         (["run", "{artifact}", "--inputs", "{wrong_shape}"], ["input 'input'", "shape"]),
@@ -185,3 +187,17 @@ def test_usage_errors_print_usage_not_a_traceback(args):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "Usage:" in proc.stderr
+
+
+def test_compile_reports_the_measured_conv_layout(tmp_path):
+    from ember.compiler.models import residual_cnn
+    from ember.runtime import read_manifest
+
+    source = tmp_path / "res.onnx"
+    onnx.save(residual_cnn(), source)
+    proc = ember("compile", str(source), "--layout", "auto")
+    assert proc.returncode == 0, proc.stderr
+    layout = read_manifest(tmp_path / "res.so")["layout"]
+    assert layout["requested"] == "auto" and layout["conv"] in ("nchw", "nhwc")
+    assert set(layout["measured_ms"]) == {"nchw", "nhwc"} and layout["conv_shapes"] == 8
+    assert f"conv layout {layout['conv'].upper()}: measured NCHW" in proc.stderr

@@ -55,7 +55,9 @@ def dense_relu_model(folder):
 def test_library_calls_become_tasks_whose_keys_match_the_sites(tmp_path):
     target = resolve("x86")
     choice = GenerateAll()
-    tasks = extract_tasks(lowered_module(dense_relu_model(tmp_path), target, {}, choice), target)
+    tasks = extract_tasks(
+        lowered_module(dense_relu_model(tmp_path), target, {}, choice=choice), target
+    )
     (site,) = choice.sites.values()
     assert site.op == "matmul" and site.shapes == ((8, 32), (32, 16), (8, 16))
     assert site.key in {t.key for t in tasks}  # the compile computes the tuner's key

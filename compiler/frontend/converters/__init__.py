@@ -11,7 +11,7 @@ subclass (`_impl_vN(bb, inputs, attr, params)` picked by opset, as in TVM).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,6 +24,7 @@ def ember_converters() -> dict[str, Any]:
     from .attention import Attention
     from .bitcast import BitCast
     from .causal_conv import CausalConvWithState
+    from .clip import Clip
     from .conv_transpose import ConvTranspose
     from .cumulative import CumProd
     from .deform_conv import DeformConv
@@ -60,6 +61,7 @@ def ember_converters() -> dict[str, Any]:
         "GRU": GRU,
         "LSTM": LSTM,
         "Attention": Attention,
+        "Clip": Clip,
         "QLinearMatMul": QLinearMatMul,
         "QLinearConv": QLinearConv,
         "ConvInteger": ConvInteger,
@@ -150,11 +152,16 @@ def _tensor_results(converter: Any, names: frozenset[str]) -> Any:
 
 
 @contextmanager
-def installed(tensor_nodes: frozenset[str] = frozenset()) -> Iterator[None]:
+def installed(
+    tensor_nodes: frozenset[str] = frozenset(),
+    wrap: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Iterator[None]:
     """Make TVM's importer use `convert_map()` inside the `with` block.
 
     The nodes named in `tensor_nodes` give their readers int64 tensors where TVM's converter
-    makes a shape expression (see `shape_values`).
+    makes a shape expression (see `shape_values`). `wrap`, if given, replaces the merged map
+    last (the importer tags converters' results with their node names through it, see
+    `node_tags.NodeTagger.wrap`).
     """
     from tvm.relax.frontend.onnx import onnx_frontend
 
@@ -163,6 +170,8 @@ def installed(tensor_nodes: frozenset[str] = frozenset()) -> Iterator[None]:
         merged = convert_map()
         if tensor_nodes:
             merged = {op: _tensor_results(c, tensor_nodes) for op, c in merged.items()}
+        if wrap is not None:
+            merged = wrap(merged)
 
         def patched() -> dict[str, Any]:
             return merged

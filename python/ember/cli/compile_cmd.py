@@ -43,6 +43,13 @@ def compile_command(
         bool,
         typer.Option("--no-tuning-logs", help="Use no tuning record, yours or shipped."),
     ] = False,
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--layout",
+            help="Convolution layout: auto (timed on this machine, x86), nchw or nhwc.",
+        ),
+    ] = "auto",
 ) -> None:
     """Compile MODEL for a target into one shared library."""
     from ember.compiler.api import compile_model
@@ -55,6 +62,7 @@ def compile_command(
         dump_ir=dump_ir,
         tuning_logs=not no_tuning_logs,
         records=records,
+        layout=layout,
     )
     progress = TerminalProgress()
     path = compile_model(model, target, output, options, progress)

@@ -1,4 +1,4 @@
-"""`ember profile`: time per kernel, sorted, with its share of the total."""
+"""`ember profile`: time per kernel, sorted, with its share and the ONNX nodes it computes."""
 
 from __future__ import annotations
 
@@ -19,18 +19,22 @@ def profile_command(
     top: Annotated[int, typer.Option("--top", help="Show this many kernels.")] = 25,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Time each kernel of ARTIFACT (random inputs) and list them, slowest first."""
-    from ember.profiling import profile
+    """Time each kernel of ARTIFACT (random inputs); list them slowest first, with ONNX nodes."""
+    from ember.profiling import describe_nodes, profile
 
     rows = profile(artifact, runs=runs, threads=threads)
     if as_json:
         out.print_json(json.dumps([{**asdict(r), "ops": r.ops} for r in rows]))
         return
     total = sum(r.ms for r in rows)
-    out.print(f"{'ms':>9} {'share':>6} {'calls':>5}  kernel (operators)", markup=False)
+    out.print(
+        f"{'ms':>9} {'share':>6} {'calls':>5}  kernel (operators)  <- ONNX nodes", markup=False
+    )
     for r in rows[:top]:
+        nodes = f"  <- {describe_nodes(r.nodes)}" if r.nodes else ""
         out.print(
-            f"{r.ms:9.3f} {100 * r.share:5.1f}% {r.calls:5d}  {r.name} ({r.ops})", markup=False
+            f"{r.ms:9.3f} {100 * r.share:5.1f}% {r.calls:5d}  {r.name} ({r.ops}){nodes}",
+            markup=False,
         )
     out.print(
         f"{total:9.3f} ms in {len(rows)} kernels per inference, {threads} threads", markup=False

@@ -55,6 +55,13 @@ def tune_command(
     population: Annotated[
         int, typer.Option("--population", hidden=True, help="Evolutionary search population.")
     ] = 512,
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--layout",
+            help="Conv layout to tune in, nchw or nhwc: the one `ember compile` reports.",
+        ),
+    ] = "nchw",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Tune MODEL's kernels for a target; records are kept as they are measured."""
@@ -62,7 +69,7 @@ def tune_command(
     from ember.compiler.tuning.session import tune
     from ember.compiler.tuning.tuner import TuneConfig
 
-    _check(trials, rpc_tracker, rpc_key)
+    _check(trials, rpc_tracker, rpc_key, layout)
     budget_s = parse_duration(budget) if budget else None
     shapes = {k: list(v) for k, v in parse_input_shapes(input_shape).items()}
     config = TuneConfig(
@@ -78,13 +85,16 @@ def tune_command(
         race_library=not no_library_race,
         trials_per_batch=per_batch,
         population=population,
+        layout=layout.lower(),
     )
     with TuneView(budget_s) as view:
         result = tune(config, None if as_json else view)
     _report(result, view, as_json)
 
 
-def _check(trials: int, rpc_tracker: str | None, rpc_key: str | None) -> None:
+def _check(trials: int, rpc_tracker: str | None, rpc_key: str | None, layout: str) -> None:
+    if layout.lower() not in ("nchw", "nhwc"):
+        raise OptionError(f"invalid --layout '{layout}': expected nchw or nhwc")
     if trials < 1:
         raise OptionError(f"--trials must be at least 1, got {trials}")
     if bool(rpc_tracker) != bool(rpc_key):

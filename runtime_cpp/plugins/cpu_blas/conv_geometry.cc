@@ -8,6 +8,21 @@
 namespace ember {
 namespace blas {
 
+namespace {
+
+// [stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dil_h, dil_w, groups].
+void ReadAttrs(tvm::ffi::ShapeView attrs, ConvGeometry* g) {
+  g->stride_h = attrs[0];
+  g->stride_w = attrs[1];
+  g->pad_top = attrs[2];
+  g->pad_left = attrs[3];
+  g->dilation_h = attrs[6];
+  g->dilation_w = attrs[7];
+  g->groups = attrs[8];
+}
+
+}  // namespace
+
 ConvGeometry ConvGeometry::From(tvm::ffi::ShapeView data, tvm::ffi::ShapeView weight,
                                 tvm::ffi::ShapeView out, tvm::ffi::ShapeView attrs) {
   if (data.size() != 4 || weight.size() != 4 || out.size() != 4 || attrs.size() != 9) {
@@ -23,19 +38,56 @@ ConvGeometry ConvGeometry::From(tvm::ffi::ShapeView data, tvm::ffi::ShapeView we
   g.out_w = out[3];
   g.kernel_h = weight[2];
   g.kernel_w = weight[3];
-  g.stride_h = attrs[0];
-  g.stride_w = attrs[1];
-  g.pad_top = attrs[2];
-  g.pad_left = attrs[3];
-  g.dilation_h = attrs[6];
-  g.dilation_w = attrs[7];
-  g.groups = attrs[8];
+  ReadAttrs(attrs, &g);
   g.group_in_c = g.in_c / g.groups;
   g.group_out_c = g.out_c / g.groups;
   if (weight[0] != g.out_c || weight[1] != g.group_in_c || out[0] != g.batch) {
     TVM_FFI_THROW(ValueError) << "ember.cpu.conv2d: inconsistent shapes";
   }
   return g;
+}
+
+ConvGeometry ConvGeometry::FromNhwc(tvm::ffi::ShapeView data, tvm::ffi::ShapeView weight,
+                                    tvm::ffi::ShapeView out, tvm::ffi::ShapeView attrs) {
+  if (data.size() != 4 || weight.size() != 4 || out.size() != 4 || attrs.size() != 9) {
+    TVM_FFI_THROW(ValueError) << "ember.cpu.conv2d_nhwc expects NHWC data, HWIO weight, 9 attrs";
+  }
+  ConvGeometry g{};
+  g.batch = data[0];
+  g.in_h = data[1];
+  g.in_w = data[2];
+  g.in_c = data[3];
+  g.out_h = out[1];
+  g.out_w = out[2];
+  g.out_c = out[3];
+  g.kernel_h = weight[0];
+  g.kernel_w = weight[1];
+  ReadAttrs(attrs, &g);
+  g.group_in_c = g.in_c / g.groups;
+  g.group_out_c = g.out_c / g.groups;
+  if (weight[2] != g.group_in_c || weight[3] != g.out_c || out[0] != g.batch) {
+    TVM_FFI_THROW(ValueError) << "ember.cpu.conv2d_nhwc: inconsistent shapes";
+  }
+  return g;
+}
+
+void ConvGeometry::Im2ColNhwc(const float* x, int64_t p0, int64_t p1, float* col) const {
+  const size_t run = static_cast<size_t>(group_in_c);
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t oh = p / out_w, ow = p % out_w;
+    float* dst = col + (p - p0) * ColumnRows();
+    for (int64_t kh = 0; kh < kernel_h; ++kh) {
+      const int64_t ih = oh * stride_h - pad_top + kh * dilation_h;
+      for (int64_t kw = 0; kw < kernel_w; ++kw, dst += run) {
+        const int64_t iw = ow * stride_w - pad_left + kw * dilation_w;
+        if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) {
+          std::fill(dst, dst + run, 0.0f);
+        } else {
+          std::memcpy(dst, x + (ih * in_w + iw) * in_c, run * sizeof(float));
+        }
+      }
+    }
+  }
 }
 
 namespace {

@@ -1,6 +1,6 @@
 /*!
  * \file conv_geometry.h
- * \brief Shapes and attributes of an NCHW/OIHW conv2d, and its im2col.
+ * \brief Shapes and attributes of an NCHW/OIHW or NHWC/HWIO conv2d, and their im2col.
  */
 #ifndef EMBER_RUNTIME_CPP_PLUGINS_CPU_BLAS_CONV_GEOMETRY_H_
 #define EMBER_RUNTIME_CPP_PLUGINS_CPU_BLAS_CONV_GEOMETRY_H_
@@ -25,6 +25,9 @@ struct ConvGeometry {
    */
   static ConvGeometry From(tvm::ffi::ShapeView data, tvm::ffi::ShapeView weight,
                            tvm::ffi::ShapeView out, tvm::ffi::ShapeView attrs);
+  /*! \brief The same for NHWC data, HWIO weight ([kh, kw, in_c / groups, out_c]), NHWC out. */
+  static ConvGeometry FromNhwc(tvm::ffi::ShapeView data, tvm::ffi::ShapeView weight,
+                               tvm::ffi::ShapeView out, tvm::ffi::ShapeView attrs);
 
   /*! \brief Rows of the column matrix: input channels per group x kernel window. */
   int64_t ColumnRows() const { return group_in_c * kernel_h * kernel_w; }
@@ -37,6 +40,13 @@ struct ConvGeometry {
    *        row r = (c, kh, kw); zero where the window falls in the padding.
    */
   void Im2Col(const float* x, int64_t p0, int64_t p1, float* col, int64_t ld) const;
+  /*!
+   * \brief NHWC columns for output pixels [p0, p1) of one image: one row per pixel,
+   *        col[(p - p0) * ColumnRows() + (kh * kernel_w + kw) * group_in_c + c], the (kh, kw, c)
+   *        order of an HWIO weight. `x` points at the image's first channel of the group; each
+   *        window position is one contiguous run of `group_in_c` channels.
+   */
+  void Im2ColNhwc(const float* x, int64_t p0, int64_t p1, float* col) const;
 };
 
 }  // namespace blas

@@ -1,6 +1,6 @@
 /*!
  * \file cpu_blas.cc
- * \brief Ember's CPU kernel plugin: float32 matmul and conv2d on OpenBLAS.
+ * \brief Ember's CPU kernel plugin: float32 matmul and conv2d (NCHW and NHWC) on OpenBLAS.
  *
  * The compiler rewrites matching Relax ops into `call_dps_packed("ember.cpu.*", ...)`; the
  * VM resolves those names in the global function registry when it runs, which this library
@@ -171,6 +171,68 @@ void Conv2d(TensorView data, TensorView weight, Shape attrs, TensorView out) {
   });
 }
 
+// NHWC conv2d, one group of pixels [p0, p1) of one image: out[p, c] = sum_r col[p, r] W[r, c]
+// with the columns' rows in HWIO order, so the weight is read as the [rows, out_c] matrix it
+// already is (the compiler stores it in HWIO at build time).
+void ConvBlockNhwc(const ConvGeometry& g, const float* x, const float* w, float* y, int64_t p0,
+                   int64_t p1) {
+  const int64_t rows = g.ColumnRows();
+  thread_local std::vector<float> col;
+  col.resize(static_cast<size_t>(rows * (p1 - p0)));
+  for (int64_t grp = 0; grp < g.groups; ++grp) {
+    g.Im2ColNhwc(x + grp * g.group_in_c, p0, p1, col.data());
+    Gemm(p1 - p0, g.group_out_c, rows, col.data(), rows, w + grp * g.group_out_c, g.out_c,
+         y + p0 * g.out_c + grp * g.group_out_c, g.out_c);
+  }
+}
+
+// Few pixels, many channels: the image's columns once (in parallel), then the GEMM split over
+// output channels.
+void ConvSharedColumnsNhwc(const ConvGeometry& g, const float* x, const float* w, float* y) {
+  const int64_t pixels = g.out_h * g.out_w;
+  const int64_t rows = g.ColumnRows();
+  std::vector<float> col(static_cast<size_t>(rows * pixels));
+  for (int64_t grp = 0; grp < g.groups; ++grp) {
+    ParallelFor(pixels, 16, [&](int64_t p0, int64_t p1) {
+      g.Im2ColNhwc(x + grp * g.group_in_c, p0, p1, col.data() + p0 * rows);
+    });
+    const int64_t c_base = grp * g.group_out_c;
+    ParallelFor(g.group_out_c, kMinChannelsPerTask, [&](int64_t c0, int64_t c1) {
+      Gemm(pixels, c1 - c0, rows, col.data(), rows, w + c_base + c0, g.out_c, y + c_base + c0,
+           g.out_c);
+    });
+  }
+}
+
+// NHWC/HWIO conv2d as im2col + GEMM: im2col copies contiguous channel runs, and a 1x1 stride-1
+// conv without padding is one GEMM over all images' pixels, the input read in place.
+void Conv2dNhwc(TensorView data, TensorView weight, Shape attrs, TensorView out) {
+  CheckFloat32(data, "conv2d data");
+  CheckFloat32(weight, "conv2d weight");
+  CheckFloat32(out, "conv2d output");
+  ConvGeometry g = ConvGeometry::FromNhwc(data.shape(), weight.shape(), out.shape(), attrs);
+  const int64_t pixels = g.out_h * g.out_w;
+  const int64_t in_image = g.in_h * g.in_w * g.in_c, out_image = pixels * g.out_c;
+  if (g.IsPointwise() && g.groups == 1) {
+    ParallelGemm(g.batch * pixels, g.out_c, g.in_c, In(data), In(weight), Out(out));
+    return;
+  }
+  const int64_t pixel_blocks = (pixels + kPixelsPerBlock - 1) / kPixelsPerBlock;
+  if (g.batch * pixel_blocks < kMinTasks && g.group_out_c >= 2 * kMinChannelsPerTask) {
+    for (int64_t n = 0; n < g.batch; ++n) {
+      ConvSharedColumnsNhwc(g, In(data) + n * in_image, In(weight), Out(out) + n * out_image);
+    }
+    return;
+  }
+  ParallelFor(g.batch * pixel_blocks, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / pixel_blocks, p0 = (t % pixel_blocks) * kPixelsPerBlock;
+      ConvBlockNhwc(g, In(data) + n * in_image, In(weight), Out(out) + n * out_image, p0,
+                    std::min(pixels, p0 + kPixelsPerBlock));
+    }
+  });
+}
+
 // Each BLAS call runs on one thread; the parallelism is TVM's (see ParallelFor).
 const bool kSingleThreaded = (scipy_openblas_set_num_threads(1), true);
 
@@ -182,5 +244,6 @@ TVM_FFI_STATIC_INIT_BLOCK() {
   namespace refl = tvm::ffi::reflection;
   refl::GlobalDef()
       .def("ember.cpu.matmul", ember::blas::Matmul)
-      .def("ember.cpu.conv2d", ember::blas::Conv2d);
+      .def("ember.cpu.conv2d", ember::blas::Conv2d)
+      .def("ember.cpu.conv2d_nhwc", ember::blas::Conv2dNhwc);
 }

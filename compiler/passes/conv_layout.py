@@ -1,0 +1,206 @@
+"""Choose the convolutions' layout, NCHW or NHWC, by timing the plugin's conv on this machine.
+
+On x86 every float32, non-depthwise conv2d runs in the OpenBLAS plugin, which has an NCHW
+kernel (im2col per output row) and an NHWC one (im2col copies contiguous channel runs; a 1x1
+conv is one GEMM over the input as it is). Which is faster depends on the shapes and the
+machine, and so does the speed of the generated bias/activation epilogue after each conv
+and of the depthwise convs the plugin leaves to TVM. So `choose_layout` builds each distinct
+conv shape of the model with a bias+ReLU epilogue in both layouts and times them in the
+compiling process, on TVM's thread pool as at run time (`conv_timing`; a few milliseconds
+each), then picks the layout with the lower total for the model (NHWC only when it is
+clearly lower, see `NHWC_MARGIN`), each shape weighted by how often the model uses it. The
+choice and the totals go into the manifest and the compile output.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tvm
+import tvm_ffi
+from tvm import relax
+
+from ember.errors import OptionError
+
+from ..target import Target
+from .dispatch_cpu_kernels import conv2d_attrs, plugin_takes_conv2d
+
+LAYOUTS = ("auto", "nchw", "nhwc")
+_CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
+# Installed as ember/compiler/passes/: the plugin is ember/lib/libember_cpu_blas.so.
+_PLUGIN = Path(__file__).resolve().parents[2] / "lib" / "libember_cpu_blas.so"
+_KERNELS = {"nchw": "ember.cpu.conv2d", "nhwc": "ember.cpu.conv2d_nhwc"}
+# Time each kernel at least this many times, and for about this long.
+_MIN_RUNS, _BUDGET_S = 5, 0.01
+# NHWC must beat NCHW by this fraction to be taken. NCHW is the model's own layout (no
+# transposes at the edges, and the layout `ember tune` records are made in); timings a few
+# percent apart are within the noise of a busy machine and would flip between compiles.
+NHWC_MARGIN = 0.05
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """One conv2d as the plugin sees it, in NCHW/OIHW terms."""
+
+    data: tuple[int, ...]
+    weight: tuple[int, ...]
+    out: tuple[int, ...]
+    attrs: tuple[int, ...]  # strides, pads (top, left, bottom, right), dilations, groups
+
+
+@dataclass(frozen=True)
+class LayoutChoice:
+    """The layout a compile uses, what was asked for, and the measured totals behind it."""
+
+    layout: str
+    requested: str
+    measured_ms: dict[str, float] = field(default_factory=dict)
+    conv_shapes: int = 0
+    reason: str = ""
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest's `layout` entry."""
+        return {
+            "conv": self.layout,
+            "requested": self.requested,
+            "measured_ms": {k: round(v, 4) for k, v in self.measured_ms.items()},
+            "conv_shapes": self.conv_shapes,
+            "reason": self.reason,
+        }
+
+    def summary(self) -> str:
+        """One line for the compile output."""
+        return f"conv layout {self.layout.upper()}: {self.reason}"
+
+
+def check_layout(requested: str) -> str:
+    """`requested` in lower case, or a one-line error naming the accepted values."""
+    value = requested.lower()
+    if value not in LAYOUTS:
+        raise OptionError(f"invalid --layout '{requested}': expected one of {', '.join(LAYOUTS)}")
+    return value
+
+
+def conv_shapes(mod: tvm.IRModule, in_plugin: bool = True) -> Counter[ConvShape]:
+    """The imported module's float32 NCHW conv2d shapes, with their counts.
+
+    `in_plugin` picks those the plugin computes, else those left to TVM's generated code
+    (depthwise convs).
+
+    Convs whose channels or image size are symbolic cannot be timed and are left out.
+    """
+    shapes: Counter[ConvShape] = Counter()
+
+    @relax.expr_functor.visitor
+    class _Collect(relax.PyExprVisitor):
+        def visit_call_(self, call: relax.Call) -> None:
+            super().visit_call_(call)
+            attrs = call.attrs
+            if call.op != _CONV2D or (attrs.data_layout, attrs.kernel_layout) != ("NCHW", "OIHW"):
+                return
+            if attrs.out_layout not in ("", "NCHW") or not _float32(call):
+                return
+            if plugin_takes_conv2d(call) == in_plugin:
+                shape = _shape_of(call)
+                if shape is not None:
+                    shapes[shape] += 1
+
+    for func in mod.functions.values():
+        if isinstance(func, relax.Function):
+            _Collect().visit_expr(func)
+    return shapes
+
+
+def _float32(call: relax.Call) -> bool:
+    return all(
+        isinstance(e.ty, relax.TensorType) and e.ty.dtype == "float32" and e.ty.shape is not None
+        for e in (call.args[0], call.args[1], call)
+    )
+
+
+def _shape_of(call: relax.Call) -> ConvShape | None:
+    """The conv's shape with a symbolic batch timed at 1; None if another dim is symbolic."""
+    values = [list(e.ty.shape.values) for e in (call.args[0], call.args[1], call)]
+    values[0][0] = values[2][0] = tvm.tirx.IntImm("int64", 1)
+    if not all(isinstance(d, tvm.tirx.IntImm) for dims in values for d in dims):
+        return None
+    data, weight, out = (tuple(int(d) for d in dims) for dims in values)
+    attrs = tuple(int(v) for v in conv2d_attrs(call).values)
+    return ConvShape(data, weight, out, attrs)
+
+
+def choose_layout(mod: tvm.IRModule, target: Target, requested: str) -> LayoutChoice:
+    """The conv layout for compiling `mod` for `target` (see the module docstring).
+
+    "nchw" and "nhwc" are taken as asked; "auto" measures on x86 (the plugin's kernels) and
+    keeps NCHW elsewhere, for models without plugin convs, or without the built plugin.
+    """
+    requested = check_layout(requested)
+    if requested != "auto":
+        return LayoutChoice(requested, requested, reason="as asked (--layout)")
+    if target.device != "cpu" or target.arch != "x86_64":
+        return LayoutChoice("nchw", requested, reason="the model's layout (no x86 plugin)")
+    shapes, generated = conv_shapes(mod), conv_shapes(mod, in_plugin=False)
+    if not shapes:
+        return LayoutChoice("nchw", requested, reason="the model's layout (no plugin convs)")
+    if not _load_plugin():
+        return LayoutChoice("nchw", requested, reason="the model's layout (plugin not built)")
+    from .conv_timing import time_convs
+
+    totals = time_convs(shapes + generated, target)
+    best = "nhwc" if totals["nhwc"] < (1 - NHWC_MARGIN) * totals["nchw"] else "nchw"
+    summary = ", ".join(f"{k.upper()} {v:.2f} ms" for k, v in totals.items())
+    reason = (
+        f"measured {summary} over {len(shapes)} plugin and {len(generated)} TVM conv shapes"
+        " with a bias+ReLU epilogue"
+    )
+    return LayoutChoice(best, requested, totals, len(shapes) + len(generated), reason)
+
+
+def _load_plugin() -> bool:
+    if tvm.get_global_func(_KERNELS["nhwc"], allow_missing=True) is not None:
+        return True
+    if not _PLUGIN.is_file():
+        return False
+    ctypes.CDLL(str(_PLUGIN), mode=ctypes.RTLD_GLOBAL)
+    return tvm.get_global_func(_KERNELS["nhwc"], allow_missing=True) is not None
+
+
+def plugin_conv(shape: ConvShape, layout: str) -> Callable[[], object]:
+    """A call of the plugin's `layout` conv on random data of `shape`, ready to time."""
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal(shape.data).astype(np.float32)
+    weight = rng.standard_normal(shape.weight).astype(np.float32)
+    out = np.empty(shape.out, np.float32)
+    if layout == "nhwc":
+        data, out = data.transpose(0, 2, 3, 1), out.transpose(0, 2, 3, 1)
+        weight = weight.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+    kernel = tvm.get_global_func(_KERNELS[layout])
+    args = [tvm.runtime.tensor(np.ascontiguousarray(a)) for a in (data, weight, out)]
+    attrs = tvm_ffi.Shape(shape.attrs)
+    return lambda: kernel(args[0], args[1], attrs, args[2])
+
+
+def fastest_ms(runners: Mapping[str, Callable[[], object]]) -> dict[str, float]:
+    """The fastest call of each runner in milliseconds, after a warm-up call each.
+
+    The runners take turns, so a change in the machine's load hits them alike: at least
+    `_MIN_RUNS` rounds, and rounds until each runner had about `_BUDGET_S`.
+    """
+    for run in runners.values():
+        run()  # warm-up: pool threads, buffers
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    deadline = time.perf_counter() + _BUDGET_S * len(runners)
+    while len(times[next(iter(times))]) < _MIN_RUNS or time.perf_counter() < deadline:
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * min(values) for name, values in times.items()}
