@@ -15,6 +15,8 @@ choice and the totals go into the manifest and the compile output.
 from __future__ import annotations
 
 import ctypes
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -33,6 +35,8 @@ from ..target import Target
 from .dispatch_cpu_kernels import conv2d_attrs, plugin_takes_conv2d
 
 LAYOUTS = ("auto", "nchw", "nhwc")
+#: The forked NHWC conversion check (`nhwc_problem`) gets this long.
+NHWC_CHECK_TIMEOUT_S = 120.0
 _CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
 # Installed as ember/compiler/passes/: the plugin is ember/lib/libember_cpu_blas.so.
 _PLUGIN = Path(__file__).resolve().parents[2] / "lib" / "libember_cpu_blas.so"
@@ -152,6 +156,9 @@ def choose_layout(mod: tvm.IRModule, target: Target, requested: str) -> LayoutCh
         return LayoutChoice("nchw", requested, reason="the model's layout (no plugin convs)")
     if not _load_plugin():
         return LayoutChoice("nchw", requested, reason="the model's layout (plugin not built)")
+    problem = nhwc_problem(mod)
+    if problem is not None:
+        return LayoutChoice("nchw", requested, reason=f"the model's layout (NHWC: {problem})")
     from .conv_timing import time_convs
 
     totals = time_convs(shapes + generated, target)
@@ -162,6 +169,47 @@ def choose_layout(mod: tvm.IRModule, target: Target, requested: str) -> LayoutCh
         " with a bias+ReLU epilogue"
     )
     return LayoutChoice(best, requested, totals, len(shapes) + len(generated), reason)
+
+
+def nhwc_problem(mod: tvm.IRModule) -> str | None:
+    """Why TVM's ConvertLayout cannot put this model in NHWC, or None when it can.
+
+    Some graphs defeat it: a tuple built around a converted tensor (TVM's import of an
+    opset-9 Dropout) raises "Expected nested to match tuple", and some graphs (the ONNX light
+    ResNet-50, with `Sum`) crash it outright. So the conversion is tried in a forked child
+    first, where a crash costs the child only; auto then keeps NCHW.
+    """
+    convert = tvm.transform.Sequential(
+        [
+            relax.transform.FoldBatchnormToConv2D(),
+            relax.transform.DecomposeOpsForInference(),
+            relax.transform.CanonicalizeBindings(),
+            relax.transform.ConvertLayout({"relax.nn.conv2d": ["NHWC", "HWIO"]}),
+        ]
+    )
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only, print nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+        try:
+            convert(mod)
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    deadline = time.monotonic() + NHWC_CHECK_TIMEOUT_S
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "TVM's layout conversion did not finish"
+        time.sleep(0.02)
+    if os.WIFSIGNALED(status):
+        return f"TVM's layout conversion crashed (signal {os.WTERMSIG(status)})"
+    if os.WEXITSTATUS(status) != 0:
+        return "TVM's layout conversion rejects this graph"
+    return None
 
 
 def _load_plugin() -> bool:

@@ -16,6 +16,7 @@ from ember.compiler.passes.conv_layout import ConvShape, choose_layout, conv_sha
 from ember.compiler.passes.pipeline import run_pipeline
 from ember.compiler.target import resolve
 from ember.errors import OptionError
+from ember.runtime import read_manifest
 from tests.conftest import assert_close_to_ort, random_feed, save_model
 
 X86 = resolve("x86")
@@ -161,3 +162,37 @@ def test_plugin_nhwc_conv_matches_its_nchw_conv(data, cout, kernel, attrs):
     )
     runners = {layout: conv_layout.plugin_conv(shape, layout) for layout in ("nchw", "nhwc")}
     assert all(ms > 0 for ms in conv_layout.fastest_ms(runners).values())
+
+
+def test_auto_keeps_nchw_when_tvm_cannot_convert_the_graph(tmp_path):
+    """TVM's import of an opset-9 Dropout builds a tuple that ConvertLayout rejects."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(np.array([1, 8 * 14 * 14], dtype=np.int64), "shape"),
+        numpy_helper.from_array(rng.standard_normal((10, 8 * 14 * 14)).astype(np.float32), "gw"),
+        numpy_helper.from_array(rng.standard_normal(10).astype(np.float32), "gb"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"]),
+        helper.make_node("Reshape", ["c", "shape"], ["r"]),
+        helper.make_node("Gemm", ["r", "gw", "gb"], ["g"], transB=1),
+        helper.make_node("Dropout", ["g"], ["y"], ratio=0.5),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "conv_dropout",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        inits,
+    )
+    path = tmp_path / "conv_dropout.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)]), path)
+    out = ember.compile(path, target="x86", output=tmp_path / "m.so", layout="auto")
+    layout = read_manifest(out)["layout"]
+    assert layout["conv"] == "nchw" and "NHWC:" in layout["reason"]
+    feed = {"x": rng.standard_normal((1, 3, 16, 16)).astype(np.float32)}
+    assert_close_to_ort(path, feed, ember.load(out).run(feed))
