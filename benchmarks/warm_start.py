@@ -5,10 +5,12 @@
 
 `--source` is a store tuned on other models (its `cost_model.tar` is the warm start). Each
 model is tuned twice into fresh stores, once without a cost model and once starting from the
-source's, with the same trial budget and seed. The progress of a run after m trials is the
-ideal kernel time over its estimated kernel time: each task counts its best latency so far
-(a task not measured yet counts its first measurement), the ideal takes each task's best over
-both runs. Printed per model: trials until a run reaches 90% of the ideal, and its final %.
+source's, with the same trial budget and seed. The progress of a run after m trials (read
+back from its store, where records are appended in measurement order) is the ideal kernel
+time over its estimated kernel time, counted from the trial where every task has a
+measurement: each task's best latency so far times its calls; the ideal takes each task's
+best over both runs. Printed per model: when every task was measured and the % then, trials
+until 90% of the ideal, and the final %.
 The exported models come from `export.py`'s cache, as in `run.py`.
 """
 
@@ -18,10 +20,12 @@ import argparse
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
+from ember.compiler.target import resolve
+from ember.compiler.tuning import store
 from ember.compiler.tuning.session import tune
 from ember.compiler.tuning.store import COST_MODEL_FILE
+from ember.compiler.tuning.tasks import extract_tasks, lowered_module
 from ember.compiler.tuning.tuner import TuneConfig
 from export import export
 from torch_models import BENCHMARKS
@@ -31,32 +35,36 @@ ROOT = Path(__file__).resolve().parent.parent
 Curve = list[tuple[int, dict[str, float]]]
 
 
-def curve(events: list[dict[str, Any]]) -> tuple[Curve, dict[str, float]]:
-    """(trials measured, best seconds per task key) after each batch, and task weights."""
+def curve(path: Path) -> Curve:
+    """(trials measured, best seconds per task key) after each record of a store, in order."""
+    lines = store.read_store(path)
+    best: dict[str, float] = {}
     points: Curve = []
-    weights: dict[str, float] = {}
-    for event in events:
-        if event.get("event") != "batch":
-            continue
-        best = {t["key"]: t["best_ms"] / 1e3 for t in event["tasks"] if t["best_ms"] is not None}
-        weights.update({t["key"]: t["weight"] for t in event["tasks"]})
-        points.append((int(event["measured"]), best))
-    return points, weights
+    for measured, (index, body) in enumerate(lines.records, start=1):
+        key, secs = lines.workloads[index][0], store.mean_seconds(body)
+        if secs is not None and secs < best.get(key, float("inf")):
+            best[key] = secs
+        points.append((measured, dict(best)))
+    return points
+
+
+def task_weights(model: Path, target: str) -> dict[str, float]:
+    """Calls per kernel of the model, by workload key (as the tuner extracts them)."""
+    resolved = resolve(target)
+    lowered = lowered_module(model, resolved, {})
+    return {t.key: t.weight for t in extract_tasks(lowered, resolved)}
 
 
 def progress(
     points: Curve, weights: dict[str, float], ideal: dict[str, float]
 ) -> list[tuple[int, float]]:
-    """Ideal time / estimated time after each batch (tasks not yet measured: first value)."""
-    first: dict[str, float] = {}
-    for _, best in points:
-        for key, secs in best.items():
-            first.setdefault(key, secs)
-    ideal_total = sum(weights[k] * ideal[k] for k in ideal)
+    """Ideal time / estimated time after each trial, from when every task has a measurement."""
+    ideal_total = sum(weights.get(k, 1.0) * ideal[k] for k in ideal)
     out = []
     for measured, best in points:
-        total = sum(weights[k] * best.get(k, first.get(k, ideal[k])) for k in ideal)
-        out.append((measured, ideal_total / total))
+        if all(k in best for k in ideal):
+            total = sum(weights.get(k, 1.0) * best[k] for k in ideal)
+            out.append((measured, ideal_total / total))
     return out
 
 
@@ -74,22 +82,22 @@ def _ideal(finals: list[dict[str, float]]) -> dict[str, float]:
     return ideal
 
 
-def run(model: Path, store: Path, args: argparse.Namespace, warm_from: Path | None) -> list[Any]:
-    """One tune into a fresh store; the events it reported."""
-    shutil.rmtree(store, ignore_errors=True)
-    store.mkdir(parents=True)
+def run(model: Path, folder: Path, args: argparse.Namespace, warm_from: Path | None) -> None:
+    """One tune into a fresh store."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     if warm_from is not None:
-        shutil.copyfile(warm_from / COST_MODEL_FILE, store / COST_MODEL_FILE)
+        shutil.copyfile(warm_from / COST_MODEL_FILE, folder / COST_MODEL_FILE)
     config = TuneConfig(
         model=str(model),
         target=args.target,
         trials=args.trials,
-        records=str(store),
+        records=str(folder),
         warm_start=warm_from is not None,
         trials_per_batch=args.per_batch,
         race_library=False,  # the same tasks as the source's tunes
     )
-    return tune(config).events
+    tune(config)
 
 
 def main() -> None:
@@ -102,23 +110,29 @@ def main() -> None:
     parser.add_argument("--target", default="x86-avx2")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "warm-start")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/ember/benchmarks")
+    parser.add_argument("--analyse-only", action="store_true", help="re-read the stores only")
     args = parser.parse_args()
     if not (args.source / COST_MODEL_FILE).is_file():
         parser.error(f"--source '{args.source}' has no {COST_MODEL_FILE}: tune into it first")
     results = {}
     for bench in (b for b in BENCHMARKS if b.name in args.models.split(",")):
         model = export(bench, args.cache)
-        cold, cold_w = curve(run(model, args.out / f"{bench.name}-cold", args, None))
-        warm, warm_w = curve(run(model, args.out / f"{bench.name}-warm", args, args.source))
-        weights = {**cold_w, **warm_w}
-        ideal = _ideal([points[-1][1] for points in (cold, warm) if points])
+        cold, warm = args.out / f"{bench.name}-cold", args.out / f"{bench.name}-warm"
+        if not args.analyse_only:
+            run(model, cold, args, None)
+            run(model, warm, args, args.source)
+        weights = task_weights(model, args.target)
+        curves = {"cold": curve(cold), "warm": curve(warm)}
+        ideal = _ideal([points[-1][1] for points in curves.values() if points])
         row = {}
-        for name, points in (("cold", cold), ("warm", warm)):
+        for name, points in curves.items():
             prog = progress(points, weights, ideal)
             row[name] = {
+                "all_tasks_measured_at": prog[0][0] if prog else None,
+                "percent_then": round(100 * prog[0][1], 1) if prog else None,
                 "trials_to_90": trials_to(0.9, prog),
                 "final_percent": round(100 * prog[-1][1], 1) if prog else None,
-                "trials": prog[-1][0] if prog else 0,
+                "trials": points[-1][0] if points else 0,
             }
         results[bench.name] = row
         print(f"{bench.name}: {json.dumps(row)}", flush=True)
