@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-import ember
-from ember.compiler.api import compile_model
 from ember.compiler.frontend.preflight import preflight
-from ember.compiler.reference import ort_outputs
 from ember.compiler.target import resolve
+
+from .single_node import assert_matches_ort
 
 F, I64, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
 
 
-def check(tmp_path, model: onnx.ModelProto, feed: dict[str, np.ndarray]) -> None:
-    source = tmp_path / "model.onnx"
-    onnx.save(model, source)
-    got = ember.load(compile_model(source, "x86", tmp_path / "model.so")).run(feed)
-    want = ort_outputs(str(source), feed)
-    for g, w in zip(got, want, strict=True):
-        assert g.shape == w.shape
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+#: Compile for x86 and compare every output with ONNX Runtime.
+check = partial(assert_matches_ort, rtol=1e-5, atol=1e-5)
 
 
 def rnn_scan_model(reverse: int, output_axis: int) -> onnx.ModelProto:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
-import ember
-from ember.compiler.api import compile_model
-from ember.compiler.reference import ort_outputs
+from .single_node import assert_matches_ort
 
 F = TensorProto.FLOAT
 LINEAR_ATTENTION_SLOTS = ["query", "key", "value", "past_state", "decay", "beta"]
@@ -36,14 +36,8 @@ def single_node_model(
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
-def check(tmp_path, model: onnx.ModelProto, feed: dict[str, np.ndarray]) -> None:
-    source = tmp_path / "model.onnx"
-    onnx.save(model, source)
-    got = ember.load(compile_model(source, "x86", tmp_path / "model.so")).run(feed)
-    want = ort_outputs(str(source), feed)
-    for g, w in zip(got, want, strict=True):
-        assert g.shape == w.shape
-        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+#: Compile for x86 and compare every output with ONNX Runtime.
+check = partial(assert_matches_ort, rtol=1e-4, atol=1e-5)
 
 
 def randn(rng: np.random.Generator, *shape: int) -> np.ndarray:
