@@ -30,49 +30,24 @@ def _in_float32(bb: Any, convert: Any, inputs: Any, attr: dict[str, Any], params
     return op.astype(bb.normalize(convert(bb, wide, attr, params)), "float16")
 
 
-class MatMul(OnnxOpConverter):
-    """Numpy-style matmul."""
+def _widened(base: type[OnnxOpConverter], versions: tuple[int, ...]) -> type[OnnxOpConverter]:
+    """A converter running `base`'s `_impl_v<N>` of each version through `_in_float32`."""
 
-    @classmethod
-    def _impl_v13(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
-        return _in_float32(bb, onnx_frontend.MatMul._impl_v13, inputs, attr, params)
+    def forward(version: int) -> Any:
+        convert = getattr(base, f"_impl_v{version}")
 
+        def impl(cls: Any, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+            return _in_float32(bb, convert, inputs, attr, params)
 
-class Gemm(OnnxOpConverter):
-    """alpha * A' B' + beta * C."""
+        return classmethod(impl)
 
-    @classmethod
-    def _impl_v13(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
-        return _in_float32(bb, onnx_frontend.Gemm._impl_v13, inputs, attr, params)
-
-
-class Conv(OnnxOpConverter):
-    """N-d convolution with optional bias."""
-
-    @classmethod
-    def _impl_v11(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
-        return _in_float32(bb, onnx_frontend.Conv._impl_v11, inputs, attr, params)
+    methods = {f"_impl_v{v}": forward(v) for v in versions}
+    return type(base.__name__, (OnnxOpConverter,), {"__doc__": base.__doc__, **methods})
 
 
-class Softmax(OnnxOpConverter):
-    """Softmax (opset 1-12 flattens at `axis`; 13+ normalizes along it)."""
-
-    @classmethod
-    def _impl_v1(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
-        return _in_float32(bb, onnx_frontend.Softmax._impl_v1, inputs, attr, params)
-
-    @classmethod
-    def _impl_v13(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
-        return _in_float32(bb, onnx_frontend.Softmax._impl_v13, inputs, attr, params)
-
-
-class LogSoftmax(OnnxOpConverter):
-    """LogSoftmax (opset 1-12 flattens at `axis`; 13+ normalizes along it)."""
-
-    @classmethod
-    def _impl_v1(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
-        return _in_float32(bb, onnx_frontend.LogSoftmax._impl_v1, inputs, attr, params)
-
-    @classmethod
-    def _impl_v13(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
-        return _in_float32(bb, onnx_frontend.LogSoftmax._impl_v13, inputs, attr, params)
+# The opsets at which TVM's converters change; the newest at or below the model's is used.
+MatMul = _widened(onnx_frontend.MatMul, (13,))
+Gemm = _widened(onnx_frontend.Gemm, (13,))
+Conv = _widened(onnx_frontend.Conv, (11,))
+Softmax = _widened(onnx_frontend.Softmax, (1, 13))
+LogSoftmax = _widened(onnx_frontend.LogSoftmax, (1, 13))
