@@ -39,7 +39,10 @@ def compile_example(build_dir: Path) -> Callable[..., tuple[Path, Path]]:
         if key not in cache:
             source = save_model(proto or models.EXAMPLES[name](), build_dir, name)
             out = build_dir / f"{name}_{len(cache)}.so"
-            compile_model(source, "x86", out, CompileOptions(input_shapes=dict(shapes)))
+            # NCHW, not auto: auto times both layouts, and on a loaded machine its pick (hence
+            # the kernels these tests name) could change between runs.
+            options = CompileOptions(input_shapes=dict(shapes), layout="nchw")
+            compile_model(source, "x86", out, options)
             cache[key] = (source, out)
         return cache[key]
 
