@@ -7,10 +7,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-import ember
 from ember.compiler.api import compile_model
-from ember.compiler.reference import ort_outputs
 from ember.errors import UnsupportedModelError
+
+from .single_node import assert_matches_ort
 
 
 def loss_model(op_type: str, shape: list[int], outputs: int, weight: np.ndarray | None, **attrs):
@@ -36,16 +36,6 @@ def loss_model(op_type: str, shape: list[int], outputs: int, weight: np.ndarray 
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
-def run_both(tmp_path, model: onnx.ModelProto, feed: dict[str, np.ndarray]) -> None:
-    source = tmp_path / "loss.onnx"
-    onnx.save(model, source)
-    got = ember.load(compile_model(source, "x86", tmp_path / "loss.so")).run(feed)
-    want = ort_outputs(str(source), feed)
-    assert len(got) == len(want)
-    for g, w in zip(got, want, strict=True):
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
-
-
 def feed(shape: list[int], ignore: int | None, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     target = rng.integers(0, shape[1], [shape[0], *shape[2:]])
@@ -64,22 +54,23 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("shape", "reduction", "weighted", "ignore"), CASES)
-def test_nll_loss(tmp_path, shape, reduction, weighted, ignore):
-    rng = np.random.default_rng(1)
+def check_loss(tmp_path, op_type, outputs, shape, reduction, weighted, ignore, seed):
+    """`op_type` with a random class weight (or none) against ONNX Runtime."""
+    rng = np.random.default_rng(seed)
     weight = rng.uniform(0.1, 2.0, shape[1]).astype(np.float32) if weighted else None
     attrs = {"reduction": reduction} | ({} if ignore is None else {"ignore_index": ignore})
-    model = loss_model("NegativeLogLikelihoodLoss", shape, 1, weight, **attrs)
-    run_both(tmp_path, model, feed(shape, ignore, seed=2))
+    model = loss_model(op_type, shape, outputs, weight, **attrs)
+    assert_matches_ort(tmp_path, model, feed(shape, ignore, seed=seed + 1))
+
+
+@pytest.mark.parametrize(("shape", "reduction", "weighted", "ignore"), CASES)
+def test_nll_loss(tmp_path, shape, reduction, weighted, ignore):
+    check_loss(tmp_path, "NegativeLogLikelihoodLoss", 1, shape, reduction, weighted, ignore, 1)
 
 
 @pytest.mark.parametrize(("shape", "reduction", "weighted", "ignore"), CASES)
 def test_softmax_cross_entropy_with_log_prob(tmp_path, shape, reduction, weighted, ignore):
-    rng = np.random.default_rng(3)
-    weight = rng.uniform(0.1, 2.0, shape[1]).astype(np.float32) if weighted else None
-    attrs = {"reduction": reduction} | ({} if ignore is None else {"ignore_index": ignore})
-    model = loss_model("SoftmaxCrossEntropyLoss", shape, 2, weight, **attrs)
-    run_both(tmp_path, model, feed(shape, ignore, seed=4))
+    check_loss(tmp_path, "SoftmaxCrossEntropyLoss", 2, shape, reduction, weighted, ignore, 3)
 
 
 def test_unknown_reduction_is_refused_in_one_line(tmp_path):
