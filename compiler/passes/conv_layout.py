@@ -14,7 +14,6 @@ choice and the totals go into the manifest and the compile output.
 
 from __future__ import annotations
 
-import ctypes
 import faulthandler
 import os
 import signal
@@ -22,7 +21,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,8 +37,6 @@ LAYOUTS = ("auto", "nchw", "nhwc")
 #: The forked NHWC conversion check (`nhwc_problem`) gets this long.
 NHWC_CHECK_TIMEOUT_S = 120.0
 _CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
-# Installed as ember/compiler/passes/: the plugin is ember/lib/libember_cpu_blas.so.
-_PLUGIN = Path(__file__).resolve().parents[2] / "lib" / "libember_cpu_blas.so"
 _KERNELS = {"nchw": "ember.cpu.conv2d", "nhwc": "ember.cpu.conv2d_nhwc"}
 # Time each kernel at least this many times, and for about this long.
 _MIN_RUNS, _BUDGET_S = 5, 0.01
@@ -217,9 +213,11 @@ def nhwc_problem(mod: tvm.IRModule) -> str | None:
 def _load_plugin() -> bool:
     if tvm.get_global_func(_KERNELS["nhwc"], allow_missing=True) is not None:
         return True
-    if not _PLUGIN.is_file():
+    from ember._plugins import LIB_DIR, load_plugin
+
+    if not (LIB_DIR / "libember_cpu_blas.so").is_file():
         return False
-    ctypes.CDLL(str(_PLUGIN), mode=ctypes.RTLD_GLOBAL)
+    load_plugin("cpu_blas")
     return tvm.get_global_func(_KERNELS["nhwc"], allow_missing=True) is not None
 
 

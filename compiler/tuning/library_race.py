@@ -12,7 +12,6 @@ that very kernel, and in the library otherwise: tuning can only make a model fas
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,16 +150,13 @@ def time_library(site: LibrarySite) -> float:
 
 def _plugin_function(op: str) -> Any:
     """The plugin's packed function, loading the plugin into this process once."""
-    import ctypes
-
     import tvm
 
     name = f"ember.cpu.{op}"
     found = tvm.get_global_func(name, allow_missing=True)
     if found is not None:
         return found
-    # As the runtime does: OpenBLAS runs single-threaded on TVM's pool.
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    lib = Path(__file__).resolve().parents[2] / "lib" / "libember_cpu_blas.so"
-    ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+    from ember._plugins import load_plugin
+
+    load_plugin("cpu_blas")
     return tvm.get_global_func(name)

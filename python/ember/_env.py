@@ -14,6 +14,10 @@ HIDE_CPU_FEATURES = "EMBER_HIDE_CPU_FEATURES"
 TVM_NUM_THREADS = "TVM_NUM_THREADS"
 #: OpenBLAS's own: its pool size. The CPU kernel plugin runs OpenBLAS on TVM's pool, so 1.
 OPENBLAS_NUM_THREADS = "OPENBLAS_NUM_THREADS"
+#: OpenBLAS's own: its kernel family, meant for the system's OpenBLAS; the plugins' copy ignores it.
+OPENBLAS_CORETYPE = "OPENBLAS_CORETYPE"
+#: The plugins' OpenBLAS kernel family (an OPENBLAS_CORETYPE value); unset, detected from the CPU.
+BLAS_CORETYPE = "EMBER_BLAS_CORETYPE"
 #: Folder for Ember's downloads and builds (aarch64 runtime, CUDA stub driver); by default
 #: $XDG_CACHE_HOME/ember or ~/.cache/ember.
 CACHE_DIR = "EMBER_CACHE_DIR"

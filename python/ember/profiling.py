@@ -5,20 +5,18 @@ This is a developer tool: it imports TVM (lazily), unlike the deploy path.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._env import OPENBLAS_NUM_THREADS, TVM_NUM_THREADS
+from ._env import TVM_NUM_THREADS
+from ._plugins import load_plugin
 from .runtime import read_manifest
 
-_LIB_DIR = Path(__file__).resolve().parent / "lib"
 # VM bookkeeping calls that are not kernels.
 _BUILTIN_PREFIXES = ("vm.builtin.", "vm.", "relax.")
 
@@ -50,9 +48,8 @@ class KernelTime:
 def _prepare(threads: int, plugins: list[str]) -> None:
     # Both are read when the pools start: set them before TVM or OpenBLAS load.
     os.environ.setdefault(TVM_NUM_THREADS, str(threads))
-    os.environ.setdefault(OPENBLAS_NUM_THREADS, "1")
     for name in plugins:
-        ctypes.CDLL(str(_LIB_DIR / f"libember_{name}.so"), mode=ctypes.RTLD_GLOBAL)
+        load_plugin(name)
 
 
 def _inputs(manifest: dict[str, Any]) -> list[np.ndarray]:
@@ -84,6 +81,14 @@ def profile(path: str | os.PathLike[str], runs: int = 10, threads: int = 2) -> l
         clock.new_inference()
         vm["main"](*args)
     return clock.rows(runs)
+
+
+def blas_core() -> str | None:
+    """The OpenBLAS kernel family the plugin runs (e.g. 'SkylakeX'), when it is loaded."""
+    import tvm
+
+    core = tvm.get_global_func("ember.cpu.blas_core", allow_missing=True)
+    return None if core is None else str(core())
 
 
 class _SiteClock:

@@ -23,6 +23,16 @@ constexpr const char* kHideCpuFeatures = "EMBER_HIDE_CPU_FEATURES";
  */
 constexpr const char* kOpenBlasNumThreads = "OPENBLAS_NUM_THREADS";
 /*!
+ * \brief OpenBLAS's own variable: the kernel family it uses ("Haswell", "SkylakeX", ...), read
+ *        when it loads. Meant for the system's OpenBLAS; Ember's private copy ignores it.
+ */
+constexpr const char* kOpenBlasCoreType = "OPENBLAS_CORETYPE";
+/*!
+ * \brief The OpenBLAS kernel family for Ember's plugins (an OPENBLAS_CORETYPE value); unset, it
+ *        detects the CPU, as ONNX Runtime's kernels do.
+ */
+constexpr const char* kBlasCoreType = "EMBER_BLAS_CORETYPE";
+/*!
  * \brief TVM's own variable: the capacity of each thread pool, read when a pool is created.
  *        The runtime sets it (when unset) so that a pool may use every core it is allowed.
  */

@@ -20,7 +20,7 @@ def profile_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Time each kernel of ARTIFACT (random inputs); list them slowest first, with ONNX nodes."""
-    from ember.profiling import describe_nodes, profile
+    from ember.profiling import blas_core, describe_nodes, profile
 
     rows = profile(artifact, runs=runs, threads=threads)
     if as_json:
@@ -39,6 +39,9 @@ def profile_command(
     out.print(
         f"{total:9.3f} ms in {len(rows)} kernels per inference, {threads} threads", markup=False
     )
+    core = blas_core()
+    if core is not None:
+        out.print(f"OpenBLAS kernels: {core} (EMBER_BLAS_CORETYPE chooses)", markup=False)
 
 
 def register(app: typer.Typer) -> None:

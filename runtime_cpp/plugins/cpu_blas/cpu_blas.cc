@@ -236,6 +236,9 @@ void Conv2dNhwc(TensorView data, TensorView weight, Shape attrs, TensorView out)
 // Each BLAS call runs on one thread; the parallelism is TVM's (see ParallelFor).
 const bool kSingleThreaded = (scipy_openblas_set_num_threads(1), true);
 
+// The kernel family OpenBLAS chose when it loaded (e.g. "SkylakeX"), for `ember profile`.
+tvm::ffi::String BlasCore() { return tvm::ffi::String(scipy_openblas_get_corename()); }
+
 }  // namespace
 }  // namespace blas
 }  // namespace ember
@@ -245,5 +248,6 @@ TVM_FFI_STATIC_INIT_BLOCK() {
   refl::GlobalDef()
       .def("ember.cpu.matmul", ember::blas::Matmul)
       .def("ember.cpu.conv2d", ember::blas::Conv2d)
-      .def("ember.cpu.conv2d_nhwc", ember::blas::Conv2dNhwc);
+      .def("ember.cpu.conv2d_nhwc", ember::blas::Conv2dNhwc)
+      .def("ember.cpu.blas_core", ember::blas::BlasCore);
 }
