@@ -1,7 +1,7 @@
 """Ember against ONNX Runtime on the benchmark networks, same inputs, same process, 2 threads.
 
     python benchmarks/run.py [--models resnet50,mlp] [--blocks 10] [--runs 10] [--out RESULTS.md]
-                             [--layouts auto,nchw,nhwc]
+                             [--layouts auto,nchw,nhwc] [--target x86-avx2] [--no-tuning-logs]
 
 Runs alternate in blocks (Ember, pause, ONNX Runtime, pause, ...) so that neither side's thread
 pool, still spinning after its run, steals the cores the other is using; ONNX Runtime's pool is
@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import platform
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,7 @@ import onnx
 
 import ember
 from ember.compiler.reference import ort_session, relative_error
-from ember.timing import interleaved, time_runs
+from ember.timing import interleaved
 from export import example_input, export
 from flops import model_flops
 from torch_models import BENCHMARKS, Benchmark
@@ -44,13 +47,23 @@ class Row:
     gflop: float
 
 
-def measure(bench: Benchmark, folder: Path, blocks: int, runs: int, layout: str = "auto") -> Row:
+def measure(
+    bench: Benchmark,
+    folder: Path,
+    blocks: int,
+    runs: int,
+    layout: str = "auto",
+    target: str = "x86",
+    tuning_logs: bool = True,
+) -> Row:
     """Compile (convolutions in `layout`), check and time one benchmark network."""
     source = export(bench, folder)
     start = time.perf_counter()
-    suffix = "" if layout == "auto" else f"_{layout}"
-    out = folder / f"{bench.name}{suffix}.so"
-    artifact = ember.compile(source, target="x86", output=out, layout=layout)
+    suffix = ("" if layout == "auto" else f"_{layout}") + ("" if target == "x86" else f"_{target}")
+    out = folder / f"{bench.name}{suffix}{'' if tuning_logs else '_untuned'}.so"
+    artifact = ember.compile(
+        source, target=target, output=out, layout=layout, tuning_logs=tuning_logs
+    )
     compile_s = time.perf_counter() - start
     model = ember.load(artifact, threads=THREADS)
     session = ort_session(str(source), threads=THREADS)
@@ -66,11 +79,27 @@ def measure(bench: Benchmark, folder: Path, blocks: int, runs: int, layout: str 
 
 
 def machine_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of numpy's float32 matmul on this machine, the best of a few runs."""
-    a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
-    a @ a
-    best = min(time_runs(lambda: a @ a, repeats)) / 1e3
-    return 2 * size**3 / best / 1e9
+    """GFLOP/s of numpy's float32 matmul on this machine, the best of a few runs.
+
+    Measured in a child process without OPENBLAS_CORETYPE, so numpy's OpenBLAS uses the
+    kernels of this CPU (a family forced for the system, e.g. Haswell on an AVX-512 CPU, would
+    understate the peak as it once did Ember's speed).
+    """
+    script = (
+        "import numpy as np, time\n"
+        f"a = np.random.default_rng(0).standard_normal(({size}, {size})).astype(np.float32)\n"
+        "a @ a\n"
+        "best = float('inf')\n"
+        f"for _ in range({repeats}):\n"
+        "    t = time.perf_counter(); a @ a; best = min(best, time.perf_counter() - t)\n"
+        "print(best)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    env["OPENBLAS_NUM_THREADS"] = str(THREADS)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    return 2 * size**3 / float(done.stdout) / 1e9
 
 
 def table(rows: list[Row], peak: float) -> str:
@@ -104,17 +133,33 @@ def main() -> None:
     parser.add_argument(
         "--layouts", default="auto", help="conv layouts to compile each model in: auto,nchw,nhwc"
     )
+    parser.add_argument("--target", default="x86", help="an x86 preset, e.g. x86-avx2")
+    parser.add_argument(
+        "--no-tuning-logs", action="store_true", help="compile without any tuning records"
+    )
     args = parser.parse_args()
     chosen = [b for b in BENCHMARKS if b.name in args.models.split(",")]
     peak = machine_peak_gflops()
     rows = []
     for bench in chosen:
         for layout in args.layouts.split(","):
-            rows.append(measure(bench, args.cache, args.blocks, args.runs, layout))
+            rows.append(
+                measure(
+                    bench,
+                    args.cache,
+                    args.blocks,
+                    args.runs,
+                    layout,
+                    args.target,
+                    not args.no_tuning_logs,
+                )
+            )
             print(f"{bench.name} ({layout}): done", flush=True)
     header = (
         f"## {dt.date.today()} · {platform.processor() or platform.machine()} · "
-        f"{THREADS} threads · numpy float32 matmul peak {peak:.0f} GFLOP/s"
+        f"{THREADS} threads · target {args.target}"
+        f"{' without tuning records' if args.no_tuning_logs else ''} · "
+        f"numpy float32 matmul peak {peak:.0f} GFLOP/s"
     )
     text = f"{header}\n\n{table(rows, peak)}\n"
     print(text)

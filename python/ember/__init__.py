@@ -45,6 +45,8 @@ def compile(
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     bind_inputs: Mapping[str, Any] | None = None,
     layout: str = "auto",
+    tuning_logs: bool = True,
+    records: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Compile an ONNX file for `target` and return the path of the artifact.
 
@@ -65,6 +67,11 @@ def compile(
     layout
         Convolution layout: ``"auto"`` (on x86, the faster of NCHW and NHWC, timed on this
         machine), ``"nchw"`` or ``"nhwc"``.
+    tuning_logs
+        Use tuning records (the user's store for the target, then Ember's shipped
+        ``tuning_logs/``); False compiles with the default schedules, as ``--no-tuning-logs``.
+    records
+        The user's record store to read instead of the default one, as ``--records``.
     """
     from ember.compiler.api import compile_model
     from ember.compiler.options import CompileOptions
@@ -73,5 +80,11 @@ def compile(
     import numpy as np
 
     bound = {name: np.asarray(value) for name, value in (bind_inputs or {}).items()}
-    options = CompileOptions(input_shapes=shapes, bind_inputs=bound, layout=layout)
+    options = CompileOptions(
+        input_shapes=shapes,
+        bind_inputs=bound,
+        layout=layout,
+        tuning_logs=tuning_logs,
+        records=None if records is None else Path(records),
+    )
     return compile_model(model, target, output, options)
