@@ -1,4 +1,4 @@
-"""LayerNormalization (with Mean / InvStdDev) and RMSNormalization against ONNX Runtime."""
+"""LayerNormalization, RMSNormalization and BatchNormalization against references."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from onnx import TensorProto, helper, numpy_helper
 import ember
 from ember.compiler.api import compile_model
 from ember.compiler.reference import ort_outputs
+
+from .single_node import one_node_model
 
 
 def norm_model(op_type: str, shape: list[int], axis: int, outputs: int, dtype: int, opset: int):
@@ -69,3 +71,37 @@ def test_rms_norm_every_axis(tmp_path, shape, axis):
     model = norm_model("RMSNormalization", shape, axis, 1, TensorProto.FLOAT, 23)
     x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
     run_both(tmp_path, model, x, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [[2, 3, 4, 5], [4, 3]])
+def test_batch_norm_training_mode_uses_batch_statistics(tmp_path, shape):
+    # ONNX's definition (the onnx reference implementation's): statistics over every axis but 1.
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype(np.float32) * 3 + 1
+    channels = shape[1]
+    params = {
+        n: rng.random(channels).astype(np.float32) + 0.5 for n in ("scale", "b", "mean", "var")
+    }
+    model = one_node_model(
+        "BatchNormalization",
+        {"x": x},
+        ["y", "running_mean", "running_var"],
+        15,
+        constants=params,
+        training_mode=1,
+        epsilon=1e-2,
+        momentum=0.8,
+    )
+    source = tmp_path / "bn.onnx"
+    onnx.save(model, source)
+    y, running_mean, running_var = ember.load(compile_model(source, "x86", tmp_path / "bn.so")).run(
+        {"x": x}
+    )
+    axes = tuple(a for a in range(len(shape)) if a != 1)
+    bshape = [1, channels] + [1] * (len(shape) - 2)
+    batch_mean, batch_var = x.mean(axis=axes), x.var(axis=axes)
+    want = (x - batch_mean.reshape(bshape)) / np.sqrt(batch_var.reshape(bshape) + 1e-2)
+    want = want * params["scale"].reshape(bshape) + params["b"].reshape(bshape)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(running_mean, params["mean"] * 0.8 + batch_mean * 0.2, rtol=1e-5)
+    np.testing.assert_allclose(running_var, params["var"] * 0.8 + batch_var * 0.2, rtol=1e-5)

@@ -39,7 +39,12 @@ def ember_converters() -> dict[str, Any]:
     from .lstm import LSTM
     from .max_pool_indices import MaxPool
     from .non_max_suppression import NonMaxSuppression
-    from .norms import LayerNormalization, LpNormalization, RMSNormalization
+    from .norms import (
+        BatchNormalization,
+        LayerNormalization,
+        LpNormalization,
+        RMSNormalization,
+    )
     from .one_hot import OneHot
     from .pointwise import Celu, Elu, Swish
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
@@ -68,6 +73,7 @@ def ember_converters() -> dict[str, Any]:
         "NegativeLogLikelihoodLoss": NegativeLogLikelihoodLoss,
         "SoftmaxCrossEntropyLoss": SoftmaxCrossEntropyLoss,
         "LayerNormalization": LayerNormalization,
+        "BatchNormalization": BatchNormalization,
         "RMSNormalization": RMSNormalization,
         "CumProd": CumProd,
         "BitCast": BitCast,

@@ -1,10 +1,12 @@
-"""LayerNormalization with its Mean / InvStdDev outputs, and RMSNormalization over all axes.
+"""Normalizations TVM 0.27 gets wrong in some modes: LayerNorm, RMSNorm, BatchNorm.
 
 TVM 0.27's LayerNormalization returns placeholder zeros for the optional `Mean` and
 `InvStdDev` outputs, and its RMSNormalization fails to compile when the normalized axes
 cover the whole tensor (axis 0: the legalized `rms_norm` reads its weight with the wrong
 number of indices). In those cases the statistics are computed with plain reductions;
-otherwise TVM's fused `layer_norm` / `rms_norm` are kept.
+otherwise TVM's fused `layer_norm` / `rms_norm` are kept. TVM's BatchNormalization in training
+mode becomes a `batch_norm` that the inference decomposition normalizes with the running
+statistics; Ember computes the batch's own instead.
 """
 
 from __future__ import annotations
@@ -65,6 +67,51 @@ class LayerNormalization(OnnxOpConverter):
             y = op.add(y, _stash(bb, bias, attr))
         y = bb.emit(op.astype(y, dtype_of(data)) if compute != dtype_of(data) else y)
         return relax.Tuple([y, mean, inv_std])
+
+
+class BatchNormalization(OnnxOpConverter):
+    """Training mode: Y normalized by the batch's own statistics, and the running ones updated.
+
+    Mean and population variance over every axis but 1; running_mean / running_var = input *
+    momentum + batch statistic * (1 - momentum).
+    """
+
+    @classmethod
+    def _impl_v15(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+        if not int(attr.get("training_mode", 0)):
+            return onnx_frontend.BatchNormalization._impl_v15(bb, inputs, attr, params)
+        data, scale, bias, running_mean, running_var = inputs[:5]
+        rank = int(data.ty.ndim)
+        if rank < 2:
+            raise UnsupportedModelError("BatchNormalization needs an input of known rank >= 2")
+        # float16 statistics are computed in float32, as ONNX asks, to avoid overflow.
+        compute = "float32" if dtype_of(data) == "float16" else dtype_of(data)
+
+        def widened(value: Any) -> Any:
+            return value if dtype_of(value) == compute else op.astype(value, compute)
+
+        def per_channel(value: Any) -> Any:  # [C] -> [C, 1, ...] against [N, C, ...]
+            return op.reshape(widened(value), [-1] + [1] * (rank - 2))
+
+        axes = [0, *range(2, rank)]
+        x = bb.emit(widened(data))
+        mean = bb.emit(op.mean(x, axes))
+        centered = bb.emit(op.subtract(x, per_channel(mean)))
+        var = bb.emit(op.mean(op.multiply(centered, centered), axes))
+        eps = const(float(attr.get("epsilon", 1e-5)), compute)
+        y = op.multiply(centered, per_channel(bb.emit(op.rsqrt(op.add(var, eps)))))
+        y = bb.emit(op.add(op.multiply(y, per_channel(scale)), per_channel(bias)))
+        momentum = float(attr.get("momentum", 0.9))
+
+        def updated(previous: Any, batch: Any) -> Any:
+            blend = op.add(
+                op.multiply(widened(previous), const(momentum, compute)),
+                op.multiply(batch, const(1.0 - momentum, compute)),
+            )
+            return bb.emit(op.astype(blend, dtype_of(previous)))
+
+        out_y = bb.emit(op.astype(y, dtype_of(data)))
+        return relax.Tuple([out_y, updated(running_mean, mean), updated(running_var, var)])
 
 
 class RMSNormalization(OnnxOpConverter):
