@@ -36,15 +36,26 @@ def _is_scheduled(func: tirx.PrimFunc) -> bool:
 
 
 def _schedule(func: tirx.PrimFunc) -> tirx.PrimFunc:
+    sch = default_schedule(func)
+    if sch is None:
+        return func
+    return sch.mod["main"].with_attr("tirx.is_scheduled", True)
+
+
+def default_schedule(func: tirx.PrimFunc) -> s_tir.Schedule | None:
+    """The default schedule of `func` as a traced schedule of module {"main": func}.
+
+    None for hand-written TIR kernels (scatter, unpooling, ...): loops without blocks, which
+    nothing here applies to and which compile as they are. The trace replays the schedule,
+    so the tuner can measure it as a candidate (`tuning.default_candidates`).
+    """
     sch = s_tir.Schedule(tvm.IRModule({"main": func}))
     if not _has_root_block(sch):
-        # Hand-written TIR kernels (scatter, unpooling, ...) are loops without blocks:
-        # nothing here applies to them, and they compile as they are.
-        return func
+        return None
     _inline_producers(sch)
     for block in sch.get_child_blocks(sch.get_sblock("root")):
         _parallelize(sch, block)
-    return sch.mod["main"].with_attr("tirx.is_scheduled", True)
+    return sch
 
 
 def _has_root_block(sch: s_tir.Schedule) -> bool:

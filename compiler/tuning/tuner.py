@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..target import Target, resolve
-from . import database, library_race, store
+from . import database, default_candidates, library_race, store
 from .monitor import Event, TaskProgress, TuneMonitor
 from .tasks import Task, extract_tasks, lowered_module
 
@@ -77,6 +77,8 @@ def run_tune(config: TuneConfig, emit: Callable[[Event], None]) -> None:
     choice = _library_choice(config, target)
     lowered = lowered_module(Path(config.model), target, shapes, config.layout, choice)
     tasks = extract_tasks(lowered, target)
+    if target.device == "cpu":
+        _measure_defaults(config, target, path, db, tasks, choice, emit)
     progress = _prior_progress(path, target, tasks)
     if choice is not None:
         _time_library(path, choice, progress, emit)
@@ -96,6 +98,39 @@ def run_tune(config: TuneConfig, emit: Callable[[Event], None]) -> None:
         return
     reason = _search(config, target, path, db, tasks, progress, remaining, emit)
     emit({"event": "end", "reason": reason})
+
+
+def _measure_defaults(
+    config: TuneConfig,
+    target: Target,
+    path: Path,
+    db: Any,
+    tasks: list[Task],
+    choice: library_race.GenerateAll | None,
+    emit: Callable[[Event], None],
+) -> None:
+    """Commit each generated kernel's default schedule as a measured record (CPU targets).
+
+    Kernels that race the library are left out: their rival is the library, not the default.
+    """
+    raced = set(choice.sites) if choice is not None else set()
+    todo = [t for t in tasks if t.key not in raced]
+    done = default_candidates.read_default_times(path)
+    count = sum(1 for t in todo if t.key not in done)
+    if not count:
+        return
+    emit({"event": "defaults", "kernels": count})
+    default_candidates.measure_defaults(
+        path, todo, target.tvm_target(), db, _builder(config), _runner(config)
+    )
+
+
+def _builder(config: TuneConfig) -> Any:
+    from tvm.s_tir import meta_schedule as ms
+
+    return ms.builder.LocalBuilder(
+        max_workers=config.builder_workers, timeout_sec=BUILDER_TIMEOUT_S
+    )
 
 
 def _library_choice(config: TuneConfig, target: Target) -> library_race.GenerateAll | None:
@@ -157,9 +192,7 @@ def _search(
             work_dir=work_dir,
             max_trials_global=remaining,
             num_trials_per_iter=max(1, min(config.trials_per_batch, remaining)),
-            builder=ms.builder.LocalBuilder(
-                max_workers=config.builder_workers, timeout_sec=BUILDER_TIMEOUT_S
-            ),
+            builder=_builder(config),
             runner=_runner(config),
             database=db,
             cost_model=cost_model,

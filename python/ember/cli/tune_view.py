@@ -79,6 +79,8 @@ class TuneView:
         kind = event.get("event")
         if kind == "problem":
             err.print(f"[yellow]warning:[/] {event['message']}", markup=True, highlight=False)
+        elif kind == "defaults":
+            err.print(f"measuring the default schedule of {event['kernels']} kernels first")
         elif kind == "library":
             err.print(f"timing the library on {event['kernels']} kernels it races")
         elif kind == "warm_start":

@@ -1,0 +1,90 @@
+"""Each task's default schedule, measured as a candidate: records never lose to it.
+
+An untuned CPU kernel compiles with Ember's default schedule (parallel, vectorized loop nests,
+`passes.cpu_default_schedule`). A short search may find nothing faster for some kernels, and
+a compile applies the best record of every kernel that has one: without this, tuning could
+make a model slower. So before searching, the tuner builds and runs each task's default
+schedule with the same builder and runner as any candidate and commits it as a record (its
+trace replays the default schedule). The best record of a task is then never slower than the
+default as measured, and the kernels where nothing beat it compile exactly as untuned.
+
+Measured tasks are listed in `default_times.json` (one JSON line each, appended), so a resumed
+tune does not measure them again; their seconds also tell how much the search gained.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..passes.cpu_default_schedule import default_schedule
+from .tasks import Task
+
+DEFAULT_TIMES_FILE = "default_times.json"
+
+
+def read_default_times(path: Path) -> dict[str, float]:
+    """Default-schedule seconds per task key in a store; lines that do not parse are skipped."""
+    times: dict[str, float] = {}
+    file = path / DEFAULT_TIMES_FILE
+    if not file.is_file():
+        return times
+    for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+            times[str(entry["key"])] = float(entry["seconds"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn last line costs that task a second measurement only
+    return times
+
+
+def measure_defaults(
+    path: Path, tasks: Iterable[Task], tvm_target: Any, db: Any, builder: Any, runner: Any
+) -> dict[str, float]:
+    """Measure and commit the default schedule of each task not measured yet in `path`.
+
+    Returns the seconds of the tasks measured now. A task whose default fails to build or
+    run is skipped (the search still covers it).
+    """
+    from tvm.s_tir import meta_schedule as ms
+
+    done = read_default_times(path)
+    todo = []
+    for task in tasks:
+        if task.key in done:
+            continue
+        sch = default_schedule(task.mod["main"])
+        if sch is not None:  # hand-written kernels have no schedule to measure
+            todo.append((task, sch))
+    if not todo:
+        return {}
+    built = builder.build([ms.builder.BuilderInput(sch.mod, tvm_target) for _, sch in todo])
+    kept, inputs = [], []
+    for (task, sch), result in zip(todo, built, strict=True):
+        if result.error_msg is None:
+            args = ms.arg_info.ArgInfo.from_prim_func(task.mod["main"])
+            kept.append((task, sch, args))
+            # The default schedule is a CPU one: the kernels run on the (local or remote) CPU.
+            inputs.append(ms.runner.RunnerInput(result.artifact_path, "cpu", args))
+    futures = runner.run(inputs) if inputs else []
+    measured: dict[str, float] = {}
+    for (task, sch, args), future in zip(kept, futures, strict=True):
+        result = future.result()
+        if result.error_msg is not None or not result.run_secs:
+            continue
+        run_secs = [float(s) for s in result.run_secs]
+        workload = db.commit_workload(task.mod)
+        db.commit_tuning_record(
+            ms.database.TuningRecord(sch.trace, workload, result.run_secs, tvm_target, args)
+        )
+        measured[task.key] = sum(run_secs) / len(run_secs)
+        _append(path, task, measured[task.key])
+    return measured
+
+
+def _append(path: Path, task: Task, seconds: float) -> None:
+    with (path / DEFAULT_TIMES_FILE).open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"key": task.key, "name": task.name, "seconds": seconds}) + "\n")
+        f.flush()

@@ -1,0 +1,49 @@
+"""The tuner measures each task's default schedule first and commits it as a record.
+
+So the best record of a task is never slower than the kernel an untuned compile builds,
+and a resumed tune does not measure the default again.
+"""
+
+from __future__ import annotations
+
+import pytest
+import tvm
+
+from ember.compiler.passes.cpu_default_schedule import cpu_default_schedule
+from ember.compiler.target import resolve
+from ember.compiler.tuning import database, default_candidates, store
+from ember.compiler.tuning.tasks import extract_tasks, lowered_module
+from ember.compiler.tuning.tuner import TuneConfig, _builder, _runner
+
+from .helpers import softmax_model
+
+pytestmark = [pytest.mark.tuning]
+
+
+def test_default_schedule_is_a_measured_record_that_replays_it(tmp_path):
+    from tvm.s_tir import meta_schedule as ms
+
+    model, path = softmax_model(tmp_path), tmp_path / "store"
+    target = resolve("x86")
+    (task,) = extract_tasks(lowered_module(model, target, {}), target)
+    db, _ = database.open_for_tuning(path, target)
+    config = TuneConfig(model=str(model), target="x86", trials=1)
+    measure = default_candidates.measure_defaults
+    measured = measure(path, [task], target.tvm_target(), db, _builder(config), _runner(config))
+
+    assert list(measured) == [task.key] and 0 < measured[task.key] < 0.1
+    assert default_candidates.read_default_times(path) == measured
+    lines = store.read_store(path, store.target_identity(target.tvm))
+    assert lines.records_per_workload() == {task.key: 1}
+    # The record's trace rebuilds exactly what an untuned compile schedules.
+    (record,) = db.get_top_k(db.commit_workload(task.mod), 1)
+    replayed = tvm.s_tir.Schedule(task.mod)
+    record.trace.apply_to_schedule(replayed, remove_postproc=False)
+    untuned = cpu_default_schedule(tvm.IRModule({"main": task.mod["main"]}))
+    tvm.ir.assert_structural_equal(
+        replayed.mod["main"], untuned["main"].without_attr("tirx.is_scheduled")
+    )
+    assert isinstance(record, ms.database.TuningRecord)
+    # Resuming measures nothing again.
+    again = measure(path, [task], target.tvm_target(), db, _builder(config), _runner(config))
+    assert again == {}
