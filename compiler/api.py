@@ -22,10 +22,10 @@ from .progress import Progress, SilentProgress
 from .target import Target, resolve
 from .tuning.apply import (
     CompileRecords,
-    count_tuned,
     open_records,
     record_stores,
     tuning_passes,
+    tuning_summary,
 )
 from .tuning.library_race import KernelRace, kernel_race
 from .tvm_errors import summarize
@@ -122,7 +122,12 @@ def _lower(
         ) from err
     progress.note(f"{count_kernels(mod)} kernels")
     if options.tuning_logs:
-        progress.note(f"tuned {count_tuned(mod)} of {count_kernels(mod)} tasks")
+        summary = tuning_summary(mod)
+        kept = summary["defaults_kept"]
+        progress.note(
+            f"tuned {summary['records_used']} of {summary['tasks_total']} tasks"
+            + (f" ({kept} keep the default schedule, measured fastest)" if kept else "")
+        )
     if race is not None and (race.won or race.lost):
         raced = len(race.won) + len(race.lost)
         progress.note(f"tuned kernels beat the library on {len(race.won)} of {raced} calls")
@@ -171,6 +176,6 @@ def _manifest(
         "inputs": [s.manifest() for s in inputs],
         "outputs": [s.manifest() for s in outputs],
         "options": options.manifest(),
-        "tuning": {"records_used": count_tuned(mod), "tasks_total": count_kernels(mod)},
+        "tuning": tuning_summary(mod),
         "numerics": None,
     }

@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..passes.pipeline import count_kernels
 from ..target import Target
 from . import database, store
+from .default_candidates import is_default_record
 
 TUNED_ATTR = "ember.tuned"
+#: Also set on a tuned kernel whose best record is its own default schedule (none faster found).
+DEFAULT_KEPT_ATTR = "ember.default_kept"
 
 
 @dataclass
@@ -59,23 +63,51 @@ def _apply_database(db: Any) -> Any:
     @tvm.transform.module_pass(opt_level=0, name="EmberApplyTuningRecords")
     def apply(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
         before = {gv.name_hint for gv, f in mod.functions.items() if _scheduled(f)}
+        target = tvm.target.Target.current()
+        defaults = {
+            gv.name_hint
+            for gv, f in mod.functions.items()
+            if isinstance(f, tirx.PrimFunc)
+            and not _scheduled(f)
+            and _default_is_best(db, f, target)
+        }
         with db:
             mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)
         for gvar, func in list(mod.functions.items()):
             fresh = gvar.name_hint not in before
             if fresh and isinstance(func, tirx.PrimFunc) and _scheduled(func):
-                mod[gvar] = func.with_attr(TUNED_ATTR, True)
+                func = func.with_attr(TUNED_ATTR, True)
+                if gvar.name_hint in defaults:
+                    func = func.with_attr(DEFAULT_KEPT_ATTR, True)
+                mod[gvar] = func
         return mod
 
     return apply
+
+
+def _default_is_best(db: Any, func: Any, target: Any) -> bool:
+    """Whether the record applied to `func` would be its measured default schedule."""
+    from tvm.s_tir.meta_schedule.tune_context import _normalize_mod
+
+    record = db.query_tuning_record(_normalize_mod(func), target, "main")
+    return record is not None and is_default_record(record)
 
 
 def _scheduled(func: Any) -> bool:
     return bool(func.attrs and func.attrs.get("tirx.is_scheduled", False))
 
 
-def count_tuned(mod: Any) -> int:
-    """Kernels of `mod` scheduled from a tuning record."""
+def count_tuned(mod: Any, attr: str = TUNED_ATTR) -> int:
+    """Kernels of `mod` scheduled from a tuning record (or carrying another of its marks)."""
     return sum(
-        1 for f in mod.functions.values() if f.attrs is not None and f.attrs.get(TUNED_ATTR, False)
+        1 for f in mod.functions.values() if f.attrs is not None and f.attrs.get(attr, False)
     )
+
+
+def tuning_summary(mod: Any) -> dict[str, int]:
+    """The manifest's `tuning` entry."""
+    return {
+        "records_used": count_tuned(mod),
+        "defaults_kept": count_tuned(mod, DEFAULT_KEPT_ATTR),
+        "tasks_total": count_kernels(mod),
+    }

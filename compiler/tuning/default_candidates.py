@@ -25,6 +25,12 @@ from .tasks import Task
 DEFAULT_TIMES_FILE = "default_times.json"
 
 
+def is_default_record(record: Any) -> bool:
+    """Whether a record is its workload's default schedule (its trace is exactly that one)."""
+    sch = default_schedule(record.workload.mod["main"])
+    return sch is not None and str(sch.trace.as_json()) == str(record.trace.as_json())
+
+
 def read_default_times(path: Path) -> dict[str, float]:
     """Default-schedule seconds per task key in a store; lines that do not parse are skipped."""
     times: dict[str, float] = {}

@@ -14,8 +14,10 @@ from ember.compiler.target import resolve
 from ember.compiler.tuning import database, default_candidates, store
 from ember.compiler.tuning.tasks import extract_tasks, lowered_module
 from ember.compiler.tuning.tuner import TuneConfig, _builder, _runner
+from ember.runtime import read_manifest
 
 from .helpers import softmax_model
+from .test_records_apply import ember
 
 pytestmark = [pytest.mark.tuning]
 
@@ -47,3 +49,20 @@ def test_default_schedule_is_a_measured_record_that_replays_it(tmp_path):
     # Resuming measures nothing again.
     again = measure(path, [task], target.tvm_target(), db, _builder(config), _runner(config))
     assert again == {}
+
+
+def test_compile_says_which_kernels_keep_their_default(tmp_path):
+    model, path = softmax_model(tmp_path), tmp_path / "store"
+    target = resolve("x86")
+    (task,) = extract_tasks(lowered_module(model, target, {}), target)
+    db, _ = database.open_for_tuning(path, target)
+    config = TuneConfig(model=str(model), target="x86", trials=1)
+    default_candidates.measure_defaults(
+        path, [task], target.tvm_target(), db, _builder(config), _runner(config)
+    )
+    out = tmp_path / "m.so"
+    proc = ember("compile", str(model), "-o", str(out), "--records", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert "tuned 1 of 1 tasks (1 keep the default schedule, measured fastest)" in proc.stderr
+    tuning = read_manifest(out)["tuning"]
+    assert tuning == {"records_used": 1, "defaults_kept": 1, "tasks_total": 1}

@@ -38,7 +38,7 @@ def test_compile_applies_a_matching_record(model, tmp_path):
     records = tmp_path / "store"
     assert fake_store(records, model) == 1
     tuning, progress = _compile(model, tmp_path, records=records)
-    assert tuning == {"records_used": 1, "tasks_total": 1}
+    assert tuning == {"records_used": 1, "defaults_kept": 0, "tasks_total": 1}
     assert progress.warnings == []
 
 
@@ -46,7 +46,7 @@ def test_no_tuning_logs_uses_none(model, tmp_path):
     records = tmp_path / "store"
     fake_store(records, model)
     tuning, _ = _compile(model, tmp_path, records=records, tuning_logs=False)
-    assert tuning == {"records_used": 0, "tasks_total": 1}
+    assert tuning == {"records_used": 0, "defaults_kept": 0, "tasks_total": 1}
 
 
 def test_applied_kernel_is_scheduled_from_the_database(model, tmp_path):

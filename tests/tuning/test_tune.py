@@ -73,7 +73,9 @@ def _assert_compile_applies(model, store, tmp_path):
     proc = ember("compile", str(model), "-o", str(tmp_path / "m.so"), "--records", str(store))
     assert proc.returncode == 0, proc.stderr
     assert "tuned 1 of 1 tasks" in proc.stderr
-    assert read_manifest(tmp_path / "m.so")["tuning"] == {"records_used": 1, "tasks_total": 1}
+    tuning = read_manifest(tmp_path / "m.so")["tuning"]
+    # The record applied is the best measured: a search candidate or the default schedule.
+    assert tuning["records_used"] == 1 and tuning["tasks_total"] == 1
     target = resolve("x86")
     (tuning_pass,) = apply.tuning_passes(apply.open_records([store], target))
     with target.tvm_target():
