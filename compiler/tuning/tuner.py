@@ -8,10 +8,11 @@ model is saved beside the records after every batch and warm-starts the next tun
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,9 @@ def warmup_samples(config: TuneConfig) -> int:
 
 def run_tune(config: TuneConfig, emit: Callable[[Event], None]) -> None:
     """Tune `config.model` into its store, reporting events through `emit`."""
+    # The budget covers the whole command (task extraction and default measurements too),
+    # as the session's hard stop does.
+    deadline = time.monotonic() + config.budget_s if config.budget_s else None
     target = resolve(config.target)
     path = config.store_path(target)
     db, problems = database.open_for_tuning(path, target)
@@ -96,7 +100,10 @@ def run_tune(config: TuneConfig, emit: Callable[[Event], None]) -> None:
     if remaining <= 0 or not tasks:
         emit({"event": "end", "reason": "no tasks" if not tasks else "budget already spent"})
         return
-    reason = _search(config, target, path, db, tasks, progress, remaining, emit)
+    if deadline is not None and time.monotonic() >= deadline:
+        emit({"event": "end", "reason": "time budget spent"})
+        return
+    reason = _search(config, target, path, db, tasks, progress, remaining, deadline, emit)
     emit({"event": "end", "reason": reason})
 
 
@@ -175,17 +182,17 @@ def _search(
     tasks: list[Task],
     progress: list[TaskProgress],
     remaining: int,
+    deadline: float | None,
     emit: Callable[[Event], None],
 ) -> str:
     """Run MetaSchedule for `remaining` trials; returns why it stopped."""
     from tvm.s_tir import meta_schedule as ms
 
     cost_model = _cost_model(config, path, emit)
-    deadline = time.monotonic() + config.budget_s if config.budget_s else None
     monitor = TuneMonitor(progress, emit, deadline, lambda: _save_cost_model(cost_model, path))
     callbacks = [*ms.measure_callback.MeasureCallback.create("default"), monitor.callback()]
     scheduler = ms.task_scheduler.GradientBased()
-    with tempfile.TemporaryDirectory(prefix="ember-tune-") as work_dir:
+    with tempfile.TemporaryDirectory(prefix="ember-tune-") as work_dir, _budget_stop(monitor):
         ms.tune_tasks(
             tasks=_contexts(config, target, tasks, work_dir),
             task_weights=[t.weight for t in tasks],
@@ -204,6 +211,21 @@ def _search(
         task.done = bool(record.is_terminated)
     emit(monitor.snapshot("final"))
     return "time budget spent" if monitor.out_of_time else "trials done"
+
+
+@contextlib.contextmanager
+def _budget_stop(monitor: TuneMonitor) -> Iterator[None]:
+    """Let a stop at the deadline end the search however MetaSchedule takes it.
+
+    The monitor terminates every task at the deadline; in the scheduler's first round, which
+    hands out each task in turn without checking, the next task is then a terminated one and
+    MetaSchedule fails its check. Every measured record is already in the store by then.
+    """
+    try:
+        yield
+    except Exception:
+        if not monitor.out_of_time:
+            raise
 
 
 def _contexts(config: TuneConfig, target: Target, tasks: list[Task], work_dir: str) -> list[Any]:
