@@ -104,9 +104,14 @@ def open_for_tuning(path: Path, target: Target) -> tuple[Any, list[str]]:
 
 def _repair(path: Path) -> list[str]:
     lines = store.read_store(path)
+    if not lines.corrupt_lines and not lines.duplicate_workloads:
+        return []
+    if lines.corrupt_lines:
+        with (path / "rejected.jsonl").open("a", encoding="utf-8") as rejected:
+            rejected.writelines(line + "\n" for line in lines.corrupt_lines)
+    # Rewritten with each workload once: JSONDatabase numbers what it appends by the
+    # workloads it keeps, so a repeated one would shift every later record's workload.
+    store.write_store(path, lines.workloads, lines.records)
     if not lines.corrupt_lines:
         return []
-    with (path / "rejected.jsonl").open("a", encoding="utf-8") as rejected:
-        rejected.writelines(line + "\n" for line in lines.corrupt_lines)
-    store.write_store(path, lines.workloads, lines.records)
     return [f"records '{path}': {len(lines.corrupt_lines)} corrupt line(s) moved to rejected.jsonl"]

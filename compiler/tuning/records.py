@@ -28,7 +28,8 @@ class Combined:
     workloads: list[list[str]] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    _index: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Workload index per structural hash (the same kernel may be written with other names).
+    _index: dict[str, int] = field(default_factory=dict)
     _seen: set[str] = field(default_factory=set)
 
     def add(self, lines: store.StoreLines) -> int:
@@ -36,11 +37,11 @@ class Combined:
         added = 0
         for index, body in lines.records:
             workload = lines.workloads[index]
-            key = (workload[0], workload[1])
+            key = workload[0]
             if key not in self._index:
                 self._index[key] = len(self.workloads)
                 self.workloads.append(workload)
-            text = json.dumps([key[0], body], sort_keys=True)
+            text = json.dumps([key, body], sort_keys=True)
             if text not in self._seen:
                 self._seen.add(text)
                 self.records.append((self._index[key], body))

@@ -45,6 +45,8 @@ class StoreLines:
     foreign: int = 0
     #: Lines that could not be parsed (kept aside when the store is repaired).
     corrupt_lines: list[str] = field(default_factory=list)
+    #: Workload lines repeating an earlier one's structural hash (their records use the first).
+    duplicate_workloads: int = 0
 
     def records_per_workload(self) -> dict[str, int]:
         """Measured records (any outcome) per workload hash."""
@@ -176,14 +178,24 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def _read_workloads(path: Path, lines: StoreLines) -> dict[int, int]:
-    """Valid workload lines; returns file line number -> index in `lines.workloads`."""
+    """Valid workload lines; returns file line number -> index in `lines.workloads`.
+
+    A workload is its structural hash: the same kernel can be written twice with other
+    parameter names, and MetaSchedule's JSONDatabase keeps only the first of two such lines,
+    so it numbers the workloads it appends after them wrongly. Repeats map to the first.
+    """
     index_map: dict[int, int] = {}
+    first: dict[str, int] = {}
     for number, text in enumerate(_read_lines(path)):
         if not text.strip():
             continue
         value = _parse(text)
         if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
-            index_map[number] = len(lines.workloads)
+            if value[0] in first:
+                index_map[number] = first[value[0]]
+                lines.duplicate_workloads += 1
+                continue
+            index_map[number] = first[value[0]] = len(lines.workloads)
             lines.workloads.append(value)
         else:
             lines.corrupt_lines.append(text)
