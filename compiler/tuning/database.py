@@ -106,12 +106,21 @@ def _repair(path: Path) -> list[str]:
     lines = store.read_store(path)
     if not lines.corrupt_lines and not lines.duplicate_workloads:
         return []
-    if lines.corrupt_lines:
+    set_aside = lines.corrupt_lines + lines.renamed_lines
+    if set_aside:
         with (path / "rejected.jsonl").open("a", encoding="utf-8") as rejected:
-            rejected.writelines(line + "\n" for line in lines.corrupt_lines)
+            rejected.writelines(line + "\n" for line in set_aside)
     # Rewritten with each workload once: JSONDatabase numbers what it appends by the
     # workloads it keeps, so a repeated one would shift every later record's workload.
     store.write_store(path, lines.workloads, lines.records)
-    if not lines.corrupt_lines:
-        return []
-    return [f"records '{path}': {len(lines.corrupt_lines)} corrupt line(s) moved to rejected.jsonl"]
+    problems = []
+    if lines.corrupt_lines:
+        problems.append(
+            f"records '{path}': {len(lines.corrupt_lines)} corrupt line(s) moved to rejected.jsonl"
+        )
+    if lines.renamed_lines:
+        problems.append(
+            f"records '{path}': {len(lines.renamed_lines)} record(s) of a kernel stored twice "
+            "under other names moved to rejected.jsonl"
+        )
+    return problems

@@ -31,6 +31,8 @@ class Combined:
     #: Workload index per structural hash (the same kernel may be written with other names).
     _index: dict[str, int] = field(default_factory=dict)
     _seen: set[str] = field(default_factory=set)
+    #: Records skipped because their kernel is already here under other names.
+    renamed: int = 0
 
     def add(self, lines: store.StoreLines) -> int:
         """Add a store's lines; returns how many records were new."""
@@ -41,6 +43,11 @@ class Combined:
             if key not in self._index:
                 self._index[key] = len(self.workloads)
                 self.workloads.append(workload)
+            elif self.workloads[self._index[key]][1] != workload[1]:
+                # The kernel is here under other names; this record's trace would not
+                # replay on it (see store._read_workloads).
+                self.renamed += 1
+                continue
             text = json.dumps([key, body], sort_keys=True)
             if text not in self._seen:
                 self._seen.add(text)
@@ -89,6 +96,10 @@ def merge(sources: list[Path], dest: Path, tvm_version: str) -> tuple[int, list[
             combined.problems.append(problem)
             continue
         added += combined.add(store.read_store(source))
+    if combined.renamed:
+        combined.problems.append(
+            f"{combined.renamed} record(s) of kernels already merged under other names skipped"
+        )
     store.ensure_writable(dest)
     store.write_store(dest, combined.workloads, combined.records)
     _copy_stamp(sources, dest)

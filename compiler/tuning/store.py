@@ -26,6 +26,8 @@ STAMP_FILE = "ember_store.json"
 #: The XGBoost cost model (booster and training data) saved after each tune: warm start.
 COST_MODEL_FILE = "cost_model.tar"
 STORE_FORMAT = 1
+#: Index of a workload line that repeats an earlier kernel under other names.
+RENAMED = -1
 # Target fields that decide whether a record's schedule fits; "num-cores" only sizes threads.
 _TARGET_IDENTITY = ("kind", "mtriple", "mcpu", "mattr", "arch")
 
@@ -45,8 +47,10 @@ class StoreLines:
     foreign: int = 0
     #: Lines that could not be parsed (kept aside when the store is repaired).
     corrupt_lines: list[str] = field(default_factory=list)
-    #: Workload lines repeating an earlier one's structural hash (their records use the first).
+    #: Workload lines repeating an earlier one's structural hash.
     duplicate_workloads: int = 0
+    #: Record lines of a repeat written with other names: unusable (set aside on repair).
+    renamed_lines: list[str] = field(default_factory=list)
 
     def records_per_workload(self) -> dict[str, int]:
         """Measured records (any outcome) per workload hash."""
@@ -163,6 +167,11 @@ def read_store(path: Path, identity: tuple[str, ...] | None = None) -> StoreLine
             f"records '{path}': {len(lines.corrupt_lines)} corrupt line(s) skipped, "
             "the rest of the store is used",
         )
+    if lines.renamed_lines:
+        lines.problems.append(
+            f"records '{path}': {len(lines.renamed_lines)} record(s) of a kernel stored twice "
+            "under other names skipped"
+        )
     if lines.foreign:
         lines.problems.append(
             f"records '{path}': {lines.foreign} record(s) for another target skipped"
@@ -180,9 +189,11 @@ def _read_lines(path: Path) -> list[str]:
 def _read_workloads(path: Path, lines: StoreLines) -> dict[int, int]:
     """Valid workload lines; returns file line number -> index in `lines.workloads`.
 
-    A workload is its structural hash: the same kernel can be written twice with other
-    parameter names, and MetaSchedule's JSONDatabase keeps only the first of two such lines,
-    so it numbers the workloads it appends after them wrongly. Repeats map to the first.
+    A workload is its structural hash. The same kernel can be written twice (merged from two
+    tunes), and MetaSchedule keeps only the first of two such lines: its JSONDatabase then
+    numbers each workload it appends wrongly, and a record made on the second replays on the
+    first, which fails where their names differ (its trace finds blocks by name). So a repeat
+    maps to the first when identical, and to RENAMED (its records set aside) otherwise.
     """
     index_map: dict[int, int] = {}
     first: dict[str, int] = {}
@@ -192,7 +203,8 @@ def _read_workloads(path: Path, lines: StoreLines) -> dict[int, int]:
         value = _parse(text)
         if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
             if value[0] in first:
-                index_map[number] = first[value[0]]
+                same = lines.workloads[first[value[0]]][1] == value[1]
+                index_map[number] = first[value[0]] if same else RENAMED
                 lines.duplicate_workloads += 1
                 continue
             index_map[number] = first[value[0]] = len(lines.workloads)
@@ -211,6 +223,9 @@ def _read_records(
         value = _parse(text)
         if not _valid_record(value) or value[0] not in index_map:
             lines.corrupt_lines.append(text)
+            continue
+        if index_map[value[0]] == RENAMED:
+            lines.renamed_lines.append(text)
             continue
         body = value[1]
         if identity is not None and target_identity(body[2]) != identity:

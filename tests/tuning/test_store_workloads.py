@@ -48,3 +48,23 @@ def test_merge_keys_workloads_by_structural_hash(tmp_path):
     merged = store.read_store(tmp_path / "merged")
     assert len(merged.workloads) == 1 and merged.duplicate_workloads == 0
     assert len(merged.records) == 2
+
+
+def test_merge_skips_records_of_a_kernel_already_there_under_other_names(tmp_path):
+    import onnx
+
+    softmax = softmax_model(tmp_path)
+    renamed_model = onnx.load(softmax)
+    renamed_model.graph.input[0].name = "data"
+    renamed_model.graph.node[0].input[0] = "data"
+    renamed = tmp_path / "renamed.onnx"
+    onnx.save(renamed_model, renamed)
+    a, b = tmp_path / "a", tmp_path / "b"
+    fake_store(a, softmax)
+    fake_store(b, renamed)
+    assert store.read_store(a).workloads[0][0] == store.read_store(b).workloads[0][0]
+    assert store.read_store(a).workloads[0][1] != store.read_store(b).workloads[0][1]
+    _, problems = records.merge([a, b], tmp_path / "m", store.read_stamp(a)["tvm_version"])
+    assert problems == ["1 record(s) of kernels already merged under other names skipped"]
+    merged = store.read_store(tmp_path / "m")
+    assert len(merged.workloads) == 1 and len(merged.records) == 1
