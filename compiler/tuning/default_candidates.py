@@ -20,30 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from ..passes.cpu_default_schedule import default_schedule
+from .store import DEFAULT_TIMES_FILE, read_default_times
 from .tasks import Task
-
-DEFAULT_TIMES_FILE = "default_times.json"
 
 
 def is_default_record(record: Any) -> bool:
     """Whether a record is its workload's default schedule (its trace is exactly that one)."""
     sch = default_schedule(record.workload.mod["main"])
     return sch is not None and str(sch.trace.as_json()) == str(record.trace.as_json())
-
-
-def read_default_times(path: Path) -> dict[str, float]:
-    """Default-schedule seconds per task key in a store; lines that do not parse are skipped."""
-    times: dict[str, float] = {}
-    file = path / DEFAULT_TIMES_FILE
-    if not file.is_file():
-        return times
-    for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-            times[str(entry["key"])] = float(entry["seconds"])
-        except (ValueError, KeyError, TypeError):
-            continue  # a torn last line costs that task a second measurement only
-    return times
 
 
 def measure_defaults(

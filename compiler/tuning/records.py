@@ -115,10 +115,29 @@ def prune(path: Path, keep: int, identity: tuple[str, ...] | None = None) -> tup
     return len(kept), len(lines.records) + lines.foreign - len(kept)
 
 
-def export(path: Path, dest: Path, keep: int, identity: tuple[str, ...] | None = None) -> int:
-    """Write the `keep` best records per workload into a new store `dest` (for shipping)."""
+def export(
+    path: Path,
+    dest: Path,
+    keep: int,
+    identity: tuple[str, ...] | None = None,
+    improved_only: bool = False,
+) -> int:
+    """Write the `keep` best records per workload into a new store `dest` (for shipping).
+
+    With `improved_only`, only kernels whose best record beats their measured default
+    schedule (`default_times.json`): the rest compile the same without a record.
+    """
     lines = store.read_store(require_store(path), identity)
     kept = best_records(lines.records, keep)
+    if improved_only:
+        defaults = store.read_default_times(path)
+        best = lines.best_per_workload()
+
+        def improved(index: int) -> bool:
+            key = lines.workloads[index][0]
+            return key not in defaults or best[key] < defaults[key]
+
+        kept = [record for record in kept if improved(record[0])]
     store.ensure_writable(dest)
     store.write_store(dest, lines.workloads, kept)
     _copy_stamp([path], dest)

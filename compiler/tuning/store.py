@@ -21,6 +21,8 @@ from ember._cache import cache_root
 from ember.errors import OptionError
 
 WORKLOAD_FILE = "database_workload.json"
+#: Each task's default-schedule seconds, one JSON line per task (`default_candidates`).
+DEFAULT_TIMES_FILE = "default_times.json"
 RECORD_FILE = "database_tuning_record.json"
 STAMP_FILE = "ember_store.json"
 #: The XGBoost cost model (booster and training data) saved after each tune: warm start.
@@ -262,6 +264,18 @@ def mean_seconds(body: list[Any]) -> float | None:
         return None
     mean = sum(secs) / len(secs)
     return mean if mean < 1e9 else None  # MetaSchedule writes 1e10 for run errors
+
+
+def read_default_times(path: Path) -> dict[str, float]:
+    """Default-schedule seconds per task key in a store; lines that do not parse are skipped."""
+    times: dict[str, float] = {}
+    for line in _read_lines(path / DEFAULT_TIMES_FILE):
+        try:
+            entry = json.loads(line)
+            times[str(entry["key"])] = float(entry["seconds"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn last line costs that task a second measurement only
+    return times
 
 
 def write_store(path: Path, workloads: list[list[str]], records: list[tuple[int, Any]]) -> None:

@@ -122,7 +122,7 @@ def _measure_defaults(
     """
     raced = set(choice.sites) if choice is not None else set()
     todo = [t for t in tasks if t.key not in raced]
-    done = default_candidates.read_default_times(path)
+    done = store.read_default_times(path)
     count = sum(1 for t in todo if t.key not in done)
     if not count:
         return

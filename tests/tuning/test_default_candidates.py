@@ -34,7 +34,7 @@ def test_default_schedule_is_a_measured_record_that_replays_it(tmp_path):
     measured = measure(path, [task], target.tvm_target(), db, _builder(config), _runner(config))
 
     assert list(measured) == [task.key] and 0 < measured[task.key] < 0.1
-    assert default_candidates.read_default_times(path) == measured
+    assert store.read_default_times(path) == measured
     lines = store.read_store(path, store.target_identity(target.tvm))
     assert lines.records_per_workload() == {task.key: 1}
     # The record's trace rebuilds exactly what an untuned compile schedules.
@@ -66,3 +66,22 @@ def test_compile_says_which_kernels_keep_their_default(tmp_path):
     assert "tuned 1 of 1 tasks (1 keep the default schedule, measured fastest)" in proc.stderr
     tuning = read_manifest(out)["tuning"]
     assert tuning == {"records_used": 1, "defaults_kept": 1, "tasks_total": 1}
+
+
+@pytest.mark.parametrize(("default_s", "exported"), [(1e-6, 0), (1e-4, 1)])
+def test_export_improved_only_ships_kernels_that_beat_their_default(tmp_path, default_s, exported):
+    import json
+
+    from ember.compiler.tuning import records
+    from ember.compiler.tuning.tasks import extract_tasks as tasks_of
+
+    from .helpers import fake_store
+
+    model, path = softmax_model(tmp_path), tmp_path / "store"
+    fake_store(path, model, seconds=1e-5)
+    target = resolve("x86")
+    (task,) = tasks_of(lowered_module(model, target, {}), target)
+    entry = {"key": task.key, "name": task.name, "seconds": default_s}
+    (path / store.DEFAULT_TIMES_FILE).write_text(json.dumps(entry) + "\n")
+    assert records.export(path, tmp_path / "out", 1, improved_only=True) == exported
+    assert records.export(path, tmp_path / "all", 1) == 1

@@ -106,11 +106,19 @@ def export_command(
     target: TargetOpt = "x86",
     records: RecordsOpt = None,
     keep: KeepOpt = 1,
+    improved_only: Annotated[
+        bool,
+        typer.Option(
+            "--improved-only",
+            help="Only kernels the search made faster than their default schedule.",
+        ),
+    ] = False,
 ) -> None:
     """Copy the best records per workload into a new store, in TVM's format."""
     from ember.compiler.tuning.records import export
 
-    count = export(_store_of(target, records), dest, keep, _identity(target, False))
+    source = _store_of(target, records)
+    count = export(source, dest, keep, _identity(target, False), improved_only)
     out.print(f"exported {count} record(s) to {dest}", markup=False)
 
 
