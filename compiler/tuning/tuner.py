@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -194,7 +195,7 @@ def _search(
     scheduler = ms.task_scheduler.GradientBased()
     with tempfile.TemporaryDirectory(prefix="ember-tune-") as work_dir, _budget_stop(monitor):
         ms.tune_tasks(
-            tasks=_contexts(config, target, tasks, work_dir),
+            tasks=_contexts(config, target, tasks),
             task_weights=[t.weight for t in tasks],
             work_dir=work_dir,
             max_trials_global=remaining,
@@ -228,11 +229,13 @@ def _budget_stop(monitor: TuneMonitor) -> Iterator[None]:
             raise
 
 
-def _contexts(config: TuneConfig, target: Target, tasks: list[Task], work_dir: str) -> list[Any]:
+def _contexts(config: TuneConfig, target: Target, tasks: list[Task]) -> list[Any]:
     from tvm.s_tir import meta_schedule as ms
-    from tvm.s_tir.meta_schedule.logging import get_loggers_from_work_dir
 
-    loggers = get_loggers_from_work_dir(work_dir, [t.name for t in tasks])
+    # Plain loggers: MetaSchedule's own (`get_loggers_from_work_dir`) re-run logging's
+    # dictConfig with the handlers already in the process, which failed on an unnamed one in
+    # a pytest process after an earlier tune; their files went to a temporary folder anyway.
+    loggers = [logging.getLogger(f"ember.tuning.task.{t.name}") for t in tasks]
     return [
         ms.TuneContext(
             mod=task.mod,
