@@ -6,32 +6,49 @@ and a resumed tune does not measure the default again.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import tvm
 
 from ember.compiler.passes.cpu_default_schedule import cpu_default_schedule
 from ember.compiler.target import resolve
-from ember.compiler.tuning import database, default_candidates, store
+from ember.compiler.tuning import database, default_candidates, records, store
 from ember.compiler.tuning.tasks import extract_tasks, lowered_module
 from ember.compiler.tuning.tuner import TuneConfig, _builder, _runner
 from ember.runtime import read_manifest
 
-from .helpers import softmax_model
+from .helpers import fake_store, softmax_model
 from .test_records_apply import ember
 
 pytestmark = [pytest.mark.tuning]
 
 
-def test_default_schedule_is_a_measured_record_that_replays_it(tmp_path):
-    from tvm.s_tir import meta_schedule as ms
+class SoftmaxStore:
+    """The softmax model's one task and a store opened for tuning, as `ember tune` opens it."""
 
-    model, path = softmax_model(tmp_path), tmp_path / "store"
-    target = resolve("x86")
-    (task,) = extract_tasks(lowered_module(model, target, {}), target)
-    db, _ = database.open_for_tuning(path, target)
-    config = TuneConfig(model=str(model), target="x86", trials=1)
-    measure = default_candidates.measure_defaults
-    measured = measure(path, [task], target.tvm_target(), db, _builder(config), _runner(config))
+    def __init__(self, tmp_path):
+        self.model, self.path = softmax_model(tmp_path), tmp_path / "store"
+        self.target = resolve("x86")
+        (self.task,) = extract_tasks(lowered_module(self.model, self.target, {}), self.target)
+        self.db, _ = database.open_for_tuning(self.path, self.target)
+
+    def measure_defaults(self):
+        config = TuneConfig(model=str(self.model), target="x86", trials=1)
+        return default_candidates.measure_defaults(
+            self.path,
+            [self.task],
+            self.target.tvm_target(),
+            self.db,
+            _builder(config),
+            _runner(config),
+        )
+
+
+def test_default_schedule_is_a_measured_record_that_replays_it(tmp_path):
+    s = SoftmaxStore(tmp_path)
+    path, target, task, db = s.path, s.target, s.task, s.db
+    measured = s.measure_defaults()
 
     assert list(measured) == [task.key] and 0 < measured[task.key] < 0.1
     assert store.read_default_times(path) == measured
@@ -45,23 +62,14 @@ def test_default_schedule_is_a_measured_record_that_replays_it(tmp_path):
     tvm.ir.assert_structural_equal(
         replayed.mod["main"], untuned["main"].without_attr("tirx.is_scheduled")
     )
-    assert isinstance(record, ms.database.TuningRecord)
-    # Resuming measures nothing again.
-    again = measure(path, [task], target.tvm_target(), db, _builder(config), _runner(config))
-    assert again == {}
+    assert s.measure_defaults() == {}  # a resumed tune measures nothing again
 
 
 def test_compile_says_which_kernels_keep_their_default(tmp_path):
-    model, path = softmax_model(tmp_path), tmp_path / "store"
-    target = resolve("x86")
-    (task,) = extract_tasks(lowered_module(model, target, {}), target)
-    db, _ = database.open_for_tuning(path, target)
-    config = TuneConfig(model=str(model), target="x86", trials=1)
-    default_candidates.measure_defaults(
-        path, [task], target.tvm_target(), db, _builder(config), _runner(config)
-    )
+    s = SoftmaxStore(tmp_path)
+    s.measure_defaults()
     out = tmp_path / "m.so"
-    proc = ember("compile", str(model), "-o", str(out), "--records", str(path))
+    proc = ember("compile", str(s.model), "-o", str(out), "--records", str(s.path))
     assert proc.returncode == 0, proc.stderr
     assert "tuned 1 of 1 tasks (1 keep the default schedule, measured fastest)" in proc.stderr
     tuning = read_manifest(out)["tuning"]
@@ -70,17 +78,10 @@ def test_compile_says_which_kernels_keep_their_default(tmp_path):
 
 @pytest.mark.parametrize(("default_s", "exported"), [(1e-6, 0), (1e-4, 1)])
 def test_export_improved_only_ships_kernels_that_beat_their_default(tmp_path, default_s, exported):
-    import json
-
-    from ember.compiler.tuning import records
-    from ember.compiler.tuning.tasks import extract_tasks as tasks_of
-
-    from .helpers import fake_store
-
     model, path = softmax_model(tmp_path), tmp_path / "store"
     fake_store(path, model, seconds=1e-5)
     target = resolve("x86")
-    (task,) = tasks_of(lowered_module(model, target, {}), target)
+    (task,) = extract_tasks(lowered_module(model, target, {}), target)
     entry = {"key": task.key, "name": task.name, "seconds": default_s}
     (path / store.DEFAULT_TIMES_FILE).write_text(json.dumps(entry) + "\n")
     assert records.export(path, tmp_path / "out", 1, improved_only=True) == exported
