@@ -15,7 +15,7 @@ tune does not measure them again; their seconds also tell how much the search ga
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,19 @@ def is_default_record(record: Any) -> bool:
 
 
 def measure_defaults(
-    path: Path, tasks: Iterable[Task], tvm_target: Any, db: Any, builder: Any, runner: Any
+    path: Path,
+    tasks: Iterable[Task],
+    tvm_target: Any,
+    db: Any,
+    builder: Any,
+    runner: Any,
+    on_start: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """Measure and commit the default schedule of each task not measured yet in `path`.
 
-    Returns the seconds of the tasks measured now. A task whose default fails to build or
-    run is skipped (the search still covers it).
+    `on_start` hears how many will be measured, when there are any. Returns the seconds of
+    the tasks measured now. A task whose default fails to build or run is skipped (the
+    search still covers it).
     """
     from tvm.s_tir import meta_schedule as ms
 
@@ -50,6 +57,8 @@ def measure_defaults(
             todo.append((task, sch))
     if not todo:
         return {}
+    if on_start is not None:
+        on_start(len(todo))
     built = builder.build([ms.builder.BuilderInput(sch.mod, tvm_target) for _, sch in todo])
     kept, inputs = [], []
     for (task, sch), result in zip(todo, built, strict=True):

@@ -123,13 +123,14 @@ def _measure_defaults(
     """
     raced = set(choice.sites) if choice is not None else set()
     todo = [t for t in tasks if t.key not in raced]
-    done = store.read_default_times(path)
-    count = sum(1 for t in todo if t.key not in done)
-    if not count:
-        return
-    emit({"event": "defaults", "kernels": count})
     default_candidates.measure_defaults(
-        path, todo, target.tvm_target(), db, _builder(config), _runner(config)
+        path,
+        todo,
+        target.tvm_target(),
+        db,
+        _builder(config),
+        _runner(config),
+        on_start=lambda count: emit({"event": "defaults", "kernels": count}),
     )
 
 
