@@ -3,8 +3,10 @@
 Precondition: the module is legalized and fused (each PrimFunc is a list of root-level loop
 nests, one per block, as TE legalization emits them). For each block the leading spatial
 loops are fused and run in parallel on TVM's thread pool, and an elementwise innermost loop
-is vectorized. Without this, LegalizeOps' loops run on one core. Kernels that already carry
-`tirx.is_scheduled` (from a tuning record) are left alone.
+is vectorized; row reductions such as softmax instead get one parallel row loop with
+vectorized partial results (`row_reduction_schedule`). Without this, LegalizeOps' loops run
+on one core. Kernels that already carry `tirx.is_scheduled` (from a tuning record) are left
+alone.
 """
 
 from __future__ import annotations
@@ -15,8 +17,14 @@ from typing import Any
 import tvm
 from tvm import s_tir, tirx
 
+from .row_reduction_schedule import schedule_row_reductions
+
 _DATA_PAR = 0
 _VECTOR_LANES = 8
+#: Which default schedule this is. Tuning stores measure each kernel's default as a candidate
+#: and list it under this number (`tuning.default_candidates`); raise it whenever
+#: `default_schedule` produces something else, so stores measure the new default again.
+DEFAULT_SCHEDULE_VERSION = 2
 
 
 @tvm.transform.module_pass(opt_level=0, name="EmberCPUDefaultSchedule")
@@ -53,6 +61,9 @@ def default_schedule(func: tirx.PrimFunc) -> s_tir.Schedule | None:
     if not _has_root_block(sch):
         return None
     _inline_producers(sch)
+    rows = schedule_row_reductions(sch)
+    if rows is not None:
+        return rows
     for block in sch.get_child_blocks(sch.get_sblock("root")):
         _parallelize(sch, block)
     return sch

@@ -8,8 +8,10 @@ schedule with the same builder and runner as any candidate and commits it as a r
 trace replays the default schedule). The best record of a task is then never slower than the
 default as measured, and the kernels where nothing beat it compile exactly as untuned.
 
-Measured tasks are listed in `default_times.json` (one JSON line each, appended), so a resumed
-tune does not measure them again; their seconds also tell how much the search gained.
+Measured tasks are listed in `default_times.json` (one JSON line each, appended, with the
+default schedule's version), so a resumed tune does not measure them again, and a tune after
+Ember's default schedule changed measures the new one; their seconds also tell how much the
+search gained.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from ..passes.cpu_default_schedule import default_schedule
+from ..passes.cpu_default_schedule import DEFAULT_SCHEDULE_VERSION, default_schedule
 from .store import DEFAULT_TIMES_FILE, read_default_times
 from .tasks import Task
 
@@ -47,7 +49,7 @@ def measure_defaults(
     """
     from tvm.s_tir import meta_schedule as ms
 
-    done = read_default_times(path)
+    done = read_default_times(path, DEFAULT_SCHEDULE_VERSION)
     todo = []
     for task in tasks:
         if task.key in done:
@@ -85,5 +87,6 @@ def measure_defaults(
 
 def _append(path: Path, task: Task, seconds: float) -> None:
     with (path / DEFAULT_TIMES_FILE).open("a", encoding="utf-8") as f:
-        f.write(json.dumps({"key": task.key, "name": task.name, "seconds": seconds}) + "\n")
+        entry = {"key": task.key, "name": task.name, "seconds": seconds}
+        f.write(json.dumps({**entry, "schedule": DEFAULT_SCHEDULE_VERSION}) + "\n")
         f.flush()

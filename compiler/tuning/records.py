@@ -130,7 +130,10 @@ def export(
     lines = store.read_store(require_store(path), identity)
     kept = best_records(lines.records, keep)
     if improved_only:
-        defaults = store.read_default_times(path)
+        # Imported here: the passes load TVM, which the other `ember records` commands skip.
+        from ..passes.cpu_default_schedule import DEFAULT_SCHEDULE_VERSION
+
+        defaults = store.read_default_times(path, DEFAULT_SCHEDULE_VERSION)
         best = lines.best_per_workload()
 
         def improved(index: int) -> bool:

@@ -266,12 +266,18 @@ def mean_seconds(body: list[Any]) -> float | None:
     return mean if mean < 1e9 else None  # MetaSchedule writes 1e10 for run errors
 
 
-def read_default_times(path: Path) -> dict[str, float]:
-    """Default-schedule seconds per task key in a store; lines that do not parse are skipped."""
+def read_default_times(path: Path, version: int) -> dict[str, float]:
+    """Seconds per task key of default schedule `version` in a store.
+
+    Lines of other versions (lines without one are version 1) and lines that do not parse are
+    skipped.
+    """
     times: dict[str, float] = {}
     for line in _read_lines(path / DEFAULT_TIMES_FILE):
         try:
             entry = json.loads(line)
+            if entry.get("schedule", 1) != version:
+                continue
             times[str(entry["key"])] = float(entry["seconds"])
         except (ValueError, KeyError, TypeError):
             continue  # a torn last line costs that task a second measurement only

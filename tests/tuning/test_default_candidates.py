@@ -11,7 +11,10 @@ import json
 import pytest
 import tvm
 
-from ember.compiler.passes.cpu_default_schedule import cpu_default_schedule
+from ember.compiler.passes.cpu_default_schedule import (
+    DEFAULT_SCHEDULE_VERSION,
+    cpu_default_schedule,
+)
 from ember.compiler.target import resolve
 from ember.compiler.tuning import database, default_candidates, records, store
 from ember.compiler.tuning.tasks import extract_tasks, lowered_module
@@ -51,7 +54,7 @@ def test_default_schedule_is_a_measured_record_that_replays_it(tmp_path):
     measured = s.measure_defaults()
 
     assert list(measured) == [task.key] and 0 < measured[task.key] < 0.1
-    assert store.read_default_times(path) == measured
+    assert store.read_default_times(path, DEFAULT_SCHEDULE_VERSION) == measured
     lines = store.read_store(path, store.target_identity(target.tvm))
     assert lines.records_per_workload() == {task.key: 1}
     # The record's trace rebuilds exactly what an untuned compile schedules.
@@ -63,6 +66,18 @@ def test_default_schedule_is_a_measured_record_that_replays_it(tmp_path):
         replayed.mod["main"], untuned["main"].without_attr("tirx.is_scheduled")
     )
     assert s.measure_defaults() == {}  # a resumed tune measures nothing again
+
+
+def test_a_changed_default_schedule_is_measured_again(tmp_path):
+    s = SoftmaxStore(tmp_path)
+    s.measure_defaults()
+    times = s.path / store.DEFAULT_TIMES_FILE
+    # As an Ember whose default schedule had an earlier version wrote it.
+    (line,) = times.read_text().splitlines()
+    earlier = {**json.loads(line), "schedule": DEFAULT_SCHEDULE_VERSION - 1}
+    times.write_text(json.dumps(earlier) + "\n")
+    assert store.read_default_times(s.path, DEFAULT_SCHEDULE_VERSION) == {}
+    assert list(s.measure_defaults()) == [s.task.key]
 
 
 def test_compile_says_which_kernels_keep_their_default(tmp_path):
@@ -82,7 +97,7 @@ def test_export_improved_only_ships_kernels_that_beat_their_default(tmp_path, de
     fake_store(path, model, seconds=1e-5)
     target = resolve("x86")
     (task,) = extract_tasks(lowered_module(model, target, {}), target)
-    entry = {"key": task.key, "name": task.name, "seconds": default_s}
+    entry = {"key": task.key, "seconds": default_s, "schedule": DEFAULT_SCHEDULE_VERSION}
     (path / store.DEFAULT_TIMES_FILE).write_text(json.dumps(entry) + "\n")
     assert records.export(path, tmp_path / "out", 1, improved_only=True) == exported
     assert records.export(path, tmp_path / "all", 1) == 1
