@@ -22,23 +22,27 @@ _LANES = (16, 8, 4)
 
 
 def schedule_row_reductions(sch: s_tir.Schedule) -> s_tir.Schedule | None:
-    """A copy of `sch` with its row reductions vectorized (see the module docstring), or None."""
-    blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    """A copy of `sch` with its row reductions vectorized (see the module docstring), or None.
+
+    `sch` itself is left as it was, its trace included (a tuning store recognizes the default
+    schedule's records by their trace).
+    """
+    trial = sch.copy()
+    blocks = trial.get_child_blocks(trial.get_sblock("root"))
     if len(blocks) < 2:
         return None
     *reductions, output = blocks
-    row_extents = _row_extents(sch, output)
+    row_extents = _row_extents(trial, output)
     if row_extents is None:
         return None
     *rows, width = row_extents
-    if not all(_reduces_last_axis_of(sch, block, rows, width) for block in reductions):
+    if not all(_reduces_last_axis_of(trial, block, rows, width) for block in reductions):
         return None
     lanes = next((n for n in _LANES if width % n == 0), None)
     if lanes is None:
         return None
-    trial = sch.copy()
     try:
-        _apply(trial, [trial.get_sblock(sch.get(b).name_hint) for b in blocks], lanes)
+        _apply(trial, blocks, lanes)
     except s_tir.schedule.ScheduleError:
         return None
     return trial

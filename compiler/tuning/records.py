@@ -125,27 +125,40 @@ def export(
     """Write the `keep` best records per workload into a new store `dest` (for shipping).
 
     With `improved_only`, only kernels whose best record beats their measured default
-    schedule (`default_times.json`): the rest compile the same without a record.
+    schedule (`default_times.json`) and is not that schedule itself (a store keeps the default
+    records it measured): the rest compile the same without a record.
     """
     lines = store.read_store(require_store(path), identity)
     kept = best_records(lines.records, keep)
     if improved_only:
-        # Imported here: the passes load TVM, which the other `ember records` commands skip.
-        from ..passes.cpu_default_schedule import DEFAULT_SCHEDULE_VERSION
-
-        defaults = store.read_default_times(path, DEFAULT_SCHEDULE_VERSION)
-        best = lines.best_per_workload()
-
-        def improved(index: int) -> bool:
-            key = lines.workloads[index][0]
-            return key not in defaults or best[key] < defaults[key]
-
-        kept = [record for record in kept if improved(record[0])]
+        kept = _improved(path, lines, kept)
     store.ensure_writable(dest)
     store.write_store(dest, lines.workloads, kept)
     _copy_stamp([path], dest)
     copy_library_times([path], dest, {lines.workloads[index][0] for index, _ in kept})
     return len(kept)
+
+
+def _improved(path: Path, lines: store.StoreLines, kept: list[Record]) -> list[Record]:
+    """The records of `kept` whose kernel the search made faster than its default schedule."""
+    # Imported here: these load TVM, which the other `ember records` commands skip.
+    from tvm.s_tir import meta_schedule as ms
+
+    from ..passes.cpu_default_schedule import DEFAULT_SCHEDULE_VERSION
+    from .default_candidates import is_default_record
+
+    defaults = store.read_default_times(path, DEFAULT_SCHEDULE_VERSION)
+    best = lines.best_per_workload()
+
+    def improved(record: Record) -> bool:
+        workload = lines.workloads[record[0]]
+        key = workload[0]
+        if key in defaults and best[key] >= defaults[key]:
+            return False
+        parsed = ms.database.Workload.from_json(workload)
+        return not is_default_record(ms.database.TuningRecord.from_json(record[1], parsed))
+
+    return [record for record in kept if improved(record)]
 
 
 def best_records(records: list[Record], keep: int) -> list[Record]:

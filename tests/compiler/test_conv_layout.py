@@ -131,6 +131,8 @@ def test_an_unknown_layout_is_a_one_line_error():
         ((1, 8, 11, 11), 12, 3, (2, 2, 0, 1, 2, 1, 2, 2, 2)),  # strided, dilated, 2 groups
         ((2, 16, 5, 5), 32, 1, (1, 1, 0, 0, 0, 0, 1, 1, 1)),  # pointwise: one GEMM
         ((1, 64, 4, 4), 64, 3, (1, 1, 1, 1, 1, 1, 1, 1, 1)),  # few pixels: shared columns
+        # A 7x7 stem on 3 channels: a window row inside the image is one contiguous copy.
+        ((1, 3, 23, 21), 8, 7, (2, 2, 3, 3, 3, 3, 1, 1, 1)),
     ],
 )
 def test_plugin_nhwc_conv_matches_its_nchw_conv(data, cout, kernel, attrs):

@@ -101,3 +101,16 @@ def test_export_improved_only_ships_kernels_that_beat_their_default(tmp_path, de
     (path / store.DEFAULT_TIMES_FILE).write_text(json.dumps(entry) + "\n")
     assert records.export(path, tmp_path / "out", 1, improved_only=True) == exported
     assert records.export(path, tmp_path / "all", 1) == 1
+
+
+def test_export_improved_only_leaves_out_the_default_schedule_itself(tmp_path):
+    # Measured twice (noise), a kernel's default record can beat its latest default time;
+    # it compiles the same without a record, so it is not shipped.
+    s = SoftmaxStore(tmp_path)
+    s.measure_defaults()
+    times = s.path / store.DEFAULT_TIMES_FILE
+    (line,) = times.read_text().splitlines()
+    slower = {**json.loads(line), "seconds": json.loads(line)["seconds"] * 10}
+    times.write_text(json.dumps(slower) + "\n")
+    assert records.export(s.path, tmp_path / "out", 1, improved_only=True) == 0
+    assert records.export(s.path, tmp_path / "all", 1) == 1

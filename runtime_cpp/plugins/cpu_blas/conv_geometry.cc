@@ -73,13 +73,26 @@ ConvGeometry ConvGeometry::FromNhwc(tvm::ffi::ShapeView data, tvm::ffi::ShapeVie
 
 void ConvGeometry::Im2ColNhwc(const float* x, int64_t p0, int64_t p1, float* col) const {
   const size_t run = static_cast<size_t>(group_in_c);
+  // With one group and no dilation, a kernel row's window positions are adjacent pixels, so
+  // where the window row lies inside the image its kernel_w * in_c values are one contiguous
+  // run of the input (one copy instead of kernel_w, which matters for the first layers' 3
+  // channels).
+  const bool rows_contiguous = groups == 1 && dilation_w == 1;
+  const size_t row_run = run * static_cast<size_t>(kernel_w);
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t oh = p / out_w, ow = p % out_w;
+    const int64_t iw0 = ow * stride_w - pad_left;
+    const bool row_inside = rows_contiguous && iw0 >= 0 && iw0 + kernel_w <= in_w;
     float* dst = col + (p - p0) * ColumnRows();
     for (int64_t kh = 0; kh < kernel_h; ++kh) {
       const int64_t ih = oh * stride_h - pad_top + kh * dilation_h;
+      if (row_inside && ih >= 0 && ih < in_h) {
+        std::memcpy(dst, x + (ih * in_w + iw0) * in_c, row_run * sizeof(float));
+        dst += row_run;
+        continue;
+      }
       for (int64_t kw = 0; kw < kernel_w; ++kw, dst += run) {
-        const int64_t iw = ow * stride_w - pad_left + kw * dilation_w;
+        const int64_t iw = iw0 + kw * dilation_w;
         if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) {
           std::fill(dst, dst + run, 0.0f);
         } else {
