@@ -1,7 +1,7 @@
 # Install rules. Destinations are relative to the `ember/` package folder of the wheel.
 include(CMakePackageConfigHelpers)
 
-install(TARGETS ember_runtime ember_cpu_blas LIBRARY DESTINATION lib)
+install(TARGETS ember_runtime ember_cpu_blas ember_cpu_dnnl LIBRARY DESTINATION lib)
 install(FILES runtime_cpp/include/ember/runtime.h runtime_cpp/include/ember/c_api.h
         DESTINATION include/ember)
 if(EMBER_BUILD_PYTHON)

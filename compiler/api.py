@@ -14,6 +14,7 @@ from ember.errors import CompileError, EmberError, OptionError
 from . import artifact
 from .codegen.build import build_library
 from .frontend import bind, importer, loader, preflight, signature
+from .libraries import onednn
 from .options import CompileOptions
 from .passes.conv_layout import LayoutChoice, check_layout, choose_layout
 from .passes.node_sources import kernel_sources, without_node_sources
@@ -63,6 +64,7 @@ def compile_model(
         layout = choose_layout(mod, resolved, options.layout)
         progress.note(layout.summary())
     with progress.stage("passes", resolved.name):
+        _note_cpu_library(resolved, progress)
         mod, race = _lower(mod, resolved, options, source, progress, layout)
     manifest = _manifest(source, model, resolved, options, inputs, outputs, mod)
     manifest["layout"] = layout.manifest()
@@ -81,6 +83,18 @@ def compile_model(
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     return out
+
+
+def _note_cpu_library(target: Target, progress: Progress) -> None:
+    """One line where oneDNN cannot run this x86 compile's matmuls and convolutions."""
+    if target.device != "cpu" or target.arch != "x86_64":
+        return
+    reason = onednn.unavailable_reason()
+    if reason is not None:
+        progress.warn(
+            f"oneDNN is not used ({reason}): matmuls and NCHW convolutions run in OpenBLAS, "
+            "other convolutions in generated code"
+        )
 
 
 def _tuning_records(

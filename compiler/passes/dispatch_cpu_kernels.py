@@ -1,10 +1,18 @@
-"""Send float32 matmul and conv2d to Ember's CPU kernel plugin (OpenBLAS on TVM's pool).
+"""Send float32 matmul and convolutions to Ember's CPU kernel plugins (on TVM's pool).
 
-Precondition: imported Relax, before LegalizeOps (the ops are still `relax.matmul` and
-`relax.nn.conv2d`). Each matching call becomes `call_dps_packed("ember.cpu.matmul" | ...)`;
-everything around it (bias, activation, residual add) stays Relax and is fused into generated
-elementwise kernels. Postcondition: the module's attribute `ember_plugins` names the plugin,
-so the artifact's manifest tells the runtime to load it.
+Precondition: imported Relax, before LegalizeOps (the ops are still `relax.matmul`,
+`relax.nn.conv2d` and `relax.nn.conv1d`), constants folded. Each matching call becomes
+`call_dps_packed` of a plugin kernel; everything around it (bias, activation, residual add)
+stays Relax and is fused into generated elementwise kernels. Postcondition: the module's
+attribute `ember_plugins` names the plugins, so the artifact's manifest tells the runtime to
+load them.
+
+Kernel sources (`libraries.onednn` says why): with oneDNN, matmuls (`ember.dnnl.matmul`) and
+NHWC/HWIO convolutions of every group count, depthwise included (`ember.dnnl.conv_nhwc`), and
+NCW/OIW conv1d, run there as NWC with the weight stored WIO at build time; NCHW convs stay in
+OpenBLAS (`ember.cpu.conv2d`). Without oneDNN, all go to OpenBLAS as below, and depthwise and
+1-D convolutions to TVM. Constant right operands and weights carry a content hash, so the
+plugin packs them once.
 
 With a `KernelChoice` (a compile with tuning records, or a tune), each matching call with
 static shapes is offered to the choice first: it may take the generated kernel instead of
@@ -14,7 +22,8 @@ Matched: matmul with a 2-D right operand, or both operands with the same batch d
 (the attention products); NCHW/OIHW conv2d (`ember.cpu.conv2d`) and NHWC/HWIO conv2d
 (`ember.cpu.conv2d_nhwc`, after the layout pass) of any stride, padding, dilation and group
 count except depthwise. Everything else (other dtypes, broadcast batches, other layouts, depthwise
-convolutions, whose one-channel groups would make thousands of tiny GEMMs) is left to TVM.
+convolutions in OpenBLAS, whose one-channel groups would make thousands of tiny GEMMs) is
+left to TVM.
 """
 
 from __future__ import annotations
@@ -22,30 +31,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from ..libraries import onednn
 from .rewrite import rewrite_functions
 from .standalone_kernel import legalize_alone, workload_key
 
 PLUGIN = "cpu_blas"
 _MATMUL = tvm.ir.Op.get("relax.matmul")
 _CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
+_CONV1D = tvm.ir.Op.get("relax.nn.conv1d")
 
 
 @dataclass(frozen=True)
 class LibrarySite:
     """A call the library could run, and the generated kernel that could run it instead."""
 
-    #: "matmul", "conv2d" or "conv2d_nhwc" (the plugin function is `ember.cpu.<op>`).
+    #: "matmul", "conv2d" or "conv2d_nhwc".
     op: str
     #: The generated kernel's workload hash (its tuning task's key).
     key: str
     #: Operand shapes, then the output's.
     shapes: tuple[tuple[int, ...], ...]
-    #: The plugin's conv2d attributes (see `conv2d_attrs`); empty for matmul.
+    #: The plugin's attributes (see `conv2d_attrs`; a constant operand's hash).
     attrs: tuple[int, ...]
+    #: The plugin's packed function, and the plugin that registers it.
+    function: str = "ember.cpu.matmul"
+    plugin: str = PLUGIN
 
 
 class KernelChoice(Protocol):
@@ -61,16 +76,16 @@ def make_dispatch(choice: KernelChoice | None = None) -> Any:
 
     @tvm.transform.module_pass(opt_level=0, name="EmberDispatchCPUKernels")
     def dispatch(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
-        rewriter = _Rewriter(mod, choice)
+        rewriter = _Rewriter(mod, choice, onednn.unavailable_reason() is None)
         out = rewrite_functions(mod, rewriter)
-        if rewriter.rewritten:
+        if rewriter.plugins:
             attrs = mod.attrs
             known = (
                 [str(p) for p in attrs["ember_plugins"]]
                 if attrs and "ember_plugins" in attrs
                 else []
             )
-            out = out.with_attr("ember_plugins", sorted({*known, PLUGIN}))
+            out = out.with_attr("ember_plugins", sorted({*known, *rewriter.plugins}))
         return out
 
     return dispatch
@@ -87,40 +102,87 @@ def _static_float32(expr: relax.Expr) -> bool:
 
 @mutator
 class _Rewriter(PyExprMutator):
-    def __init__(self, mod: tvm.IRModule, choice: KernelChoice | None) -> None:
+    def __init__(self, mod: tvm.IRModule, choice: KernelChoice | None, dnnl: bool) -> None:
         super().__init__(mod)
         self.choice = choice
-        self.rewritten = 0
+        self.dnnl = dnnl
+        self.plugins: set[str] = set()
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         if call.op == _MATMUL and _matmul_matches(call):
-            return self._route(call, "ember.cpu.matmul", list(call.args), ())
+            if self.dnnl:
+                attrs = relax.ShapeExpr([_constant_hash(call.args[1])])
+                return self._route(call, "matmul", onednn.MATMUL, [*call.args, attrs], ())
+            return self._route(call, "matmul", "ember.cpu.matmul", list(call.args), ())
+        if call.op == _CONV1D and self.dnnl:
+            rewritten = self._conv1d(call)
+            return call if rewritten is None else rewritten
         layouts = _conv2d_layouts(call) if call.op == _CONV2D else None
+        if layouts == ("NHWC", "HWIO") and self.dnnl and _dnnl_takes_conv(call):
+            attrs = conv2d_attrs(call)
+            values = tuple(int(v) for v in attrs.values)
+            hashed = relax.ShapeExpr([*attrs.values, _constant_hash(call.args[1])])
+            return self._route(call, "conv2d_nhwc", onednn.CONV_NHWC, [*call.args, hashed], values)
         kernel = _CONV_KERNELS.get(layouts) if layouts else None
         if kernel is not None and plugin_takes_conv2d(call):
             attrs = conv2d_attrs(call)
             values = tuple(int(v) for v in attrs.values)
-            return self._route(call, kernel, [*call.args, attrs], values)
+            op = kernel.removeprefix("ember.cpu.")
+            return self._route(call, op, kernel, [*call.args, attrs], values)
         return call
 
+    def _conv1d(self, call: relax.Call) -> relax.Expr | None:
+        """NCW/OIW conv1d as oneDNN's NWC/WIO one, the weight transposed at build time."""
+        data, weight = call.args
+        attrs = call.attrs
+        if not (isinstance(weight, tvm.ir.GenericConst) and _static_float32(data)):
+            return None
+        if (attrs.data_layout, attrs.kernel_layout, attrs.out_layout) not in _NCW or not (
+            _static_float32(call) and str(attrs.out_dtype) in ("", "float32", "None")
+        ):
+            return None
+        wio = weight.value.numpy().transpose(2, 1, 0)
+        pads = [int(p) for p in attrs.padding]
+        values = [1, int(attrs.strides[0]), 0, pads[0], 0, pads[-1], 1, int(attrs.dilation[0])]
+        hashed = relax.ShapeExpr([*values, int(attrs.groups), onednn.content_hash(wio)])
+        x = self.builder_.emit(relax.op.permute_dims(data, [0, 2, 1]))
+        n, o, w = call.ty.shape.values
+        out_ty = relax.TensorType([n, w, o], "float32")
+        args = [x, relax.const(np.ascontiguousarray(wio)), hashed]
+        self.plugins.add(onednn.PLUGIN)
+        y = self.builder_.emit(relax.op.call_dps_packed(onednn.CONV_NHWC, args, out_ty))
+        return relax.op.permute_dims(y, [0, 2, 1])
+
     def _route(
-        self, call: relax.Call, kernel: str, args: list[relax.Expr], attrs: tuple[int, ...]
+        self,
+        call: relax.Call,
+        op: str,
+        kernel: str,
+        args: list[relax.Expr],
+        attrs: tuple[int, ...],
     ) -> relax.Expr:
-        op = kernel.removeprefix("ember.cpu.")
-        generated = self._generated(call, op, attrs) if self.choice is not None else None
+        plugin = onednn.PLUGIN if kernel.startswith("ember.dnnl.") else PLUGIN
+        site = LibrarySite(op, "", (), attrs, kernel, plugin)
+        generated = self._generated(call, site, args) if self.choice is not None else None
         if generated is not None:
             return generated
-        self.rewritten += 1
+        self.plugins.add(plugin)
         return relax.op.call_dps_packed(kernel, args, call.ty)
 
-    def _generated(self, call: relax.Call, op: str, attrs: tuple[int, ...]) -> relax.Expr | None:
+    def _generated(
+        self, call: relax.Call, site: LibrarySite, args: list[relax.Expr]
+    ) -> relax.Expr | None:
         shapes = _static_shapes([*call.args, call])
         if shapes is None or self.choice is None:  # symbolic shapes: no tuned kernel to race
             return None
-        func = legalize_alone(call, op)
-        if not self.choice.use_generated(LibrarySite(op, workload_key(func), shapes, attrs)):
+        func = legalize_alone(call, site.op)
+        plugin_attrs = tuple(int(v) for v in args[-1].values) if len(args) > 2 else ()
+        raced = LibrarySite(
+            site.op, workload_key(func), shapes, plugin_attrs, site.function, site.plugin
+        )
+        if not self.choice.use_generated(raced):
             return None
-        gvar = self.builder_.add_func(func, f"{op}_generated")
+        gvar = self.builder_.add_func(func, f"{site.op}_generated")
         return relax.call_tir(gvar, list(call.args), call.ty)
 
 
@@ -151,7 +213,37 @@ def _matmul_matches(call: relax.Call) -> bool:
     )
 
 
-# (data layout, kernel layout) -> the plugin's packed function for it.
+# conv1d layouts oneDNN's NWC kernel takes after a transpose (out_layout "" means data_layout).
+_NCW = {("NCW", "OIW", "NCW"), ("NCW", "OIW", "")}
+
+
+def _constant_hash(expr: relax.Expr) -> int:
+    """The plugin's key for packing `expr` once: its content hash, or 0 if not a constant."""
+    return onednn.content_hash(expr.value.numpy()) if isinstance(expr, tvm.ir.GenericConst) else 0
+
+
+def _dnnl_takes_conv(call: relax.Call) -> bool:
+    """Whether oneDNN computes this NHWC conv2d: float32 throughout, any group count.
+
+    Left out: a padding so wide that an output row sees no input row (no kernel of oneDNN's
+    takes an empty tile), and convolutions over no input channels.
+    """
+    data, weight = call.args
+    attrs = call.attrs
+    out_dtype = attrs.out_dtype
+    if not (_static_float32(data) and _static_float32(weight) and _static_float32(call)):
+        return False
+    if out_dtype is not None and str(out_dtype) not in ("", "float32"):
+        return False
+    kernel_h, _, in_per_group, _ = weight.ty.shape.values
+    if not isinstance(kernel_h, tvm.tirx.IntImm) or not isinstance(in_per_group, tvm.tirx.IntImm):
+        return False
+    pads = [int(p) for p in attrs.padding]
+    reach = (int(kernel_h) - 1) * int(attrs.dilation[0]) + 1
+    return int(in_per_group) > 0 and pads[0] < reach and pads[-2 if len(pads) == 4 else 0] < reach
+
+
+# (data layout, kernel layout) -> the OpenBLAS plugin's packed function for it.
 _CONV_KERNELS = {("NCHW", "OIHW"): "ember.cpu.conv2d", ("NHWC", "HWIO"): "ember.cpu.conv2d_nhwc"}
 
 

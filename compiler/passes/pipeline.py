@@ -22,6 +22,7 @@ from .cpu_default_schedule import cpu_default_schedule
 from .dispatch_cpu_kernels import KernelChoice, make_dispatch
 from .expand_integer_powers import expand_integer_powers
 from .fast_math import fast_math
+from .fuse_library_epilogues import fuse_library_epilogues
 from .gpu_schedule import gpu_schedule
 from .insert_guards import insert_guards
 from .materialize_empty_constants import materialize_empty_constants
@@ -95,11 +96,12 @@ def cpu_phases(
 ) -> list[Phase]:
     """The CPU pipeline: graph phases, then parallel loop nests.
 
-    `plugin_kernels` sends float32 matmul and conv2d to the OpenBLAS plugin, which the x86
-    runtime ships; aarch64 artifacts keep TVM's own kernels. `layout` is the convolutions'
+    `plugin_kernels` sends float32 matmuls and convolutions to the x86 runtime's kernel plugins
+    (oneDNN, OpenBLAS), with bias and activations folded into oneDNN's calls; aarch64 artifacts
+    keep TVM's own kernels. `layout` is the convolutions'
     data layout, "nchw" or "nhwc" (see `_layout_passes`).
     """
-    dispatch = [make_dispatch(choice)] if plugin_kernels else []
+    dispatch = [make_dispatch(choice), fuse_library_epilogues] if plugin_kernels else []
     return [*_graph_phases(dispatch, layout), ("schedule", [cpu_default_schedule])]
 
 

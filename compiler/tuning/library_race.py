@@ -1,12 +1,13 @@
 """The tuner against the library, per kernel: keep whichever is faster.
 
-On x86, float32 matmul and conv2d run in Ember's OpenBLAS plugin. A tune also offers each of
-them to MetaSchedule as a kernel of its own (`passes.standalone_kernel`) and times the
-library on the same shapes, in the same process setup as MetaSchedule's local runner (TVM's
-thread pool, all cores, the mean over runs of at least 100 ms). The library times are kept
-beside the records (`library_times.json`, one JSON line per kernel, appended). A compile
-then runs a call as the generated kernel only where a record beats the library's time for
-that very kernel, and in the library otherwise: tuning can only make a model faster.
+On x86, float32 matmul and conv2d run in Ember's plugins (oneDNN, OpenBLAS). A tune also
+offers each of them to MetaSchedule as a kernel of its own (`passes.standalone_kernel`) and
+times the library on the same shapes, in the same process setup as MetaSchedule's local
+runner (TVM's thread pool, all cores, the mean over runs of at least 100 ms). The library
+times are kept beside the records (`library_times.json`, one JSON line per kernel,
+appended). A compile then runs a call as the generated kernel only where a record beats the
+library's time for that very kernel, and in the library otherwise: tuning can only make a
+model faster.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..libraries import onednn
 from . import store
 
 if TYPE_CHECKING:  # the store functions work without TVM (`ember records`)
@@ -127,12 +129,18 @@ def time_library(site: LibrarySite) -> float:
     import numpy as np
     import tvm
 
-    func = _plugin_function(site.op)
+    func = _plugin_function(site)
     rng = np.random.default_rng(0)
     *operands, out_shape = site.shapes
-    args = [tvm.runtime.tensor(rng.standard_normal(s).astype("float32")) for s in operands]
-    if site.attrs:
-        args.append(tvm.runtime.ShapeTuple(site.attrs))
+    values = [rng.standard_normal(s).astype("float32") for s in operands]
+    args = [tvm.runtime.tensor(v) for v in values]
+    attrs = site.attrs
+    if site.plugin == onednn.PLUGIN:
+        # The last attribute keys the plugin's packed copy of the right operand: that of the
+        # random operand here, never the model's constant's, which would then find this copy.
+        attrs = (*attrs[:-1], onednn.content_hash(values[1]))
+    if attrs:
+        args.append(tvm.runtime.ShapeTuple(attrs))
     out = tvm.runtime.empty(out_shape, "float32")
     func(*args, out)  # warm-up
     calls, runs = 1, list[float]()
@@ -148,15 +156,14 @@ def time_library(site: LibrarySite) -> float:
     return sum(runs) / len(runs)
 
 
-def _plugin_function(op: str) -> Any:
+def _plugin_function(site: LibrarySite) -> Any:
     """The plugin's packed function, loading the plugin into this process once."""
     import tvm
 
-    name = f"ember.cpu.{op}"
-    found = tvm.get_global_func(name, allow_missing=True)
+    found = tvm.get_global_func(site.function, allow_missing=True)
     if found is not None:
         return found
     from ember._plugins import load_plugin
 
-    load_plugin("cpu_blas")
-    return tvm.get_global_func(name)
+    load_plugin(site.plugin)
+    return tvm.get_global_func(site.function)

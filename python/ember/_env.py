@@ -18,6 +18,8 @@ OPENBLAS_NUM_THREADS = "OPENBLAS_NUM_THREADS"
 OPENBLAS_CORETYPE = "OPENBLAS_CORETYPE"
 #: The plugins' OpenBLAS kernel family (an OPENBLAS_CORETYPE value); unset, detected from the CPU.
 BLAS_CORETYPE = "EMBER_BLAS_CORETYPE"
+#: "0" compiles x86 matmuls and convolutions for OpenBLAS instead of oneDNN (to compare them).
+ONEDNN = "EMBER_ONEDNN"
 #: Folder for Ember's downloads and builds (aarch64 runtime, CUDA stub driver); by default
 #: $XDG_CACHE_HOME/ember or ~/.cache/ember.
 CACHE_DIR = "EMBER_CACHE_DIR"

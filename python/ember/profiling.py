@@ -41,6 +41,8 @@ class KernelTime:
         """The operators fused into the kernel, read off its name (e.g. 'conv2d+add+relu')."""
         if self.name.startswith("ember.cpu."):
             return f"{self.name.removeprefix('ember.cpu.')} (OpenBLAS plugin)"
+        if self.name.startswith("ember.dnnl."):
+            return f"{self.name.removeprefix('ember.dnnl.')} (oneDNN plugin)"
         parts = [p.rstrip("0123456789") for p in self.name.removeprefix("fused_").split("_")]
         return "+".join(p for p in parts if p)
 
@@ -89,6 +91,14 @@ def blas_core() -> str | None:
 
     core = tvm.get_global_func("ember.cpu.blas_core", allow_missing=True)
     return None if core is None else str(core())
+
+
+def onednn_isa() -> str | None:
+    """The instruction set of oneDNN's kernels here (e.g. 'avx512_core'), when it is loaded."""
+    import tvm
+
+    isa = tvm.get_global_func("ember.dnnl.isa", allow_missing=True)
+    return None if isa is None else str(isa())
 
 
 class _SiteClock:

@@ -7,6 +7,7 @@ from onnx import TensorProto, helper
 
 from ember.compiler import models
 from ember.compiler.api import compile_model
+from ember.compiler.libraries import onednn
 from ember.compiler.options import CompileOptions
 from ember.errors import CompileError, OptionError, TargetError, UnsupportedModelError
 from ember.runtime import read_manifest
@@ -21,12 +22,14 @@ def test_writes_next_to_the_model_by_default(tmp_path):
     assert manifest["target"]["name"] == "x86"
     assert manifest["model"]["opset"] == 17
     assert manifest["outputs"] == [{"name": "y", "shape": [8, 128], "dtype": "float32"}]
-    assert manifest["tuning"]["tasks_total"] >= 1
+    # Every layer (matmul, bias, ReLU) runs in one oneDNN call: no generated kernel is left.
+    assert {s["kernel"] for s in manifest["kernel_sources"]} <= {onednn.MATMUL_EPILOGUE}
+    assert manifest["tuning"]["tasks_total"] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.onnx", "mlp.so"]
 
 
 def test_dump_ir_writes_each_phase(tmp_path):
-    source = save_model(models.mlp(), tmp_path, "mlp")
+    source = save_model(models.transformer_block(), tmp_path, "block")
     compile_model(
         source, output=tmp_path / "out.so", options=CompileOptions(dump_ir=tmp_path / "ir")
     )

@@ -11,6 +11,7 @@ from tvm import relax
 import ember
 from ember.compiler import models
 from ember.compiler.frontend import importer, signature
+from ember.compiler.libraries import onednn
 from ember.compiler.passes import conv_layout
 from ember.compiler.passes.conv_layout import ConvShape, choose_layout, conv_shapes
 from ember.compiler.passes.pipeline import run_pipeline
@@ -43,7 +44,9 @@ def packed_calls(mod, name):
 
 def test_nhwc_convs_read_constant_hwio_weights_and_no_weight_is_transposed_at_run_time():
     lowered = run_pipeline(imported(models.residual_cnn()), X86, layout="nhwc", until="legalize")
-    convs = packed_calls(lowered, "ember.cpu.conv2d_nhwc")
+    convs = packed_calls(lowered, onednn.CONV_NHWC) + packed_calls(
+        lowered, onednn.CONV_NHWC_EPILOGUE
+    )
     assert len(convs) == 8 and not packed_calls(lowered, "ember.cpu.conv2d")
     for call in convs:
         data, weight = call.args[1].fields[:2]
@@ -69,8 +72,8 @@ def test_tuning_tasks_come_from_the_layout_asked_for(tmp_path):
 
     source = save_model(models.small_cnn(), tmp_path, "cnn")
     nhwc = lowered_module(source, X86, {}, "nhwc").script()
-    assert "ember.cpu.conv2d_nhwc" in nhwc
-    assert "ember.cpu.conv2d_nhwc" not in lowered_module(source, X86, {}).script()
+    assert "ember.dnnl.conv_nhwc" in nhwc
+    assert "ember.dnnl.conv_nhwc" not in lowered_module(source, X86, {}).script()
 
 
 @pytest.mark.parametrize("name", ["residual_cnn", "mobile_cnn", "small_cnn"])

@@ -1,4 +1,8 @@
-"""Float32 matmul and conv2d go to the CPU kernel plugin; the numbers stay those of ONNX."""
+"""Float32 matmul and conv2d go to the CPU kernel plugins; the numbers stay those of ONNX.
+
+NCHW convolutions run in OpenBLAS (`cpu_blas`), matmuls in oneDNN (`cpu_dnnl`) where it
+loads; `test_onednn_dispatch.py` covers oneDNN's NHWC and 1-D convolutions.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tvm.relax.frontend.onnx import from_onnx
 
 import ember
+from ember.compiler.libraries import onednn
 from ember.compiler.passes.dispatch_cpu_kernels import dispatch_cpu_kernels
 from tests.conftest import assert_close_to_ort, random_feed
 
@@ -61,7 +66,7 @@ def test_matmul_and_conv_are_rewritten_and_the_module_names_the_plugin():
 def test_broadcast_batch_matmul_is_left_to_tvm():
     proto = matmul_model([2, 3, 4, 5], [3, 5, 6], [2, 3, 4, 6], b_const=False)
     out = dispatch_cpu_kernels(from_onnx(proto, keep_params_in_input=False))
-    assert "ember.cpu.matmul" not in out.script() and "R.matmul" in out.script()
+    assert "call_dps_packed" not in out.script() and "R.matmul" in out.script()
     assert out.attrs is None or "ember_plugins" not in out.attrs
 
 
@@ -86,7 +91,7 @@ def test_integer_matmul_is_left_to_tvm():
         helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
         keep_params_in_input=False,
     )
-    assert "ember.cpu" not in dispatch_cpu_kernels(mod).script()
+    assert "call_dps_packed" not in dispatch_cpu_kernels(mod).script()
 
 
 CONVS = {
@@ -117,7 +122,8 @@ def test_plugin_kernels_match_onnxruntime(case, compile_example):
     proto = conv_model(**CONVS[case]) if case in CONVS else matmul_model(*MATMULS[case])
     source, artifact = compile_example(f"dispatch_{case.replace(' ', '_')}", proto)
     model = ember.load(artifact)
-    assert model.manifest["plugins"] == ["cpu_blas"]
+    matmul_plugin = "cpu_blas" if onednn.unavailable_reason() else onednn.PLUGIN
+    assert model.manifest["plugins"] == ["cpu_blas" if case in CONVS else matmul_plugin]
     feed = random_feed(onnx.load(source), seed=3)
     assert_close_to_ort(source, feed, model.run(feed))
 

@@ -7,6 +7,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ember.compiler.frontend import importer, signature
+from ember.compiler.libraries import onednn
 from ember.compiler.models import transformer_block
 from ember.compiler.passes.node_sources import kernel_sources
 from ember.compiler.passes.pipeline import run_pipeline
@@ -53,7 +54,7 @@ def sources(model: onnx.ModelProto, layout: str = "nchw") -> list[tuple[str, lis
 def test_plugin_calls_and_fused_kernels_name_their_nodes():
     sites = sources(conv_relu_add_matmul())
     assert sites[0] == ("ember.cpu.conv2d", ["stem_conv"])
-    assert sites[-1] == ("ember.cpu.matmul", ["classifier"])
+    assert sites[-1] == (onednn.MATMUL, ["classifier"])
     fused = [nodes for kernel, nodes in sites if kernel.startswith("fused_")]
     # The conv's epilogue: relu and the residual add run in one generated kernel.
     assert ["stem_relu", "residual_add"] in [[n for n in f if n != "flatten"] for f in fused]
@@ -64,7 +65,7 @@ def test_plugin_calls_and_fused_kernels_name_their_nodes():
 def test_unnamed_nodes_are_named_by_op_type_and_position():
     sites = sources(conv_relu_add_matmul(names=False))
     assert sites[0] == ("ember.cpu.conv2d", ["Conv_0"])
-    assert sites[-1] == ("ember.cpu.matmul", ["MatMul_4"])
+    assert sites[-1] == (onednn.MATMUL, ["MatMul_4"])
 
 
 def test_identical_kernels_keep_each_call_sites_nodes():
@@ -80,7 +81,8 @@ def test_identical_kernels_keep_each_call_sites_nodes():
 def test_nodes_survive_the_conversion_to_nhwc():
     # ConvertLayout re-creates every binding; the tags follow them in order.
     sites = sources(conv_relu_add_matmul(), layout="nhwc")
-    assert ("ember.cpu.conv2d_nhwc", ["stem_conv"]) in sites
-    assert sites[-1] == ("ember.cpu.matmul", ["classifier"])
-    epilogue = [nodes for kernel, nodes in sites if "relu" in kernel]
-    assert len(epilogue) == 1 and {"stem_relu", "residual_add"} <= set(epilogue[0])
+    # oneDNN's conv takes the ReLU as its epilogue; the residual add stays generated.
+    assert (onednn.CONV_NHWC_EPILOGUE, ["stem_conv", "stem_relu"]) in sites
+    assert sites[-1] == (onednn.MATMUL, ["classifier"])
+    residual = [nodes for kernel, nodes in sites if "add" in kernel and "dnnl" not in kernel]
+    assert len(residual) == 1 and "residual_add" in residual[0]

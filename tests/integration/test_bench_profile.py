@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from ember.compiler.libraries import onednn
 from ember.runtime import read_manifest
 from tests.compiler.test_node_sources import conv_relu_add_matmul
 from tests.integration.test_cli import ember
@@ -78,7 +79,7 @@ def test_profile_of_a_model_built_with_named_nodes(compile_example):
     assert proc.returncode == 0, proc.stderr
     by_kernel = {r["name"]: r["nodes"] for r in json.loads(proc.stdout)}
     assert by_kernel["ember.cpu.conv2d"] == ["stem_conv"]
-    assert by_kernel["ember.cpu.matmul"] == ["classifier"]
+    assert by_kernel[onednn.MATMUL] == ["classifier"]
     epilogue = [n for k, n in by_kernel.items() if "relu" in k]
     assert len(epilogue) == 1 and {"stem_relu", "residual_add"} <= set(epilogue[0])
 

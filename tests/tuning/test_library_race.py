@@ -19,6 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import ember
 from ember.compiler.api import compile_model
+from ember.compiler.libraries import onednn
 from ember.compiler.options import CompileOptions
 from ember.compiler.target import resolve
 from ember.compiler.tuning.library_race import LIBRARY_TIMES_FILE, GenerateAll
@@ -96,17 +97,17 @@ def test_tune_times_the_library_and_compile_keeps_the_faster(tmp_path):
     assert manifest["tuning"]["library_race"] == {"generated": 1, "library": 0}
     assert manifest["plugins"] == []
 
-    _set_library_time(store, 1e-12)  # the library "wins": OpenBLAS runs
+    _set_library_time(store, 1e-12)  # the library "wins": oneDNN runs
     manifest = _compile_and_check(model, store, tmp_path / "library.so")
     assert manifest["tuning"]["library_race"] == {"generated": 0, "library": 1}
-    assert manifest["plugins"] == ["cpu_blas"]
+    assert manifest["plugins"] == [onednn.PLUGIN]
 
 
 def test_compile_without_library_times_dispatches_as_before(tmp_path):
     model = dense_relu_model(tmp_path)
     manifest = _compile_and_check(model, tmp_path / "empty-store", tmp_path / "m.so")
     assert "library_race" not in manifest["tuning"]
-    assert manifest["plugins"] == ["cpu_blas"]
+    assert manifest["plugins"] == [onednn.PLUGIN]
 
 
 def test_export_keeps_the_library_times_of_the_exported_kernels(tmp_path):

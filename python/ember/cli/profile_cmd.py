@@ -20,7 +20,7 @@ def profile_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Time each kernel of ARTIFACT (random inputs); list them slowest first, with ONNX nodes."""
-    from ember.profiling import blas_core, describe_nodes, profile
+    from ember.profiling import blas_core, describe_nodes, onednn_isa, profile
 
     rows = profile(artifact, runs=runs, threads=threads)
     if as_json:
@@ -42,6 +42,9 @@ def profile_command(
     core = blas_core()
     if core is not None:
         out.print(f"OpenBLAS kernels: {core} (EMBER_BLAS_CORETYPE chooses)", markup=False)
+    isa = onednn_isa()
+    if isa is not None:
+        out.print(f"oneDNN kernels: {isa} (chosen from this CPU's features)", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,13 +18,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "../common/parallel_for.h"
 #include "conv_geometry.h"
-#include "parallel_for.h"
 
 namespace ember {
 namespace blas {
 namespace {
 
+using plugins::ParallelFor;
 using tvm::ffi::Shape;
 using tvm::ffi::TensorView;
 

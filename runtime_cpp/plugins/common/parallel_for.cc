@@ -9,7 +9,7 @@
 #include <string>
 
 namespace ember {
-namespace blas {
+namespace plugins {
 namespace {
 
 // TVM's C backend API (c_backend_api.h is not shipped usable in the wheel; these two
@@ -76,5 +76,5 @@ void ParallelFor(int64_t count, int64_t min_chunk,
   if (job.failed) throw std::runtime_error(job.error);
 }
 
-}  // namespace blas
+}  // namespace plugins
 }  // namespace ember

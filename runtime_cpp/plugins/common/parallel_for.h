@@ -2,17 +2,17 @@
  * \file parallel_for.h
  * \brief Run work items on TVM's thread pool, the same pool the model's own kernels use.
  *
- * BLAS calls are made single-threaded and spread over TVM's pool, so one process never runs
- * two spinning pools (TVM's and OpenBLAS's) against each other on the same cores.
+ * Library calls (OpenBLAS, oneDNN) are made single-threaded and spread over TVM's pool, so one
+ * process never runs two spinning pools against each other on the same cores.
  */
-#ifndef EMBER_RUNTIME_CPP_PLUGINS_CPU_BLAS_PARALLEL_FOR_H_
-#define EMBER_RUNTIME_CPP_PLUGINS_CPU_BLAS_PARALLEL_FOR_H_
+#ifndef EMBER_RUNTIME_CPP_PLUGINS_COMMON_PARALLEL_FOR_H_
+#define EMBER_RUNTIME_CPP_PLUGINS_COMMON_PARALLEL_FOR_H_
 
 #include <cstdint>
 #include <functional>
 
 namespace ember {
-namespace blas {
+namespace plugins {
 
 /*!
  * \brief Call `body(begin, end)` on disjoint chunks covering [0, count), in parallel on the
@@ -22,7 +22,7 @@ namespace blas {
 void ParallelFor(int64_t count, int64_t min_chunk,
                  const std::function<void(int64_t, int64_t)>& body);
 
-}  // namespace blas
+}  // namespace plugins
 }  // namespace ember
 
-#endif  // EMBER_RUNTIME_CPP_PLUGINS_CPU_BLAS_PARALLEL_FOR_H_
+#endif  // EMBER_RUNTIME_CPP_PLUGINS_COMMON_PARALLEL_FOR_H_

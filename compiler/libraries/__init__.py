@@ -1,0 +1,1 @@
+"""The vendor libraries Ember's kernel plugins call, as the compiler sees them."""

@@ -1,0 +1,65 @@
+"""oneDNN, the x86 plugin's library for float32 matmuls and NHWC convolutions.
+
+Why oneDNN (measured, `benchmarks/RESULTS.md`): its JIT kernels pick the instruction set at
+run time from the CPU's features (AVX2, AVX-512, AMX; Intel and AMD alike), cover every
+convolution Ember meets (grouped, depthwise, dilated, strided, 1-D) with direct kernels rather
+than im2col, read weights packed once into their own blocked layout, and have bf16 and int8
+paths for reduced precision. OpenBLAS stays for NCHW convolutions, whose layout oneDNN runs
+through a slower GEMM-based path, and as the fallback where oneDNN cannot load.
+
+The compiler loads the plugin into its own process (as the runtime will) before routing any
+call to it; where that fails, the calls go to OpenBLAS and the compile says why in one line.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+
+import numpy as np
+
+from ember._env import ONEDNN
+
+PLUGIN = "cpu_dnnl"
+MATMUL = "ember.dnnl.matmul"
+CONV_NHWC = "ember.dnnl.conv_nhwc"
+#: The same kernels with a bias and activations applied to their output (an epilogue).
+MATMUL_EPILOGUE = "ember.dnnl.matmul_epilogue"
+CONV_NHWC_EPILOGUE = "ember.dnnl.conv_nhwc_epilogue"
+
+
+@functools.cache
+def unavailable_reason() -> str | None:
+    """Why oneDNN cannot be used in this process, or None when its plugin loaded."""
+    if os.environ.get(ONEDNN, "1") == "0":
+        return f"{ONEDNN}=0"
+    from ember._plugins import LIB_DIR, load_plugin
+
+    if not (LIB_DIR / f"libember_{PLUGIN}.so").is_file():
+        return "the oneDNN plugin was not built"
+    try:
+        load_plugin(PLUGIN)
+    except OSError as err:
+        return f"its plugin does not load: {err}"
+    return None
+
+
+def kernel_isa() -> str:
+    """The instruction set oneDNN's kernels use on this CPU (loads the plugin)."""
+    import tvm
+
+    if unavailable_reason() is not None:
+        return "unavailable"
+    return str(tvm.get_global_func("ember.dnnl.isa")())
+
+
+def content_hash(values: np.ndarray) -> int:
+    """A 64-bit hash of a constant's bytes, never 0: the plugin's key for its packed copy.
+
+    Models holding the same weights share one packed copy; a different constant that happens
+    to sit at the same address is never mistaken for it.
+    """
+    digest = hashlib.blake2b(np.ascontiguousarray(values).tobytes(), digest_size=8).digest()
+    value = int.from_bytes(digest, "little", signed=True)
+    return value if value != 0 else 1

@@ -1,0 +1,214 @@
+"""Fold the bias and activations after a oneDNN call into the call itself.
+
+Precondition: `dispatch_cpu_kernels` has run (calls of `ember.dnnl.conv_nhwc` and
+`ember.dnnl.matmul`), before LegalizeOps, constants folded. A chain
+
+    y = conv_nhwc(x, w, attrs); z = add(y, bias); a = clip(z, 0, 6)
+
+where each link's value has no other use becomes one call of the `_epilogue` variant, which
+adds the bias and applies the activations to each tile of the output while it is in cache:
+one pass over memory instead of three. Links: an add of a per-output-channel constant (first
+only: it becomes the kernel's bias), ReLU, Clip (as `clip` or max/min with scalar constants),
+GELU (erf or tanh), sigmoid and SiLU. The chain's ONNX node tags move to the fused call.
+Postcondition: the chain's inner bindings are gone; other calls are untouched.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from ..libraries import onednn
+from .node_sources import TAGS_ATTR
+
+_CALL_PACKED = tvm.ir.Op.get("relax.call_dps_packed")
+_ADD = tvm.ir.Op.get("relax.add")
+_MAXIMUM = tvm.ir.Op.get("relax.maximum")
+_MINIMUM = tvm.ir.Op.get("relax.minimum")
+_CLIP = tvm.ir.Op.get("relax.clip")
+#: Activations without parameters -> the plugin's epilogue kind (see dnnl_context.h).
+_ACTIVATIONS = {
+    tvm.ir.Op.get("relax.nn.gelu"): 1,
+    tvm.ir.Op.get("relax.nn.gelu_tanh"): 2,
+    tvm.ir.Op.get("relax.sigmoid"): 3,
+    tvm.ir.Op.get("relax.nn.silu"): 4,
+}
+_RELU = tvm.ir.Op.get("relax.nn.relu")
+_CLIP_KIND = 0
+_FUSED = {onednn.CONV_NHWC: onednn.CONV_NHWC_EPILOGUE, onednn.MATMUL: onednn.MATMUL_EPILOGUE}
+
+
+@dataclass
+class _Chain:
+    """A library call and the epilogue links that follow it."""
+
+    call: relax.Call
+    vars: list[relax.Var]
+    bias: np.ndarray | None = None
+    #: (kind, alpha, beta) per activation, in order.
+    steps: list[tuple[int, float, float]] = field(default_factory=list)
+
+
+@tvm.transform.module_pass(opt_level=0, name="EmberFuseLibraryEpilogues")
+def fuse_library_epilogues(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
+    """Fold epilogue chains into the oneDNN calls of every Relax function (see the docstring)."""
+    attrs = mod.attrs
+    tags = dict(attrs[TAGS_ATTR].items()) if attrs and TAGS_ATTR in attrs else None
+    changed = False
+    for gvar, func in list(mod.functions.items()):
+        if not isinstance(func, relax.Function) or not isinstance(func.body, relax.SeqExpr):
+            continue
+        chains = _chains(func)
+        if not chains:
+            continue
+        replacements = {chain.vars[-1]: _fused_call(chain) for chain in chains}
+        mod[gvar] = relax.analysis.remove_all_unused(_replace_values(func, replacements))
+        changed = True
+        if tags is not None:
+            for chain in chains:
+                names = [n for var in chain.vars for n in tags.get(var, [])]
+                tags[chain.vars[-1]] = list(dict.fromkeys(names))
+    if changed and tags is not None:
+        mod = mod.with_attr(TAGS_ATTR, tags)
+    return mod
+
+
+def _chains(func: relax.Function) -> list[_Chain]:
+    """Every oneDNN call in `func` with a non-empty epilogue chain after it."""
+    bindings = [b for block in func.body.blocks for b in block.bindings]
+    uses: Counter[Any] = Counter()
+    for binding in bindings:
+        uses.update(relax.analysis.free_vars(binding.value))
+    uses.update(relax.analysis.free_vars(func.body.body))
+    user_of = {}
+    for binding in bindings:
+        for var in relax.analysis.free_vars(binding.value):
+            user_of[var] = binding
+    chains = []
+    for binding in bindings:
+        if not _fusible_call(binding.value):
+            continue
+        chain = _Chain(binding.value, [binding.var])
+        while uses[chain.vars[-1]] == 1 and chain.vars[-1] in user_of:
+            user = user_of[chain.vars[-1]]
+            if not _extend(chain, user.value):
+                break
+            chain.vars.append(user.var)
+        if len(chain.vars) > 1:
+            chains.append(chain)
+    return chains
+
+
+def _fusible_call(value: Any) -> bool:
+    if not (isinstance(value, relax.Call) and value.op.same_as(_CALL_PACKED)):
+        return False
+    name = str(value.args[0].global_symbol)
+    return name in _FUSED and isinstance(value.ty, relax.TensorType)
+
+
+def _extend(chain: _Chain, value: Any) -> bool:
+    """Add `value` (an op applied to the chain's last var) to the chain, if it is a link."""
+    if not isinstance(value, relax.Call) or not isinstance(value.op, tvm.ir.Op):
+        return False
+    last = chain.vars[-1]
+    args = list(value.args)
+    if value.op.same_as(_ADD) and not chain.steps and chain.bias is None:
+        other = args[1] if args[0].same_as(last) else args[0]
+        bias = _channel_constant(other, chain.call)
+        if bias is None or not any(a.same_as(last) for a in args):
+            return False
+        chain.bias = bias
+        return True
+    if not args or not args[0].same_as(last):
+        return False
+    if value.op.same_as(_RELU):
+        return _add_clip(chain, 0.0, math.inf)
+    if value.op.same_as(_CLIP):
+        bounds = [_scalar(a) for a in args[1:3]]
+        return None not in bounds and _add_clip(chain, *bounds)  # type: ignore[arg-type]
+    if value.op.same_as(_MAXIMUM) or value.op.same_as(_MINIMUM):
+        bound = _scalar(args[1])
+        if bound is None:
+            return False
+        if value.op.same_as(_MAXIMUM):
+            return _add_clip(chain, bound, math.inf)
+        return _add_clip(chain, -math.inf, bound)
+    for op, kind in _ACTIVATIONS.items():
+        if value.op.same_as(op):
+            chain.steps.append((kind, 0.0, 0.0))
+            return True
+    return False
+
+
+def _add_clip(chain: _Chain, low: float, high: float) -> bool:
+    """Append a clip, merged with a clip just before it (max then min is one clip)."""
+    if chain.steps and chain.steps[-1][0] == _CLIP_KIND:
+        _, prev_low, prev_high = chain.steps[-1]
+        low, high = max(low, prev_low), min(high, prev_high)
+        if low > high:
+            return False
+        chain.steps[-1] = (_CLIP_KIND, low, high)
+        return True
+    chain.steps.append((_CLIP_KIND, low, high))
+    return True
+
+
+def _scalar(expr: Any) -> float | None:
+    """The value of a one-element tensor constant or a number (a clip bound), else None."""
+    if isinstance(expr, tvm.ir.GenericConst):
+        data = expr.value.numpy()
+        return float(data.reshape(-1)[0]) if data.size == 1 else None
+    value = getattr(expr, "value", None)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _channel_constant(expr: Any, call: relax.Call) -> np.ndarray | None:
+    """`expr` as a float32 vector over the call's last (channel) axis, if it is one."""
+    if not isinstance(expr, tvm.ir.GenericConst):
+        return None
+    data = expr.value.numpy()
+    channels = call.ty.shape.values[-1]
+    if data.dtype != np.float32 or not isinstance(channels, tvm.tirx.IntImm):
+        return None
+    if data.ndim > len(call.ty.shape.values) or data.size != int(channels):
+        return None
+    if data.ndim and data.shape[-1] != int(channels):
+        return None
+    return np.ascontiguousarray(data.reshape(-1))
+
+
+def _float_bits(value: float) -> int:
+    """A float's float32 bit pattern (infinities stay infinite)."""
+    return int(struct.unpack("<I", struct.pack("<f", value))[0])
+
+
+def _fused_call(chain: _Chain) -> relax.Call:
+    call = chain.call
+    name = str(call.args[0].global_symbol)
+    operands = list(call.args[1].fields)
+    *tensors, attrs = operands
+    channels = int(call.ty.shape.values[-1])
+    bias = chain.bias if chain.bias is not None else np.zeros(channels, np.float32)
+    codes = [v for kind, a, b in chain.steps for v in (kind, _float_bits(a), _float_bits(b))]
+    values = [*attrs.values, 1, len(chain.steps), *codes]
+    args = [*tensors, relax.const(bias), relax.ShapeExpr(values)]
+    return relax.op.call_dps_packed(_FUSED[name], args, call.ty)
+
+
+def _replace_values(func: relax.Function, values: dict[relax.Var, relax.Expr]) -> relax.Function:
+    blocks = []
+    for block in func.body.blocks:
+        bindings = [
+            relax.VarBinding(b.var, values[b.var]) if b.var in values else b for b in block.bindings
+        ]
+        kind = relax.DataflowBlock if isinstance(block, relax.DataflowBlock) else relax.BindingBlock
+        blocks.append(kind(bindings))
+    body = relax.SeqExpr(blocks, func.body.body)
+    return relax.Function(func.params, body, func.ret_ty, func.is_pure, func.attrs)

@@ -1,0 +1,245 @@
+#include "dnnl_context.h"
+
+#include <omp.h>
+#include <tvm/ffi/error.h>
+#include <tvm/ffi/function.h>
+#include <tvm/ffi/reflection/registry.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+namespace ember {
+namespace dnnl_plugin {
+
+const dnnl::engine& Engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+float* Data(const tvm::ffi::TensorView& t) {
+  return reinterpret_cast<float*>(static_cast<char*>(t.data_ptr()) + t.byte_offset());
+}
+
+void CheckFloat32(const tvm::ffi::TensorView& t, const char* what) {
+  DLDataType d = t.dtype();
+  if (d.code != kDLFloat || d.bits != 32 || d.lanes != 1 || !t.IsContiguous()) {
+    TVM_FFI_THROW(TypeError) << "ember.dnnl: " << what << " must be contiguous float32";
+  }
+}
+
+std::shared_ptr<const Kernel> CachedKernel(const std::string& key,
+                                           const std::function<Kernel()>& make) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, std::shared_ptr<const Kernel>> cache;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto found = cache.find(key);
+    if (found != cache.end()) return found->second;
+  }
+  // Made outside the lock: JIT compilation takes milliseconds, and two threads making the
+  // same kernel at once only waste one of the two.
+  auto made = std::make_shared<const Kernel>(make());
+  std::lock_guard<std::mutex> lock(mutex);
+  return cache.emplace(key, std::move(made)).first->second;
+}
+
+std::string DescKey(const dnnl::memory::desc& desc) {
+  std::ostringstream key;
+  auto put = [&key](const char* tag, const dnnl::memory::dims& values) {
+    key << tag;
+    for (auto v : values) key << v << ',';
+  };
+  put("d", desc.get_dims());
+  put("s", desc.get_strides());
+  put("b", desc.get_inner_blks());
+  put("i", desc.get_inner_idxs());
+  return key.str();
+}
+
+namespace {
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+// Packed weights by (content hash, layout), least recently used first.
+class PackCache {
+ public:
+  std::shared_ptr<const void> Get(const std::string& key, size_t bytes,
+                                  const std::function<void(void*)>& fill) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->key == key) {
+        entries_.splice(entries_.end(), entries_, it);  // now the most recently used
+        return it->data;
+      }
+    }
+    // 64-byte alignment: the kernels' vector loads of a packed panel never split a line.
+    void* raw = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (raw == nullptr) throw std::bad_alloc();
+    std::shared_ptr<void> data(raw, FreeDeleter());
+    fill(raw);
+    entries_.push_back({key, bytes, data});
+    total_ += bytes;
+    while (total_ > kPackedWeightsBudget && entries_.size() > 1) {
+      total_ -= entries_.front().bytes;
+      entries_.pop_front();
+    }
+    return data;
+  }
+
+ private:
+  struct Entry {
+    std::string key;
+    size_t bytes;
+    std::shared_ptr<const void> data;
+  };
+  std::mutex mutex_;
+  std::list<Entry> entries_;
+  size_t total_ = 0;
+};
+
+// This thread's scratchpad, grown to the largest a kernel has asked for.
+void* Scratchpad(size_t bytes) {
+  thread_local std::vector<char> buffer;
+  if (buffer.size() < bytes) buffer.resize(bytes);
+  return buffer.data();
+}
+
+}  // namespace
+
+std::shared_ptr<const void> PackedWeights(int64_t content_hash, int64_t offset,
+                                          const dnnl::memory::desc& plain, const void* weights,
+                                          const dnnl::memory::desc& packed) {
+  static PackCache cache;
+  std::string key = std::to_string(content_hash) + "@" + std::to_string(offset) + "|" +
+                    DescKey(plain) + "|" + DescKey(packed);
+  return cache.Get(key, packed.get_size(), [&](void* out) {
+    dnnl::stream stream(Engine());
+    dnnl::memory from(plain, Engine(), const_cast<void*>(weights));
+    dnnl::memory to(packed, Engine(), out);
+    dnnl::reorder(from, to).execute(stream, from, to);
+    stream.wait();
+  });
+}
+
+Epilogue Epilogue::Decode(tvm::ffi::ShapeView attrs, size_t begin) {
+  Epilogue e;
+  if (attrs.size() <= begin) return e;
+  auto bits_to_float = [](int64_t bits) {
+    uint32_t word = static_cast<uint32_t>(bits);
+    float value;
+    std::memcpy(&value, &word, sizeof(value));
+    return value;
+  };
+  e.bias = attrs[begin] != 0;
+  const int64_t count = attrs.size() > begin + 1 ? attrs[begin + 1] : 0;
+  if (static_cast<int64_t>(attrs.size()) != static_cast<int64_t>(begin) + 2 + 3 * count) {
+    TVM_FFI_THROW(ValueError) << "ember.dnnl: malformed epilogue attributes";
+  }
+  std::ostringstream key;
+  key << "e" << e.bias;
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t kind = attrs[begin + 2 + 3 * i];
+    const float alpha = bits_to_float(attrs[begin + 3 + 3 * i]);
+    const float beta = bits_to_float(attrs[begin + 4 + 3 * i]);
+    key << '|' << kind << ',' << alpha << ',' << beta;
+    switch (kind) {
+      case 0:
+        if (alpha == 0.0f && std::isinf(beta) && beta > 0) {
+          e.post_ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+        } else {
+          e.post_ops.append_eltwise(dnnl::algorithm::eltwise_clip_v2, alpha, beta);
+        }
+        break;
+      case 1:
+        e.post_ops.append_eltwise(dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+        break;
+      case 2:
+        e.post_ops.append_eltwise(dnnl::algorithm::eltwise_gelu_tanh, 0.0f, 0.0f);
+        break;
+      case 3:
+        e.post_ops.append_eltwise(dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f);
+        break;
+      case 4:
+        e.post_ops.append_eltwise(dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
+        break;
+      default:
+        TVM_FFI_THROW(ValueError) << "ember.dnnl: unknown epilogue kind " << kind;
+    }
+  }
+  e.key = key.str();
+  return e;
+}
+
+void Execute(const Kernel& kernel, const void* src, const void* weights, void* dst,
+             const void* bias) {
+  // oneDNN sizes its parallel regions by the calling thread's OpenMP setting: one thread here,
+  // since the tiles are already spread over TVM's pool. The caller's setting is restored.
+  const int saved_threads = omp_get_max_threads();
+  if (saved_threads != 1) omp_set_num_threads(1);
+  thread_local dnnl::stream stream(Engine());
+  dnnl::memory src_mem(kernel.src, Engine(), const_cast<void*>(src));
+  dnnl::memory weights_mem(kernel.weights, Engine(), const_cast<void*>(weights));
+  dnnl::memory dst_mem(kernel.dst, Engine(), dst);
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, weights_mem}, {DNNL_ARG_DST, dst_mem}};
+  if (bias != nullptr) {
+    args[DNNL_ARG_BIAS] = dnnl::memory(kernel.bias, Engine(), const_cast<void*>(bias));
+  }
+  if (kernel.scratchpad_bytes > 0) {
+    dnnl::memory::desc bytes({static_cast<int64_t>(kernel.scratchpad_bytes)},
+                             dnnl::memory::data_type::u8, dnnl::memory::format_tag::a);
+    args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(bytes, Engine(), Scratchpad(kernel.scratchpad_bytes));
+  }
+  kernel.primitive.execute(stream, args);
+  stream.wait();
+  if (saved_threads != 1) omp_set_num_threads(saved_threads);
+}
+
+namespace {
+
+// The instruction set oneDNN's kernels use on this CPU (e.g. "avx512_core"), for `ember profile`.
+tvm::ffi::String KernelIsa() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx2_vnni_2:
+      return "avx2_vnni_2";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_fp16:
+      return "avx512_core_fp16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    case dnnl::cpu_isa::avx512_core_amx_fp16:
+      return "avx512_core_amx_fp16";
+    default:
+      return "generic";
+  }
+}
+
+}  // namespace
+}  // namespace dnnl_plugin
+}  // namespace ember
+
+TVM_FFI_STATIC_INIT_BLOCK() {
+  namespace refl = tvm::ffi::reflection;
+  refl::GlobalDef().def("ember.dnnl.isa", ember::dnnl_plugin::KernelIsa);
+}

@@ -1,0 +1,95 @@
+/*!
+ * \file dnnl_context.h
+ * \brief What every oneDNN kernel of the plugin shares: the engine, single-threaded execution
+ *        on the calling thread, cached primitives and weights packed once per content.
+ *
+ * Threads: each kernel splits its output into tiles whose sizes depend only on the shapes,
+ * runs the tiles on TVM's pool (ParallelFor) and executes one single-threaded primitive per
+ * tile. So one process runs one thread pool, and every output element is computed by the same
+ * primitive, in the same order, whatever the thread count.
+ */
+#ifndef EMBER_RUNTIME_CPP_PLUGINS_CPU_DNNL_DNNL_CONTEXT_H_
+#define EMBER_RUNTIME_CPP_PLUGINS_CPU_DNNL_DNNL_CONTEXT_H_
+
+#include <tvm/ffi/container/shape.h>
+#include <tvm/ffi/container/tensor.h>
+
+#include <cstdint>
+#include <dnnl.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace ember {
+namespace dnnl_plugin {
+
+/*! \brief Bytes of packed weights kept for reuse before the least recently used are released. */
+constexpr size_t kPackedWeightsBudget = size_t{4} << 30;
+
+/*! \brief The CPU engine (one per process). */
+const dnnl::engine& Engine();
+
+/*! \brief The first float of `t`: the VM places tensors at byte offsets inside shared storage. */
+float* Data(const tvm::ffi::TensorView& t);
+
+/*! \brief Throws unless `t` is contiguous float32 (`what` names it in the error). */
+void CheckFloat32(const tvm::ffi::TensorView& t, const char* what);
+
+/*! \brief A primitive and what executing it needs besides its operands. */
+struct Kernel {
+  dnnl::primitive primitive;
+  dnnl::memory::desc src, weights, dst;
+  size_t scratchpad_bytes = 0;
+  dnnl::memory::desc bias;  //!< empty when the kernel adds no bias
+};
+
+/*!
+ * \brief The epilogue a kernel applies to its output, as the compiler encodes it after the
+ *        kernel's own attributes: [has_bias, count, (kind, alpha bits, beta bits) x count],
+ *        alpha and beta being float32 bit patterns. Kinds: 0 clip to [alpha, beta] (ReLU is
+ *        clip to [0, inf]), 1 GELU (erf), 2 GELU (tanh), 3 sigmoid, 4 SiLU.
+ */
+struct Epilogue {
+  bool bias = false;
+  dnnl::post_ops post_ops;
+  std::string key;  //!< the encoding, for kernel cache keys
+
+  /*! \brief Decode `attrs[begin:]`; an empty range is no epilogue. */
+  static Epilogue Decode(tvm::ffi::ShapeView attrs, size_t begin);
+};
+
+/*!
+ * \brief The kernel cached under `key`, made by `make` on first use. Creating a primitive
+ *        JIT-compiles code; the cache keeps one per distinct tile shape for the process's life.
+ */
+std::shared_ptr<const Kernel> CachedKernel(const std::string& key,
+                                           const std::function<Kernel()>& make);
+
+/*!
+ * \brief `weights` reordered into `packed` (the layout the kernel reads), cached by the
+ *        compiler's content hash of the constant, the element `offset` of this part of it and
+ *        the layout: packed once per process,
+ *        shared by every model holding the same weights. `content_hash` 0 means "not a
+ *        constant": the caller must not use this cache. The least recently used packs are
+ *        released beyond kPackedWeightsBudget bytes (a pack in use stays alive until its
+ *        last user is done).
+ */
+std::shared_ptr<const void> PackedWeights(int64_t content_hash, int64_t offset,
+                                          const dnnl::memory::desc& plain, const void* weights,
+                                          const dnnl::memory::desc& packed);
+
+/*!
+ * \brief Execute `kernel` on the calling thread alone (oneDNN's own threads are not used),
+ *        with a scratchpad of this thread's.
+ */
+void Execute(const Kernel& kernel, const void* src, const void* weights, void* dst,
+             const void* bias = nullptr);
+
+/*! \brief A readable key part for a memory descriptor (dims, strides, blocking). */
+std::string DescKey(const dnnl::memory::desc& desc);
+
+}  // namespace dnnl_plugin
+}  // namespace ember
+
+#endif  // EMBER_RUNTIME_CPP_PLUGINS_CPU_DNNL_DNNL_CONTEXT_H_

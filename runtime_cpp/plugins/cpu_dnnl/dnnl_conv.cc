@@ -1,0 +1,203 @@
+/*!
+ * \file dnnl_conv.cc
+ * \brief `ember.dnnl.conv_nhwc`: NHWC/HWIO conv2d (and NWC/WIO conv1d, as height 1) in oneDNN,
+ *        every group count included (depthwise too), any stride, padding and dilation;
+ *        `ember.dnnl.conv_nhwc_epilogue` also adds a bias and applies activations (Epilogue).
+ *
+ * Tiles: blocks of output rows of one image, sized by the shape alone, so each output pixel is
+ * computed by the same kernel whatever the thread count. A block reads the input rows its
+ * windows cover, with the padding of the image's edges where it touches them. The weights, a
+ * constant the compiler hashed, are packed once into the layout the kernel reads.
+ */
+#include <tvm/ffi/container/shape.h>
+#include <tvm/ffi/container/tensor.h>
+#include <tvm/ffi/error.h>
+#include <tvm/ffi/function.h>
+#include <tvm/ffi/reflection/registry.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <sstream>
+#include <string>
+
+#include "../common/parallel_for.h"
+#include "dnnl_context.h"
+
+namespace ember {
+namespace dnnl_plugin {
+namespace {
+
+using dnnl::memory;
+using tvm::ffi::Shape;
+using tvm::ffi::TensorView;
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+struct Conv {
+  int64_t batch, in_h, in_w, in_c, out_h, out_w, out_c, kernel_h, kernel_w;
+  int64_t stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dilation_h, dilation_w;
+  int64_t groups, weight_hash;
+
+  // data [N, H, W, C] (or [N, W, C]), weight [KH, KW, C / groups, O] (or [KW, C / groups, O]),
+  // out [N, OH, OW, O]; attrs [sh, sw, pt, pl, pb, pr, dh, dw, groups, weight hash].
+  static Conv From(const TensorView& data, const TensorView& weight, const TensorView& out,
+                   const Shape& attrs) {
+    const bool one_d = data.ndim() == 3;
+    if (data.ndim() != (one_d ? 3 : 4) || weight.ndim() != data.ndim() ||
+        out.ndim() != data.ndim() || attrs.size() < 10) {
+      TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: unexpected operand ranks";
+    }
+    auto dim = [one_d](const TensorView& t, int i) -> int64_t {
+      if (!one_d) return t.shape()[i];
+      return i == 0 ? t.shape()[0] : (i == 1 ? 1 : t.shape()[i - 1]);
+    };
+    Conv c{dim(data, 0), dim(data, 1), dim(data, 2),   dim(data, 3),   dim(out, 1),
+           dim(out, 2),  dim(out, 3),  dim(weight, 0), dim(weight, 1), attrs[0],
+           attrs[1],     attrs[2],     attrs[3],       attrs[4],       attrs[5],
+           attrs[6],     attrs[7],     attrs[8],       attrs[9]};
+    if (one_d) {  // a 1-D window along the width
+      c.kernel_h = 1;
+      c.kernel_w = weight.shape()[0];
+    }
+    return c;
+  }
+  int64_t InPerGroup() const { return in_c / groups; }
+};
+
+// Output rows per tile: about eight tiles per image for the pool, at least two rows each.
+int64_t RowsPerTile(const Conv& c) {
+  const int64_t tiles_per_image = std::max<int64_t>(1, CeilDiv(8, c.batch));
+  return std::max(CeilDiv(c.out_h, tiles_per_image), std::min<int64_t>(c.out_h, 2));
+}
+
+// The weights as stored (HWIO), described in oneDNN's logical order ([g,] O, I, KH, KW).
+memory::desc PlainWeights(const Conv& c) {
+  const int64_t i = c.InPerGroup(), o = c.out_c;
+  if (c.groups == 1) {
+    return memory::desc({o, i, c.kernel_h, c.kernel_w}, memory::data_type::f32,
+                        memory::dims{1, o, c.kernel_w * i * o, i * o});
+  }
+  return memory::desc({c.groups, o / c.groups, i, c.kernel_h, c.kernel_w}, memory::data_type::f32,
+                      memory::dims{o / c.groups, 1, o, c.kernel_w * i * o, i * o});
+}
+
+// Input rows [first, first + count) and the padding a tile of output rows [r0, r1) needs.
+struct RowWindow {
+  int64_t first, count, pad_top, pad_bottom;
+};
+
+RowWindow WindowOf(const Conv& c, int64_t r0, int64_t r1) {
+  const int64_t begin = r0 * c.stride_h - c.pad_top;
+  const int64_t end = (r1 - 1) * c.stride_h - c.pad_top + (c.kernel_h - 1) * c.dilation_h + 1;
+  const int64_t first = std::max<int64_t>(0, begin), last = std::min(c.in_h, end);
+  return {first, std::max<int64_t>(0, last - first), first - begin, end - std::max(first, last)};
+}
+
+std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int64_t rows,
+                                         const Epilogue& epilogue) {
+  std::ostringstream key;
+  key << "conv|" << c.in_w << '|' << c.in_c << '|' << c.out_w << '|' << c.out_c << '|' << c.kernel_h
+      << '|' << c.kernel_w << '|' << c.stride_h << '|' << c.stride_w << '|' << c.pad_left << '|'
+      << c.pad_right << '|' << c.dilation_h << '|' << c.dilation_w << '|' << c.groups << '|'
+      << w.count << '|' << w.pad_top << '|' << w.pad_bottom << '|' << rows << '|'
+      << (c.weight_hash != 0 ? 'p' : 'u') << '|' << epilogue.key;
+  return CachedKernel(key.str(), [&] {
+    // One image's rows, dense NHWC: the image stride is that of the tile itself.
+    memory::desc src({1, c.in_c, w.count, c.in_w}, memory::data_type::f32,
+                     memory::dims{w.count * c.in_w * c.in_c, 1, c.in_w * c.in_c, c.in_c});
+    memory::desc dst({1, c.out_c, rows, c.out_w}, memory::data_type::f32,
+                     memory::dims{rows * c.out_w * c.out_c, 1, c.out_w * c.out_c, c.out_c});
+    memory::desc plain = PlainWeights(c);
+    memory::desc weights =
+        c.weight_hash != 0
+            ? memory::desc(plain.get_dims(), memory::data_type::f32, memory::format_tag::any)
+            : plain;
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    attr.set_post_ops(epilogue.post_ops);
+    const memory::dims strides{c.stride_h, c.stride_w};
+    const memory::dims dilates{c.dilation_h - 1, c.dilation_w - 1};
+    const memory::dims pad_begin{w.pad_top, c.pad_left}, pad_end{w.pad_bottom, c.pad_right};
+    auto make = [&](const memory::desc* bias) {
+      const auto kind = dnnl::prop_kind::forward_inference;
+      const auto algorithm = dnnl::algorithm::convolution_direct;
+      if (bias == nullptr) {
+        return dnnl::convolution_forward::primitive_desc(Engine(), kind, algorithm, src, weights,
+                                                         dst, strides, dilates, pad_begin, pad_end,
+                                                         attr);
+      }
+      return dnnl::convolution_forward::primitive_desc(Engine(), kind, algorithm, src, weights,
+                                                       *bias, dst, strides, dilates, pad_begin,
+                                                       pad_end, attr);
+    };
+    const memory::desc bias({c.out_c}, memory::data_type::f32, memory::format_tag::a);
+    auto pd = make(epilogue.bias ? &bias : nullptr);
+    return Kernel{dnnl::convolution_forward(pd),
+                  pd.src_desc(),
+                  pd.weights_desc(),
+                  pd.dst_desc(),
+                  pd.scratchpad_desc().get_size(),
+                  epilogue.bias ? pd.bias_desc() : memory::desc()};
+  });
+}
+
+void Run(const TensorView& data, const TensorView& weight, const float* bias, const Shape& attrs,
+         const TensorView& out) {
+  CheckFloat32(data, "conv data");
+  CheckFloat32(weight, "conv weight");
+  CheckFloat32(out, "conv output");
+  if (out.numel() == 0) return;
+  const Conv c = Conv::From(data, weight, out, attrs);
+  const Epilogue epilogue = Epilogue::Decode(attrs, 10);
+  if (data.numel() == 0 || weight.numel() == 0) {
+    TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: empty input or weight";
+  }
+  const int64_t rows_per_tile = RowsPerTile(c);
+  const int64_t tiles_per_image = CeilDiv(c.out_h, rows_per_tile);
+  const int64_t in_image = c.in_h * c.in_w * c.in_c, out_image = c.out_h * c.out_w * c.out_c;
+  const float* x = Data(data);
+  const float* w = Data(weight);
+  float* y = Data(out);
+  plugins::ParallelFor(c.batch * tiles_per_image, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / tiles_per_image, r0 = (t % tiles_per_image) * rows_per_tile;
+      const int64_t r1 = std::min(c.out_h, r0 + rows_per_tile);
+      const RowWindow window = WindowOf(c, r0, r1);
+      float* rows = y + n * out_image + r0 * c.out_w * c.out_c;
+      if (window.count == 0) {
+        TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: output rows see only padding";
+      }
+      auto kernel = TileKernel(c, window, r1 - r0, epilogue);
+      std::shared_ptr<const void> packed;
+      const void* weights = w;
+      if (c.weight_hash != 0) {
+        packed = PackedWeights(c.weight_hash, 0, PlainWeights(c), w, kernel->weights);
+        weights = packed.get();
+      }
+      Execute(*kernel, x + n * in_image + window.first * c.in_w * c.in_c, weights, rows, bias);
+    }
+  });
+}
+
+// DPS: data, weight, attrs, then the output.
+void ConvNhwc(TensorView data, TensorView weight, Shape attrs, TensorView out) {
+  Run(data, weight, nullptr, attrs, out);
+}
+
+// DPS: data, weight, bias [O], attrs (with the epilogue), then the output.
+void ConvNhwcEpilogue(TensorView data, TensorView weight, TensorView bias, Shape attrs,
+                      TensorView out) {
+  CheckFloat32(bias, "conv bias");
+  Run(data, weight, Data(bias), attrs, out);
+}
+
+}  // namespace
+}  // namespace dnnl_plugin
+}  // namespace ember
+
+TVM_FFI_STATIC_INIT_BLOCK() {
+  namespace refl = tvm::ffi::reflection;
+  refl::GlobalDef()
+      .def("ember.dnnl.conv_nhwc", ember::dnnl_plugin::ConvNhwc)
+      .def("ember.dnnl.conv_nhwc_epilogue", ember::dnnl_plugin::ConvNhwcEpilogue);
+}

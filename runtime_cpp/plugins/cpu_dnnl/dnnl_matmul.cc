@@ -1,0 +1,162 @@
+/*!
+ * \file dnnl_matmul.cc
+ * \brief `ember.dnnl.matmul`: out[..., M, N] = a[..., M, K] @ b[K, N] (or batched b) in oneDNN;
+ *        `ember.dnnl.matmul_epilogue` also adds a bias [N] and applies activations (Epilogue).
+ *
+ * Tiles: rows of `a` in blocks whose size depends only on the shape, so each row is computed
+ * by the same kernel whatever the thread count; with few rows (a decoder's one token) the
+ * columns are split instead. A constant `b` (the compiler passes its content hash) is packed
+ * once into the kernel's blocked layout; other operands are read as they are.
+ */
+#include <tvm/ffi/container/shape.h>
+#include <tvm/ffi/container/tensor.h>
+#include <tvm/ffi/error.h>
+#include <tvm/ffi/function.h>
+#include <tvm/ffi/reflection/registry.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "../common/parallel_for.h"
+#include "dnnl_context.h"
+
+namespace ember {
+namespace dnnl_plugin {
+namespace {
+
+using dnnl::memory;
+using tvm::ffi::Shape;
+using tvm::ffi::TensorView;
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
+
+// Fewer rows than this: split the columns, not the rows.
+constexpr int64_t kFewRows = 32;
+
+struct Tiling {
+  int64_t rows_per_tile, cols_per_tile;
+};
+
+Tiling ChooseTiling(int64_t rows, int64_t n) {
+  if (rows < kFewRows)
+    return {rows, std::min(n, std::max<int64_t>(64, RoundUp(CeilDiv(n, 8), 64)))};
+  return {std::clamp<int64_t>(RoundUp(CeilDiv(rows, 16), 8), 16, 256), n};
+}
+
+// The kernel for an [m, k] x [k, n] tile; `ldb`/`ldc` are the full operands' row lengths.
+// With `packed`, the weights are in the layout the kernel chose (format "any").
+std::shared_ptr<const Kernel> TileKernel(int64_t m, int64_t k, int64_t n, int64_t ldb, int64_t ldc,
+                                         bool packed, const Epilogue& epilogue) {
+  std::string key = "mm|" + std::to_string(m) + "|" + std::to_string(k) + "|" + std::to_string(n) +
+                    "|" + std::to_string(ldb) + "|" + std::to_string(ldc) +
+                    (packed ? "|p|" : "|u|") + epilogue.key;
+  return CachedKernel(key, [&] {
+    memory::desc src({m, k}, memory::data_type::f32, memory::dims{k, 1});
+    memory::desc weights =
+        packed ? memory::desc({k, n}, memory::data_type::f32, memory::format_tag::any)
+               : memory::desc({k, n}, memory::data_type::f32, memory::dims{ldb, 1});
+    memory::desc dst({m, n}, memory::data_type::f32, memory::dims{ldc, 1});
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    attr.set_post_ops(epilogue.post_ops);
+    const memory::desc bias({1, n}, memory::data_type::f32, memory::dims{n, 1});
+    auto pd = epilogue.bias ? dnnl::matmul::primitive_desc(Engine(), src, weights, bias, dst, attr)
+                            : dnnl::matmul::primitive_desc(Engine(), src, weights, dst, attr);
+    return Kernel{dnnl::matmul(pd),
+                  pd.src_desc(),
+                  pd.weights_desc(),
+                  pd.dst_desc(),
+                  pd.scratchpad_desc().get_size(),
+                  epilogue.bias ? pd.bias_desc() : memory::desc()};
+  });
+}
+
+// One [rows, k] x [k, n] product with a 2-D right operand.
+void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b, float* c,
+              int64_t b_hash, const float* bias, const Epilogue& epilogue) {
+  const Tiling t = ChooseTiling(rows, n);
+  const int64_t row_tiles = CeilDiv(rows, t.rows_per_tile);
+  const int64_t col_tiles = CeilDiv(n, t.cols_per_tile);
+  plugins::ParallelFor(row_tiles * col_tiles, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t tile = t0; tile < t1; ++tile) {
+      const int64_t r0 = (tile / col_tiles) * t.rows_per_tile;
+      const int64_t c0 = (tile % col_tiles) * t.cols_per_tile;
+      const int64_t m = std::min(t.rows_per_tile, rows - r0);
+      const int64_t cols = std::min(t.cols_per_tile, n - c0);
+      auto kernel = TileKernel(m, k, cols, n, n, b_hash != 0, epilogue);
+      std::shared_ptr<const void> packed;
+      const void* weights = b + c0;
+      if (b_hash != 0) {
+        memory::desc plain({k, cols}, memory::data_type::f32, memory::dims{n, 1});
+        packed = PackedWeights(b_hash, c0, plain, b + c0, kernel->weights);
+        weights = packed.get();
+      }
+      Execute(*kernel, a + r0 * k, weights, c + r0 * n + c0, bias ? bias + c0 : nullptr);
+    }
+  });
+}
+
+// a[batch..., m, k] @ b[batch..., k, n]: tiles of rows within each batch element.
+void MatmulBatched(int64_t batch, int64_t m, int64_t k, int64_t n, const float* a, const float* b,
+                   float* c, const float* bias, const Epilogue& epilogue) {
+  const int64_t rows_per_tile = m <= 64 ? m : 64;
+  const int64_t row_tiles = CeilDiv(m, rows_per_tile);
+  plugins::ParallelFor(batch * row_tiles, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t tile = t0; tile < t1; ++tile) {
+      const int64_t i = tile / row_tiles, r0 = (tile % row_tiles) * rows_per_tile;
+      const int64_t rows = std::min(rows_per_tile, m - r0);
+      auto kernel = TileKernel(rows, k, n, n, n, /*packed=*/false, epilogue);
+      Execute(*kernel, a + i * m * k + r0 * k, b + i * k * n, c + i * m * n + r0 * n, bias);
+    }
+  });
+}
+
+void Run(const TensorView& a, const TensorView& b, const float* bias, const Shape& attrs,
+         const TensorView& out) {
+  CheckFloat32(a, "matmul lhs");
+  CheckFloat32(b, "matmul rhs");
+  CheckFloat32(out, "matmul output");
+  const int64_t k = a.shape()[a.ndim() - 1];
+  const int64_t n = b.shape()[b.ndim() - 1];
+  const int64_t rows = k == 0 ? out.numel() / std::max<int64_t>(n, 1) : a.numel() / k;
+  if (out.numel() == 0) return;
+  const int64_t b_hash = attrs.size() > 0 ? attrs[0] : 0;
+  const Epilogue epilogue = Epilogue::Decode(attrs, 1);
+  if (k == 0) {  // an empty sum (the compiler fuses no epilogue where K may be 0)
+    if (epilogue.bias || epilogue.post_ops.len() > 0) {
+      TVM_FFI_THROW(ValueError) << "ember.dnnl.matmul: empty inner dimension";
+    }
+    std::fill(Data(out), Data(out) + out.numel(), 0.0f);
+    return;
+  }
+  if (b.ndim() == 2) {
+    Matmul2d(rows, k, n, Data(a), Data(b), Data(out), b_hash, bias, epilogue);
+    return;
+  }
+  const int64_t m = a.shape()[a.ndim() - 2];
+  MatmulBatched(rows / m, m, k, n, Data(a), Data(b), Data(out), bias, epilogue);
+}
+
+// DPS: attrs = [content hash of b, or 0 when b is not a constant], then the output.
+void Matmul(TensorView a, TensorView b, Shape attrs, TensorView out) {
+  Run(a, b, nullptr, attrs, out);
+}
+
+// DPS: a, b, bias [N], attrs (hash, then the epilogue), then the output.
+void MatmulEpilogue(TensorView a, TensorView b, TensorView bias, Shape attrs, TensorView out) {
+  CheckFloat32(bias, "matmul bias");
+  Run(a, b, Data(bias), attrs, out);
+}
+
+}  // namespace
+}  // namespace dnnl_plugin
+}  // namespace ember
+
+TVM_FFI_STATIC_INIT_BLOCK() {
+  namespace refl = tvm::ffi::reflection;
+  refl::GlobalDef()
+      .def("ember.dnnl.matmul", ember::dnnl_plugin::Matmul)
+      .def("ember.dnnl.matmul_epilogue", ember::dnnl_plugin::MatmulEpilogue);
+}
