@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +40,14 @@ def compile_model(
     output: str | os.PathLike[str] | None = None,
     options: CompileOptions | None = None,
     progress: Progress | None = None,
+    check: Callable[[Path], dict[str, Any]] | None = None,
 ) -> Path:
     """Compile an ONNX file for `target`; return the artifact's path.
 
     Without `output` the artifact is written next to the model (`model.onnx` -> `model.so`).
-    Nothing is left behind when compilation fails.
+    Nothing is left behind when compilation fails. `check` (`ember compile --verify`) gets
+    the finished artifact under a temporary name before it is published; what it returns
+    becomes the manifest's `numerics`, and an exception from it publishes nothing.
     """
     options = options or CompileOptions()
     check_layout(options.layout)
@@ -72,14 +76,27 @@ def compile_model(
     manifest["kernel_sources"] = kernel_sources(mod)
     mod = without_node_sources(mod)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    # Still a .so: TVM's loader picks the library loader by file extension.
+    staged = out.with_name(f".{out.stem}.{os.getpid()}.verify.so")
     try:
         with progress.stage("build", resolved.tvm.get("mcpu", resolved.name)):
             build_library(mod, resolved, tmp)
+        if check is None:
+            with progress.stage("export", str(out)):
+                artifact.write_artifact(tmp, manifest, out)
+            return out
+        payload_size = tmp.stat().st_size
+        artifact.write_artifact(tmp, manifest, staged)
+        with progress.stage("verify", "against ONNX Runtime"):
+            manifest["numerics"] = check(staged)
         with progress.stage("export", str(out)):
-            artifact.write_artifact(tmp, manifest, out)
+            # Drop the first manifest and trailer, append the one with the figures.
+            os.truncate(staged, payload_size)
+            artifact.write_artifact(staged, manifest, out)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        for leftover in (tmp, staged):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
     return out
 
 
