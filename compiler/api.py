@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import os
@@ -19,6 +20,7 @@ from .options import CompileOptions
 from .passes.conv_layout import LayoutChoice, check_layout, choose_layout
 from .passes.node_sources import kernel_sources, without_node_sources
 from .passes.pipeline import count_kernels, plugins_of, run_pipeline
+from .precision import check_precision
 from .progress import Progress, SilentProgress
 from .target import Target, resolve
 from .tuning.apply import (
@@ -54,6 +56,7 @@ def compile_model(
     progress = progress or SilentProgress()
     source = Path(model_path)
     resolved = resolve(target)
+    options = dataclasses.replace(options, precision=check_precision(options.precision, resolved))
     out = _output_path(source, output)
     with progress.stage("import", str(source)):
         model = loader.load_model(source)
@@ -129,7 +132,13 @@ def _lower(
     race = kernel_race(records.stores, target.tvm) if records and records.records else None
     try:
         mod = run_pipeline(
-            mod, target, options.dump_ir, tuning=tuning, layout=layout.layout, choice=race
+            mod,
+            target,
+            options.dump_ir,
+            tuning=tuning,
+            layout=layout.layout,
+            choice=race,
+            precision=options.precision,
         )
     except EmberError:
         raise

@@ -129,4 +129,5 @@ def _compile_as(manifest: dict[str, Any]) -> tuple[str, CompileOptions]:
         input_shapes=shapes,
         tuning_logs=bool(options.get("tuning_logs", True)),
         layout=str(layout),
+        precision=str(options.get("precision", "fp32")),
     )

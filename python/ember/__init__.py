@@ -49,6 +49,7 @@ def compile(
     layout: str = "auto",
     tuning_logs: bool = True,
     records: str | os.PathLike[str] | None = None,
+    precision: str = "fp32",
     verify: bool = False,
 ) -> Path:
     """Compile an ONNX file for `target` and return the path of the artifact.
@@ -75,6 +76,10 @@ def compile(
         ``tuning_logs/``); False compiles with the default schedules, as ``--no-tuning-logs``.
     records
         The user's record store to read instead of the default one, as ``--records``.
+    precision
+        ``"fp32"`` (the default), or ``"fp16"`` on CUDA targets: matmuls and convolutions on
+        fp16 operands with float32 accumulation, numerically sensitive operators in float32
+        (``docs/precision.md``). ``"bf16"`` and ``"int8"`` are refused with the reason.
     verify
         Compare the compiled model with ONNX Runtime on random inputs before writing it, as
         ``--verify``: the errors go into the manifest's ``numerics``; outside the tolerance
@@ -93,6 +98,7 @@ def compile(
         layout=layout,
         tuning_logs=tuning_logs,
         records=None if records is None else Path(records),
+        precision=precision,
     )
     from .verification import compile_check
 

@@ -50,6 +50,14 @@ def compile_command(
             help="Convolution layout: auto (timed on this machine, x86), nchw or nhwc.",
         ),
     ] = "auto",
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="fp32, bf16, fp16 or int8: what matmuls and convolutions compute in "
+            "(fp16: CUDA targets; see docs/precision.md).",
+        ),
+    ] = "fp32",
     verify: Annotated[
         bool,
         typer.Option(
@@ -71,6 +79,7 @@ def compile_command(
         tuning_logs=not no_tuning_logs,
         records=records,
         layout=layout,
+        precision=precision,
     )
     progress = TerminalProgress()
     check = None

@@ -31,6 +31,7 @@ def describe(manifest: dict[str, Any]) -> list[str]:
         + (f" gpu: {target['cuda_arch']}" if target.get("cuda_arch") else ""),
         f"built    {manifest.get('created', '?')} by Ember {manifest.get('ember_version', '?')}"
         f" with TVM {manifest.get('tvm_version', '?')}",
+        f"precision {manifest.get('options', {}).get('precision', 'fp32')}",
         f"tuning   {tuning.get('records_used', 0)} of {tuning.get('tasks_total', '?')} tasks tuned",
         f"payload  {payload.get('size', 0) / 1e6:.2f} MB, crc32 {payload.get('crc32', '?')}",
         *_numerics_lines(manifest.get("numerics")),
