@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import VerificationError
-from .runtime import load, read_manifest
+from .feeds import fixed_shapes_or_error
+from .runtime import TensorInfo, load, read_manifest
 
 if TYPE_CHECKING:
     from ember.compiler.verify.result import VerifyResult
@@ -89,6 +90,11 @@ def compile_check(
     """
 
     def check(staged: Path) -> dict[str, Any]:
+        specs = [
+            TensorInfo(i["name"], tuple(i["shape"]), i["dtype"])
+            for i in read_manifest(staged)["inputs"]
+        ]
+        fixed_shapes_or_error(specs, "pin it with --input-shape to verify at compile time")
         result = verify(model, staged, say=say)
         for line in result.lines()[:-1]:
             (say or (lambda _: None))(line)

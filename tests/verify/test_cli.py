@@ -145,3 +145,10 @@ def test_bad_input_gives_one_line_error(gated, symbolic, tmp_path, args, needles
     }
     proc = ember("verify", *(a.format(**files) for a in args))
     assert_one_line_error(proc, *needles)
+
+
+def test_compile_verify_needs_fixed_shapes(symbolic, tmp_path):
+    out = tmp_path / "symbolic.so"
+    proc = ember("compile", str(symbolic[0]), "--verify", "-o", str(out))
+    assert_one_line_error(proc, "input 'x' has symbolic dimension 'batch'", "--input-shape")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
