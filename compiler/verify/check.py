@@ -6,6 +6,7 @@ The runtime is not imported here (the compiler does not depend on it): the calle
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -69,15 +70,8 @@ def verify_artifact(
         return result
     finder = NodeSearch(model, feed, tolerance, _compile_as(manifest), run, say)
     node = finder.first(failing)
-    return VerifyResult(
-        precision,
-        tolerance,
-        described,
-        result.reference,
-        errors,
-        node,
-        finder.probes,
-        finder.unprobed,
+    return dataclasses.replace(
+        result, first_divergent=node, probes=finder.probes, unprobed=finder.unprobed
     )
 
 
