@@ -11,7 +11,9 @@ from __future__ import annotations
 from ember.errors import OptionError
 
 from .target import Target
-from .verify.tolerance import PRECISIONS
+
+#: Precisions `--precision` accepts, in the order the help lists them.
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
 #: LLVM's names of the x86 features that compute bf16 dot products.
 _BF16_X86_FEATURES = ("avx512bf16", "amx-bf16")

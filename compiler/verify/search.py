@@ -58,10 +58,12 @@ class NodeSearch:
         names = {e.name for e in failing}
         nodes = self._model.graph.node
         order = surgery.ancestors(self._model, names)
+        # A Constant's value is in the model: nothing to compare.
         candidates = [
             i
             for i in order
-            if surgery.float_outputs(nodes[i], self._types) or names & set(nodes[i].output)
+            if nodes[i].op_type != "Constant"
+            and (surgery.float_outputs(nodes[i], self._types) or names & set(nodes[i].output))
         ]
         if not candidates:
             return None

@@ -8,8 +8,7 @@ import numpy as np
 
 from ember.errors import OptionError
 
-#: Precisions `--precision` accepts, in the order the help lists them.
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+from ..precision import PRECISIONS
 
 #: Default (rtol, atol) per precision. rtol is relative to the largest reference magnitude of
 #: the tensor (see `Tolerance.allows`): fp32 kernels reorder sums, so they sit near 1e-6 of
