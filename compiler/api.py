@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from .options import CompileOptions
 from .passes.conv_layout import LayoutChoice, check_layout, choose_layout
 from .passes.node_sources import kernel_sources, without_node_sources
 from .passes.pipeline import count_kernels, plugins_of, run_pipeline
+from .precision import check_precision
 from .progress import Progress, SilentProgress
 from .target import Target, resolve
 from .tuning.apply import (
@@ -40,17 +43,21 @@ def compile_model(
     output: str | os.PathLike[str] | None = None,
     options: CompileOptions | None = None,
     progress: Progress | None = None,
+    check: Callable[[Path], dict[str, Any]] | None = None,
 ) -> Path:
     """Compile an ONNX file for `target`; return the artifact's path.
 
     Without `output` the artifact is written next to the model (`model.onnx` -> `model.so`).
-    Nothing is left behind when compilation fails.
+    Nothing is left behind when compilation fails. `check` (`ember compile --verify`) gets
+    the finished artifact under a temporary name before it is published; what it returns
+    becomes the manifest's `numerics`, and an exception from it publishes nothing.
     """
     options = options or CompileOptions()
     check_layout(options.layout)
     progress = progress or SilentProgress()
     source = Path(model_path)
     resolved = resolve(target)
+    options = dataclasses.replace(options, precision=check_precision(options.precision, resolved))
     out = _output_path(source, output)
     with progress.stage("import", str(source)):
         model = loader.load_model(source)
@@ -74,14 +81,27 @@ def compile_model(
     manifest["kernel_sources"] = kernel_sources(mod)
     mod = without_node_sources(mod)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    # Still a .so: TVM's loader picks the library loader by file extension.
+    staged = out.with_name(f".{out.stem}.{os.getpid()}.verify.so")
     try:
         with progress.stage("build", resolved.tvm.get("mcpu", resolved.name)):
             build_library(mod, resolved, tmp)
+        if check is None:
+            with progress.stage("export", str(out)):
+                artifact.write_artifact(tmp, manifest, out)
+            return out
+        payload_size = tmp.stat().st_size
+        artifact.write_artifact(tmp, manifest, staged)
+        with progress.stage("verify", "against ONNX Runtime"):
+            manifest["numerics"] = check(staged)
         with progress.stage("export", str(out)):
-            artifact.write_artifact(tmp, manifest, out)
+            # Drop the first manifest and trailer, append the one with the figures.
+            os.truncate(staged, payload_size)
+            artifact.write_artifact(staged, manifest, out)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        for leftover in (tmp, staged):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
     return out
 
 
@@ -126,7 +146,13 @@ def _lower(
     race = kernel_race(records.stores, target.tvm) if records and records.records else None
     try:
         mod = run_pipeline(
-            mod, target, options.dump_ir, tuning=tuning, layout=layout.layout, choice=race
+            mod,
+            target,
+            options.dump_ir,
+            tuning=tuning,
+            layout=layout.layout,
+            choice=race,
+            precision=options.precision,
         )
     except EmberError:
         raise

@@ -34,6 +34,9 @@ class CompileOptions:
     records: Path | None = None
     #: Convolution layout: "auto" (measured on x86), "nchw" or "nhwc".
     layout: str = "auto"
+    #: What matmuls and convolutions compute in: "fp32", or "fp16" on CUDA targets (see
+    #: `precision.check_precision`).
+    precision: str = "fp32"
 
     def manifest(self) -> dict[str, Any]:
         """The manifest's `options` entry."""
@@ -42,6 +45,7 @@ class CompileOptions:
             "bind_inputs": {k: np.asarray(v).tolist() for k, v in self.bind_inputs.items()},
             "tuning_logs": self.tuning_logs,
             "layout": self.layout,
+            "precision": self.precision,
         }
 
 

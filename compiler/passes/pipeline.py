@@ -26,6 +26,7 @@ from .fuse_library_epilogues import fuse_library_epilogues
 from .gpu_schedule import gpu_schedule
 from .insert_guards import insert_guards
 from .materialize_empty_constants import materialize_empty_constants
+from .mixed_precision import mixed_precision_passes
 from .node_sources import fuse_ops_keeping_sources, keeping_tags_by_order, propagate_node_tags
 
 Phase = tuple[str, list[Any]]
@@ -47,8 +48,10 @@ def _layout_passes(layout: str) -> list[Any]:
     raise CompileError(f"unknown layout '{layout}'")
 
 
-def _graph_phases(dispatch: list[Any], layout: str = "nchw") -> list[Phase]:
-    """Guard, simplify (and set the conv layout), dispatch, legalize, fuse.
+def _graph_phases(
+    dispatch: list[Any], layout: str = "nchw", precision: str = "fp32"
+) -> list[Phase]:
+    """Guard, simplify (and set the conv layout and the precision), dispatch, legalize, fuse.
 
     Dispatch (library kernels) is there when the target has some.
     """
@@ -67,6 +70,8 @@ def _graph_phases(dispatch: list[Any], layout: str = "nchw") -> list[Phase]:
                 *_layout_passes(layout),
                 relax.transform.FoldConstant(),
                 expand_integer_powers,
+                # Before fast_math, which rewrites only float32 calls.
+                *mixed_precision_passes(precision),
                 fast_math,
             ],
         ),
@@ -105,9 +110,12 @@ def cpu_phases(
     return [*_graph_phases(dispatch, layout), ("schedule", [cpu_default_schedule])]
 
 
-def cuda_phases() -> list[Phase]:
-    """The CUDA pipeline: graph phases, then every kernel bound to blocks and threads."""
-    return [*_graph_phases([]), ("schedule", [gpu_schedule()])]
+def cuda_phases(precision: str = "fp32") -> list[Phase]:
+    """The CUDA pipeline: graph phases, then every kernel bound to blocks and threads.
+
+    `precision` "fp16" computes matmuls and convolutions in fp16 (`mixed_precision`).
+    """
+    return [*_graph_phases([], precision=precision), ("schedule", [gpu_schedule()])]
 
 
 def phases_for(
@@ -115,6 +123,7 @@ def phases_for(
     tuning: list[Any] | None = None,
     layout: str = "nchw",
     choice: KernelChoice | None = None,
+    precision: str = "fp32",
 ) -> list[Phase]:
     """The phases for `target`; `tuning` passes (applying records) run just before "schedule".
 
@@ -128,7 +137,7 @@ def phases_for(
     if target.device == "cpu":
         phases = cpu_phases(target.arch == "x86_64", layout, choice)
     elif target.device == "cuda":
-        phases = cuda_phases()
+        phases = cuda_phases(precision)
     else:
         raise TargetError(f"target '{target.name}': device '{target.device}' is not supported yet")
     if tuning:
@@ -145,18 +154,19 @@ def run_pipeline(
     until: str | None = None,
     layout: str = "nchw",
     choice: KernelChoice | None = None,
+    precision: str = "fp32",
 ) -> tvm.IRModule:
     """Apply the target's phases to `mod` under the TVM target; optionally dump the IR.
 
     `tuning` passes run before the "schedule" phase; `until` stops before the named phase
     (the tuner extracts its tasks with ``until="schedule"``); `layout` is the convolutions'
-    layout on CPU targets ("nchw" or "nhwc").
+    layout on CPU targets ("nchw" or "nhwc"); `precision` is checked by `check_precision`.
     """
     if dump_ir is not None:
         dump_ir.mkdir(parents=True, exist_ok=True)
         (dump_ir / "00_imported.py").write_text(mod.script(), encoding="utf-8")
     with target.tvm_target():
-        phases = phases_for(target, tuning, layout, choice)
+        phases = phases_for(target, tuning, layout, choice, precision)
         for index, (name, passes) in enumerate(phases, start=1):
             if name == until:
                 break

@@ -19,6 +19,7 @@ from . import errors
 from .errors import EmberError
 from .runtime import Model, TensorInfo, load, read_manifest
 from .session import InferenceSession
+from .verification import verify
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ __all__ = [
     "errors",
     "load",
     "read_manifest",
+    "verify",
 ]
 
 
@@ -47,6 +49,8 @@ def compile(
     layout: str = "auto",
     tuning_logs: bool = True,
     records: str | os.PathLike[str] | None = None,
+    precision: str = "fp32",
+    verify: bool = False,
 ) -> Path:
     """Compile an ONNX file for `target` and return the path of the artifact.
 
@@ -72,6 +76,14 @@ def compile(
         ``tuning_logs/``); False compiles with the default schedules, as ``--no-tuning-logs``.
     records
         The user's record store to read instead of the default one, as ``--records``.
+    precision
+        ``"fp32"`` (the default), or ``"fp16"`` on CUDA targets: matmuls and convolutions on
+        fp16 operands with float32 accumulation, numerically sensitive operators in float32
+        (``docs/precision.md``). ``"bf16"`` and ``"int8"`` are refused with the reason.
+    verify
+        Compare the compiled model with ONNX Runtime on random inputs before writing it, as
+        ``--verify``: the errors go into the manifest's ``numerics``; outside the tolerance
+        (see `verify`) nothing is written and `ember.errors.VerificationError` is raised.
     """
     from ember.compiler.api import compile_model
     from ember.compiler.options import CompileOptions
@@ -86,5 +98,10 @@ def compile(
         layout=layout,
         tuning_logs=tuning_logs,
         records=None if records is None else Path(records),
+        precision=precision,
     )
-    return compile_model(model, target, output, options)
+    from .verification import compile_check
+
+    return compile_model(
+        model, target, output, options, check=compile_check(model) if verify else None
+    )

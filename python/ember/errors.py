@@ -90,6 +90,12 @@ class CompileError(EmberError):
     code = 6
 
 
+class VerificationError(EmberError):
+    """`ember compile --verify`: outputs differ from ONNX Runtime's beyond the tolerance."""
+
+    code = 6
+
+
 #: Classes for the C++ runtime's error codes, indexed by `ember::ErrorCode`.
 RUNTIME_ERROR_CLASSES: dict[int, type[EmberError]] = {
     1: InputError,

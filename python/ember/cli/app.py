@@ -21,6 +21,7 @@ from . import (
     run_cmd,
     targets_cmd,
     tune_cmd,
+    verify_cmd,
 )
 from .console import error_line
 
@@ -40,6 +41,7 @@ for module in (
     bench_cmd,
     profile_cmd,
     inspect_cmd,
+    verify_cmd,
     targets_cmd,
     config_cmd,
     demo_cmd,

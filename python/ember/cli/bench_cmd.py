@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
+from ..feeds import read_inputs
 from ..runtime import load
 from ..timing import interleaved
 from .console import out
-from .run_cmd import read_inputs
 
 
 def _ort_runner(source: Path, feed: dict[str, Any], threads: int) -> Any:

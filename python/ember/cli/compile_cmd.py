@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .console import out
+from .console import err, out
 from .progress import TerminalProgress
 
 
@@ -50,6 +50,22 @@ def compile_command(
             help="Convolution layout: auto (timed on this machine, x86), nchw or nhwc.",
         ),
     ] = "auto",
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="fp32, bf16, fp16 or int8: what matmuls and convolutions compute in "
+            "(fp16: CUDA targets; see docs/precision.md).",
+        ),
+    ] = "fp32",
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Compare with ONNX Runtime on random inputs before writing the artifact; "
+            "record the errors in the manifest (as `ember verify`).",
+        ),
+    ] = False,
 ) -> None:
     """Compile MODEL for a target into one shared library."""
     from ember.compiler.api import compile_model
@@ -63,9 +79,15 @@ def compile_command(
         tuning_logs=not no_tuning_logs,
         records=records,
         layout=layout,
+        precision=precision,
     )
     progress = TerminalProgress()
-    path = compile_model(model, target, output, options, progress)
+    check = None
+    if verify:
+        from ..verification import compile_check
+
+        check = compile_check(model, say=lambda line: err.print(line, markup=False))
+    path = compile_model(model, target, output, options, progress, check)
     total = sum(progress.timings.values())
     out.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {total:.1f} s")
 

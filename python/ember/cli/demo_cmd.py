@@ -11,10 +11,10 @@ import numpy as np
 import typer
 
 from ..errors import EmberError
+from ..feeds import random_input
 from ..runtime import load
 from .console import out
 from .progress import TerminalProgress
-from .run_cmd import random_input
 
 _TOLERANCE = 1e-4
 

@@ -31,14 +31,29 @@ def describe(manifest: dict[str, Any]) -> list[str]:
         + (f" gpu: {target['cuda_arch']}" if target.get("cuda_arch") else ""),
         f"built    {manifest.get('created', '?')} by Ember {manifest.get('ember_version', '?')}"
         f" with TVM {manifest.get('tvm_version', '?')}",
+        f"precision {manifest.get('options', {}).get('precision', 'fp32')}",
         f"tuning   {tuning.get('records_used', 0)} of {tuning.get('tasks_total', '?')} tasks tuned",
         f"payload  {payload.get('size', 0) / 1e6:.2f} MB, crc32 {payload.get('crc32', '?')}",
+        *_numerics_lines(manifest.get("numerics")),
         "inputs",
         *[_tensor_line(e) for e in manifest.get("inputs", [])],
         "outputs",
         *[_tensor_line(e) for e in manifest.get("outputs", [])],
     ]
     return lines
+
+
+def _numerics_lines(numerics: dict[str, Any] | None) -> list[str]:
+    """What `ember compile --verify` measured, if it ran."""
+    if not numerics:
+        return []
+    worst = max((o["max_rel_error"] for o in numerics.get("outputs", [])), default=0.0)
+    return [
+        f"numerics {numerics.get('precision', '?')}, verified against "
+        f"{numerics.get('reference', '?')}: max rel error {worst:.3g} "
+        f"(rtol {numerics.get('rtol', '?')}, atol {numerics.get('atol', '?')}, "
+        f"inputs {numerics.get('inputs', '?')})"
+    ]
 
 
 def inspect_command(
