@@ -136,7 +136,10 @@ def convert_map() -> dict[str, Any]:
 
 def _tensor_results(converter: Any, names: frozenset[str]) -> Any:
     """`converter`, with a shape-expression result of a node in `names` made an int64 tensor."""
+    import tvm
     from tvm import relax
+
+    from .shape_arith import as_tensor
 
     class TensorResults(converter):
         @classmethod
@@ -148,13 +151,22 @@ def _tensor_results(converter: Any, names: frozenset[str]) -> Any:
                 if attr["tvm_custom"]["name"] not in names or not isinstance(result, relax.Expr):
                     return result
                 result = bb.normalize(result)
-                if isinstance(result.ty, relax.ShapeType):
-                    return bb.normalize(relax.op.shape_to_tensor(result))
+                if isinstance(result.ty, relax.ShapeType) or tvm.ir.is_prim_expr(result):
+                    return as_tensor(bb, result)
                 return result
 
             return run
 
     return TensorResults
+
+
+def _with_symbolic_shapes(converters: dict[str, Any]) -> dict[str, Any]:
+    """`converters` with the shape-arithmetic operators computing on dimensions (`shape_arith`)."""
+    from .shape_arith import SYMBOLIC_OPS, symbolic_converter
+
+    return {
+        op: symbolic_converter(op, c) if op in SYMBOLIC_OPS else c for op, c in converters.items()
+    }
 
 
 @contextmanager
@@ -173,7 +185,7 @@ def installed(
 
     with _LOCK:
         original = onnx_frontend._get_convert_map
-        merged = convert_map()
+        merged = _with_symbolic_shapes(convert_map())
         if tensor_nodes:
             merged = {op: _tensor_results(c, tensor_nodes) for op, c in merged.items()}
         if wrap is not None:
