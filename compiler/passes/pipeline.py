@@ -24,6 +24,7 @@ from .expand_integer_powers import expand_integer_powers
 from .fast_math import fast_math
 from .gpu_schedule import gpu_schedule
 from .insert_guards import insert_guards
+from .isolate_scalar_kernels import isolate_scalar_kernels
 from .materialize_empty_constants import materialize_empty_constants
 from .node_sources import fuse_ops_keeping_sources, keeping_tags_by_order, propagate_node_tags
 
@@ -79,6 +80,7 @@ def _graph_phases(dispatch: list[Any], layout: str = "nchw") -> list[Phase]:
             [
                 relax.transform.LegalizeOps(),
                 relax.transform.AnnotateTIROpPattern(),
+                isolate_scalar_kernels,
                 relax.transform.FoldConstant(),
             ],
         ),
