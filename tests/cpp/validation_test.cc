@@ -101,7 +101,7 @@ void TestCppApi(const ember::Model& model) {
       [&] {
         model.Run({a.View(), batch3.View()});
       },
-      "input 'b': dimension 'batch' is 3 but another input set it to 2");
+      "input 'b': dimension 0 ('batch') is 3 but dimension 0 of input 'a' set it to 2");
   ExpectInvalid(
       "negative",
       [&] {
