@@ -160,6 +160,39 @@ def _tensor_results(converter: Any, names: frozenset[str]) -> Any:
     return TensorResults
 
 
+class ConversionError(Exception):
+    """A converter failed; names the ONNX node it was converting (TVM's errors do not)."""
+
+    def __init__(self, node: str, op_type: str, cause: BaseException) -> None:
+        from ...tvm_errors import summarize
+
+        super().__init__(f"node '{node}' ({op_type}): {summarize(cause)}")
+        self.node = node
+        self.op_type = op_type
+        self.cause = cause
+
+
+class _NamingFailures:
+    """Stands in for a converter class: its conversions raise `ConversionError` on failure."""
+
+    def __init__(self, op: str, cls: Any) -> None:
+        self._op = op
+        self._cls = cls
+
+    def get_converter(self, opset: int) -> Any:
+        impl = self._cls.get_converter(opset)
+
+        def convert(bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+            try:
+                return impl(bb, inputs, attr, params)
+            except ConversionError:
+                raise
+            except Exception as err:  # converters raise many types; keep the cause
+                raise ConversionError(attr["tvm_custom"]["name"], self._op, err) from err
+
+        return convert
+
+
 def _with_symbolic_shapes(converters: dict[str, Any]) -> dict[str, Any]:
     """`converters` with the shape-arithmetic operators computing on dimensions (`shape_arith`)."""
     from .shape_arith import SYMBOLIC_OPS, symbolic_converter
@@ -190,6 +223,7 @@ def installed(
             merged = {op: _tensor_results(c, tensor_nodes) for op, c in merged.items()}
         if wrap is not None:
             merged = wrap(merged)
+        merged = {op: _NamingFailures(op, c) for op, c in merged.items()}
 
         def patched() -> dict[str, Any]:
             return merged
