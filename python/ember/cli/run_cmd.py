@@ -13,9 +13,11 @@ from ..runtime import TensorInfo, load, read_manifest
 from .console import err, out
 
 
-def random_input(info: TensorInfo, rng: np.random.Generator) -> np.ndarray:
-    """A random array for `info`; symbolic dimensions take the value 1."""
-    shape = tuple(d if isinstance(d, int) else 1 for d in info.shape)
+def random_input(
+    info: TensorInfo, rng: np.random.Generator, shape: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """A random array for `info` of `shape` (by default, symbolic dimensions take 1)."""
+    shape = shape or tuple(d if isinstance(d, int) else 1 for d in info.shape)
     dtype = np.dtype(info.dtype)
     if dtype.kind == "f":
         return rng.standard_normal(shape).astype(dtype)
@@ -25,11 +27,17 @@ def random_input(info: TensorInfo, rng: np.random.Generator) -> np.ndarray:
     return rng.integers(0, 2, shape).astype(dtype)
 
 
-def read_inputs(specs: list[TensorInfo], path: Path | None, seed: int) -> dict[str, np.ndarray]:
-    """Inputs from an .npz file (keys are input names), or random ones."""
+def read_inputs(
+    specs: list[TensorInfo],
+    path: Path | None,
+    seed: int,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Inputs from an .npz file (keys are input names), or random ones (of `shapes`)."""
     if path is None:
         rng = np.random.default_rng(seed)
-        return {i.name: random_input(i, rng) for i in specs}
+        shapes = shapes or {}
+        return {i.name: random_input(i, rng, shapes.get(i.name)) for i in specs}
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
