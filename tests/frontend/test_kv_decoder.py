@@ -7,7 +7,10 @@ shapes built from them. One artifact serves the prefill (past = 0) and every dec
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import onnx
@@ -15,9 +18,11 @@ import pytest
 
 import ember
 from ember.compiler.api import compile_model
-from ember.compiler.decoder_model import DecoderShape, empty_cache, kv_decoder
+from ember.compiler.decoder_model import DecoderShape, kv_decoder
 from ember.compiler.reference import ort_session, relative_error
 from ember.errors import InputError
+from tests.integration.test_cli import assert_one_line_error
+from tests.integration.test_cli import ember as ember_cli
 
 SHAPE = DecoderShape()
 
@@ -46,22 +51,49 @@ def test_lengths_stay_symbolic_in_the_artifact(decoder: tuple[Path, Path]) -> No
     )
 
 
-def test_prefill_and_decode_steps_match_onnxruntime(decoder: tuple[Path, Path]) -> None:
-    """Prefill 16 tokens (past = 0), then 8 greedy steps, each within 1e-4 of ONNX Runtime."""
+def _example() -> ModuleType:
+    """`examples/generate.py`, the generation loop users copy."""
+    path = Path(__file__).parents[2] / "examples" / "generate.py"
+    spec = importlib.util.spec_from_file_location("ember_generate_example", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_greedy_generation_of_32_tokens_matches_onnxruntime(decoder: tuple[Path, Path]) -> None:
+    """Prefill 16 tokens (past = 0), then 32 steps feeding the caches back; every step's
+    logits and caches within 1e-4 (relative) of ONNX Runtime's, the same tokens."""
     source, artifact = decoder
+    example = _example()
     model = ember.load(artifact, threads=2)
     reference = ort_session(str(source))
-    ids = np.random.default_rng(0).integers(0, SHAPE.vocab, (1, 16)).astype(np.int64)
-    past_k = past_v = empty_cache(SHAPE)
-    for step in range(9):
-        feed = {"input_ids": ids, "past_k": past_k, "past_v": past_v}
-        got, want = model.run(feed), reference.run(None, feed)
+    steps: list[tuple[list[np.ndarray], list[np.ndarray]]] = []
+
+    def both(feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        got = model.run(feed)
+        steps.append((got, reference.run(None, feed)))
+        return got
+
+    prompt = np.random.default_rng(0).integers(0, SHAPE.vocab, (1, 16)).astype(np.int64)
+    cache = example.cache_shape(model)
+    tokens = example.generate(both, prompt, cache, 32)
+    assert tokens == example.generate(lambda f: reference.run(None, f), prompt, cache, 32)
+    assert steps[-1][0][1].shape[3] == 16 + 31
+    for index, (got, want) in enumerate(steps):
         for name, g, w in zip(("logits", "present_k", "present_v"), got, want, strict=True):
-            assert g.shape == w.shape, (step, name)
-            assert relative_error(g, w) <= 1e-4, (step, name)
-        assert got[1].shape[3] == 16 + step
-        ids = got[0][:, -1:].argmax(-1).astype(np.int64)
-        past_k, past_v = got[1], got[2]
+            assert g.shape == w.shape, (index, name)
+            assert relative_error(g, w) <= 1e-4, (index, name)
+
+
+def test_bench_times_a_chosen_context_length(decoder: tuple[Path, Path]) -> None:
+    cache = f"{SHAPE.layers}x1x{SHAPE.kv_heads}x31x{SHAPE.head_dim}"
+    args = ["bench", str(decoder[1]), "--blocks", "1", "--runs", "2", "--json"]
+    proc = ember_cli(*args, "--shape", f"past_k={cache}")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["ember"]["runs"] == 2
+    wrong = ember_cli(*args, "--shape", "past_k=1x2")
+    assert_one_line_error(wrong, "--shape past_k: 2 dimensions given, the input has 5")
 
 
 def test_cache_lengths_that_differ_are_one_input_error(decoder: tuple[Path, Path]) -> None:
