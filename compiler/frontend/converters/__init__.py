@@ -46,6 +46,7 @@ def ember_converters() -> dict[str, Any]:
         RMSNormalization,
     )
     from .one_hot import OneHot
+    from .pad import Pad
     from .pointwise import Celu, Elu, Swish
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
@@ -102,6 +103,7 @@ def ember_converters() -> dict[str, Any]:
         "TfIdfVectorizer": TfIdfVectorizer,
         "NonMaxSuppression": NonMaxSuppression,
         "OneHot": OneHot,
+        "Pad": Pad,
         "Resize": Resize,
         "Upsample": Upsample,
         "Pow": Pow,
