@@ -28,7 +28,7 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: st
     check_graph(model, name)
     from tvm.relax.frontend.onnx import from_onnx
 
-    from .converters import installed
+    from .converters import ConversionError, installed
 
     fixed = {
         s.name: tuple(int(d) for d in s.shape)
@@ -48,6 +48,8 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: st
             mod = from_onnx(
                 model, shape_dict=shape_dict, dtype_dict=dtype_dict, keep_params_in_input=False
             )
+    except ConversionError as err:  # the converter of one node failed: name it
+        raise UnsupportedModelError(f"ONNX import failed at {err}") from err
     except Exception as err:  # TVM raises many types; report one line with the cause.
         raise UnsupportedModelError(f"ONNX import failed: {summarize(err)}") from err
     return tagger.attach(mod)

@@ -13,6 +13,11 @@ from __future__ import annotations
 
 import onnx
 
+#: Operators Ember's converters compute on dimension expressions (`converters.shape_arith`).
+SYMBOLIC_OPS = frozenset(
+    {"Add", "Sub", "Mul", "Div", "Max", "Min", "Squeeze", "Unsqueeze", "Reshape", "Range", "Cast"}
+)
+
 #: The operators TVM's importer lets read a shape expression (`_construct_nodes`).
 SHAPE_AWARE = frozenset(
     {
@@ -29,6 +34,7 @@ SHAPE_AWARE = frozenset(
         "Cast",
         "CastLike",
         "Squeeze",
+        *SYMBOLIC_OPS,
     }
 )
 

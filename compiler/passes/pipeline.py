@@ -25,6 +25,7 @@ from .fast_math import fast_math
 from .fuse_library_epilogues import fuse_library_epilogues
 from .gpu_schedule import gpu_schedule
 from .insert_guards import insert_guards
+from .isolate_scalar_kernels import isolate_scalar_kernels
 from .materialize_empty_constants import materialize_empty_constants
 from .mixed_precision import mixed_precision_passes
 from .node_sources import fuse_ops_keeping_sources, keeping_tags_by_order, propagate_node_tags
@@ -85,6 +86,7 @@ def _graph_phases(
             [
                 relax.transform.LegalizeOps(),
                 relax.transform.AnnotateTIROpPattern(),
+                isolate_scalar_kernels,
                 relax.transform.FoldConstant(),
             ],
         ),

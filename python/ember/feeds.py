@@ -24,9 +24,11 @@ class Spec(Protocol):
     def dtype(self) -> str: ...  # noqa: D102
 
 
-def random_input(info: Spec, rng: np.random.Generator) -> np.ndarray:
-    """A random array for `info`; symbolic dimensions take the value 1."""
-    shape = tuple(d if isinstance(d, int) else 1 for d in info.shape)
+def random_input(
+    info: Spec, rng: np.random.Generator, shape: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """A random array for `info` of `shape` (by default, symbolic dimensions take 1)."""
+    shape = shape or tuple(d if isinstance(d, int) else 1 for d in info.shape)
     dtype = np.dtype(info.dtype)
     if dtype.kind == "f":
         return rng.standard_normal(shape).astype(dtype)
@@ -36,11 +38,17 @@ def random_input(info: Spec, rng: np.random.Generator) -> np.ndarray:
     return rng.integers(0, 2, shape).astype(dtype)
 
 
-def read_inputs(specs: Sequence[Spec], path: Path | None, seed: int) -> dict[str, np.ndarray]:
-    """Inputs from an .npz file (keys are input names), or random ones."""
+def read_inputs(
+    specs: Sequence[Spec],
+    path: Path | None,
+    seed: int,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Inputs from an .npz file (keys are input names), or random ones (of `shapes`)."""
     if path is None:
         rng = np.random.default_rng(seed)
-        return {i.name: random_input(i, rng) for i in specs}
+        shapes = shapes or {}
+        return {i.name: random_input(i, rng, shapes.get(i.name)) for i in specs}
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}

@@ -38,8 +38,16 @@ std::string NameList(const std::vector<TensorSpec>& specs) {
   return s;
 }
 
-// Binds each symbol to the first extent seen; later inputs must agree.
-void CheckShape(const TensorSpec& spec, const DLTensor& t, std::map<std::string, int64_t>* bound) {
+// Where a symbol was first bound: its extent, and which input and dimension set it.
+struct Binding {
+  int64_t extent;
+  std::string input;
+  size_t dim;
+};
+
+// Binds each symbol to the first extent seen; later inputs must agree. The error names both
+// inputs and dimensions (a KV cache whose key and value lengths differ reads as such).
+void CheckShape(const TensorSpec& spec, const DLTensor& t, std::map<std::string, Binding>* bound) {
   for (int i = 0; i < t.ndim; ++i) {
     if (t.shape[i] < 0) {
       Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "': dimension ", i, " is ",
@@ -52,10 +60,11 @@ void CheckShape(const TensorSpec& spec, const DLTensor& t, std::map<std::string,
       ok = t.shape[i] == spec.shape[i];
       continue;
     }
-    auto [it, inserted] = bound->emplace(spec.dim_names[i], t.shape[i]);
-    if (!inserted && it->second != t.shape[i]) {
-      Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "': dimension '", it->first, "' is ",
-           t.shape[i], " but another input set it to ", it->second);
+    auto [it, inserted] = bound->emplace(spec.dim_names[i], Binding{t.shape[i], spec.name, i});
+    if (!inserted && it->second.extent != t.shape[i]) {
+      Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "': dimension ", i, " ('",
+           it->first, "') is ", t.shape[i], " but dimension ", it->second.dim, " of input '",
+           it->second.input, "' set it to ", it->second.extent);
     }
   }
   if (!ok) {
@@ -65,7 +74,7 @@ void CheckShape(const TensorSpec& spec, const DLTensor& t, std::map<std::string,
 }
 
 void CheckOne(const TensorSpec& spec, const Tensor& tensor, Device device,
-              std::map<std::string, int64_t>* bound) {
+              std::map<std::string, Binding>* bound) {
   if (!tensor.defined()) Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "' is undefined");
   const DLTensor& t = tensor.dl_tensor();
   if (DtypeName(t.dtype) != spec.dtype) {
@@ -116,7 +125,7 @@ void ValidateInputs(const std::vector<TensorSpec>& specs, const std::vector<Tens
     Fail(ErrorCode::kInvalidArgument, "expected ", specs.size(), " input",
          specs.size() == 1 ? "" : "s", ", got ", inputs.size());
   }
-  std::map<std::string, int64_t> bound;
+  std::map<std::string, Binding> bound;
   for (size_t i = 0; i < specs.size(); ++i) CheckOne(specs[i], inputs[i], device, &bound);
 }
 

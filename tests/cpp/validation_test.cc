@@ -101,7 +101,7 @@ void TestCppApi(const ember::Model& model) {
       [&] {
         model.Run({a.View(), batch3.View()});
       },
-      "input 'b': dimension 'batch' is 3 but another input set it to 2");
+      "input 'b': dimension 0 ('batch') is 3 but dimension 0 of input 'a' set it to 2");
   ExpectInvalid(
       "negative",
       [&] {
@@ -178,7 +178,7 @@ void TestCAbi(const char* path) {
   const DLTensor* dtype[2] = {&a.dl, &f64.dl};
   const DLTensor* null_input[2] = {&a.dl, nullptr};
   ExpectStatus("C count", ember_model_run(model, good, 1, out, 1), "expected 2 inputs, got 1");
-  ExpectStatus("C symbol", ember_model_run(model, symbol, 2, out, 1), "dimension 'batch'");
+  ExpectStatus("C symbol", ember_model_run(model, symbol, 2, out, 1), "dimension 0 ('batch')");
   ExpectStatus("C dtype", ember_model_run(model, dtype, 2, out, 1), "got float64");
   ExpectStatus("C null input", ember_model_run(model, null_input, 2, out, 1), "NULL");
   ExpectStatus("C outputs", ember_model_run(model, good, 2, out, 2), "room for 1 outputs");

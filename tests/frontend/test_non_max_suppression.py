@@ -1,4 +1,4 @@
-"""NonMaxSuppression: ONNX's strict IoU test at the threshold, and run-time limits refused."""
+"""NonMaxSuppression: ONNX's strict IoU test at the threshold; limits given at run time."""
 
 from __future__ import annotations
 
@@ -15,12 +15,16 @@ from ember.errors import UnsupportedModelError
 F = TensorProto.FLOAT
 
 
-def nms_model(iou_as_input: bool) -> onnx.ModelProto:
-    inits = [numpy_helper.from_array(np.array([3], np.int64), "max_out")]
+def nms_model(iou_as_input: bool, max_out_as_input: bool = False) -> onnx.ModelProto:
+    inits = []
     inputs = [
         helper.make_tensor_value_info("boxes", F, [1, 3, 4]),
         helper.make_tensor_value_info("scores", F, [1, 1, 3]),
     ]
+    if max_out_as_input:
+        inputs.append(helper.make_tensor_value_info("max_out", TensorProto.INT64, [1]))
+    else:
+        inits.append(numpy_helper.from_array(np.array([3], np.int64), "max_out"))
     if iou_as_input:
         inputs.append(helper.make_tensor_value_info("iou", F, [1]))
     else:
@@ -45,11 +49,27 @@ def test_a_box_at_exactly_the_iou_threshold_is_kept(tmp_path):
     np.testing.assert_array_equal(got[0], want)
 
 
-def test_a_run_time_iou_threshold_is_refused(tmp_path):
+def test_an_iou_threshold_given_at_run_time_matches_onnxruntime(tmp_path):
+    """The IoU threshold is a graph input: one artifact, any value (at the threshold itself,
+    ONNX keeps the box)."""
     source = tmp_path / "nms.onnx"
     onnx.save(nms_model(iou_as_input=True), source)
+    model = ember.load(compile_model(source, "x86", tmp_path / "nms.so"))
+    boxes = np.array([[[0, 0, 1, 1], [0, 0, 1, 0.5], [5, 5, 6, 6]]], np.float32)
+    scores = np.array([[[0.9, 0.8, 0.7]]], np.float32)
+    for iou in (0.5, 0.3, 0.6, 0.0):
+        feed = {"boxes": boxes, "scores": scores, "iou": np.array([iou], np.float32)}
+        (want,) = ort_outputs(str(source), feed)
+        np.testing.assert_array_equal(model.run(feed)[0], want)
+
+
+def test_a_run_time_box_limit_names_the_input_to_bind(tmp_path):
+    source = tmp_path / "nms.onnx"
+    onnx.save(nms_model(iou_as_input=False, max_out_as_input=True), source)
     with pytest.raises(UnsupportedModelError) as err:
         compile_model(source, "x86", tmp_path / "nms.so")
     assert str(err.value) == (
-        "ONNX import failed: NonMaxSuppression iou_threshold must be known at compile time"
+        "ONNX import failed at node 'NonMaxSuppression_0' (NonMaxSuppression): "
+        "NonMaxSuppression max_output_boxes_per_class must be known at compile time "
+        "(bind it with --bind)"
     )

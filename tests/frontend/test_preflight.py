@@ -148,3 +148,31 @@ def test_unknown_input_in_shape_override_is_named(tmp_path):
     good = save_model(models.mlp(), tmp_path, "good")
     proc = ember("compile", str(good), "--input-shape", "nope=1x2")
     assert_one_line_error(proc, "unknown input 'nope'")
+
+
+def runtime_axes_model() -> onnx.ModelProto:
+    """ReduceSum whose axes are a graph input: no rule refuses it, the importer does."""
+    node = helper.make_node("ReduceSum", ["x", "axes"], ["y"], name="sum")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+            helper.make_tensor_value_info("axes", TensorProto.INT64, [1]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_check_runs_the_import_and_names_the_input_to_bind(tmp_path):
+    path = save_model(runtime_axes_model(), tmp_path, "axes")
+    proc = ember("check", str(path))
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "node 'sum' (ReduceSum, opset 18): Only constant axes currently supported (graph input "
+        "'axes' is known only at run time; compile it as a constant: --bind axes=...)",
+        "1 problem(s) for target x86",
+    ]
+    compiled = ember("compile", str(path), "--bind", "axes=1")
+    assert compiled.returncode == 0, compiled.stderr

@@ -46,6 +46,7 @@ def ember_converters() -> dict[str, Any]:
         RMSNormalization,
     )
     from .one_hot import OneHot
+    from .pad import Pad
     from .pointwise import Celu, Elu, Swish
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
@@ -102,6 +103,7 @@ def ember_converters() -> dict[str, Any]:
         "TfIdfVectorizer": TfIdfVectorizer,
         "NonMaxSuppression": NonMaxSuppression,
         "OneHot": OneHot,
+        "Pad": Pad,
         "Resize": Resize,
         "Upsample": Upsample,
         "Pow": Pow,
@@ -136,7 +138,10 @@ def convert_map() -> dict[str, Any]:
 
 def _tensor_results(converter: Any, names: frozenset[str]) -> Any:
     """`converter`, with a shape-expression result of a node in `names` made an int64 tensor."""
+    import tvm
     from tvm import relax
+
+    from .shape_arith import as_tensor
 
     class TensorResults(converter):
         @classmethod
@@ -148,13 +153,55 @@ def _tensor_results(converter: Any, names: frozenset[str]) -> Any:
                 if attr["tvm_custom"]["name"] not in names or not isinstance(result, relax.Expr):
                     return result
                 result = bb.normalize(result)
-                if isinstance(result.ty, relax.ShapeType):
-                    return bb.normalize(relax.op.shape_to_tensor(result))
+                if isinstance(result.ty, relax.ShapeType) or tvm.ir.is_prim_expr(result):
+                    return as_tensor(bb, result)
                 return result
 
             return run
 
     return TensorResults
+
+
+class ConversionError(Exception):
+    """A converter failed; names the ONNX node it was converting (TVM's errors do not)."""
+
+    def __init__(self, node: str, op_type: str, cause: BaseException) -> None:
+        from ...tvm_errors import summarize
+
+        super().__init__(f"node '{node}' ({op_type}): {summarize(cause)}")
+        self.node = node
+        self.op_type = op_type
+        self.cause = cause
+
+
+class _NamingFailures:
+    """Stands in for a converter class: its conversions raise `ConversionError` on failure."""
+
+    def __init__(self, op: str, cls: Any) -> None:
+        self._op = op
+        self._cls = cls
+
+    def get_converter(self, opset: int) -> Any:
+        impl = self._cls.get_converter(opset)
+
+        def convert(bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+            try:
+                return impl(bb, inputs, attr, params)
+            except ConversionError:
+                raise
+            except Exception as err:  # converters raise many types; keep the cause
+                raise ConversionError(attr["tvm_custom"]["name"], self._op, err) from err
+
+        return convert
+
+
+def _with_symbolic_shapes(converters: dict[str, Any]) -> dict[str, Any]:
+    """`converters` with the shape-arithmetic operators computing on dimensions (`shape_arith`)."""
+    from .shape_arith import SYMBOLIC_OPS, symbolic_converter
+
+    return {
+        op: symbolic_converter(op, c) if op in SYMBOLIC_OPS else c for op, c in converters.items()
+    }
 
 
 @contextmanager
@@ -173,11 +220,12 @@ def installed(
 
     with _LOCK:
         original = onnx_frontend._get_convert_map
-        merged = convert_map()
+        merged = _with_symbolic_shapes(convert_map())
         if tensor_nodes:
             merged = {op: _tensor_results(c, tensor_nodes) for op, c in merged.items()}
         if wrap is not None:
             merged = wrap(merged)
+        merged = {op: _NamingFailures(op, c) for op, c in merged.items()}
 
         def patched() -> dict[str, Any]:
             return merged

@@ -12,6 +12,7 @@ from ..feeds import read_inputs
 from ..runtime import load
 from ..timing import interleaved
 from .console import out
+from .run_shapes import input_shapes, parse_shape_specs
 
 
 def _ort_runner(source: Path, feed: dict[str, Any], threads: int) -> Any:
@@ -31,10 +32,17 @@ def bench_command(
     blocks: Annotated[int, typer.Option("--blocks", help="Alternating blocks.")] = 10,
     runs: Annotated[int, typer.Option("--runs", help="Runs per block.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    shape: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--shape", help="NAME=DxD...: shape of a random input (symbolic models); repeatable."
+        ),
+    ] = None,
 ) -> None:
     """Time ARTIFACT: median, p90, p99 latency and throughput (ONNX Runtime beside it with --vs)."""
     model = load(artifact, threads=threads)
-    feed = read_inputs(model.inputs, inputs, seed=0)
+    shapes = input_shapes(model.inputs, parse_shape_specs(shape))
+    feed = read_inputs(model.inputs, inputs, seed=0, shapes=shapes)
     runners = [lambda: model.run(feed)]
     if vs is not None:
         runners.append(_ort_runner(vs, feed, model.threads))

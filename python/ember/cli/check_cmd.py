@@ -1,4 +1,7 @@
-"""`ember check`: list every node Ember cannot compile for a target, without compiling."""
+"""`ember check`: list every node Ember cannot compile for a target, without building.
+
+The rule table and a dry run of the import and passes through legalization (`dry_run`).
+"""
 
 from __future__ import annotations
 
@@ -22,12 +25,12 @@ def check_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the problems as JSON.")] = False,
 ) -> None:
     """List every node of MODEL that Ember cannot compile for a target; exit 3 if any."""
+    from ember.compiler.frontend.dry_run import check_problems
     from ember.compiler.frontend.loader import load_model
-    from ember.compiler.frontend.preflight import preflight
     from ember.compiler.target import resolve
 
     resolved = resolve(target)
-    problems = preflight(load_model(model), resolved)
+    problems = check_problems(load_model(model), resolved)
     if as_json:
         report = {
             "model": str(model),

@@ -1,0 +1,85 @@
+"""Preflight by doing: the real import and passes through legalization, without building.
+
+The rule table in `preflight` names what Ember knows it cannot compile; anything else that
+stops `ember compile` in the front end (a converter refusing an input, shape inference, a
+legalization failing) is only found by running the same code. `ember check` runs it here, on
+a copy of the model, and reports the failure as a `Problem` naming the node. A node whose
+failing operand is a graph input gets the hint to bind it (`--bind`), since a constant is what
+such converters need.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import onnx
+
+from ember.errors import EmberError
+
+from ..target import Target
+from ..tvm_errors import summarize
+from .loader import default_opset
+from .preflight import Problem, preflight
+
+#: Pass phase the dry run stops before: everything up to legalization runs.
+STOP_BEFORE = "fuse"
+
+
+def check_problems(model: onnx.ModelProto, target: Target) -> list[Problem]:
+    """The rule table's problems or, where it finds none, what the dry run meets.
+
+    The import stops at the first node the rules name, so it could only repeat them.
+    """
+    return preflight(model, target) or dry_run_problems(model, target)
+
+
+def dry_run_problems(model: onnx.ModelProto, target: Target) -> list[Problem]:
+    """What the import and the passes up to legalization fail on, as problems (or none)."""
+    from . import importer, signature
+    from .converters import ConversionError
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)  # the import folds constants in place
+    opset = default_opset(model)
+    try:
+        # TVM's importer prints the failing node's inputs; the problem names the node.
+        with contextlib.redirect_stdout(io.StringIO()):
+            mod = importer.import_model(copy, signature.graph_inputs(copy))
+    except EmberError as err:
+        cause = err.__cause__
+        if isinstance(cause, ConversionError):
+            # The import named unnamed nodes in the copy; find the node there.
+            reason = summarize(cause.cause)
+            if "--bind" not in reason:
+                reason += _bind_hint(copy, cause.node)
+            return [Problem(cause.node, cause.op_type, opset, reason)]
+        return [Problem("import", "graph import", None, str(err))]
+    return _pass_problems(mod, target)
+
+
+def _pass_problems(mod: object, target: Target) -> list[Problem]:
+    from ..passes.pipeline import run_pipeline
+
+    try:
+        run_pipeline(mod, target, until=STOP_BEFORE)
+    except EmberError as err:
+        return [Problem("passes", "graph passes", None, str(err))]
+    except Exception as err:  # TVM's passes raise many types
+        return [Problem("passes", "graph passes", None, summarize(err))]
+    return []
+
+
+def _bind_hint(model: onnx.ModelProto, node_name: str) -> str:
+    """` (bind ...)` when the node reads a graph input as an operand (not its data)."""
+    initialized = {t.name for t in model.graph.initializer}
+    runtime = {v.name for v in model.graph.input if v.name not in initialized}
+    node = next((n for n in model.graph.node if n.name == node_name), None)
+    if node is None:
+        return ""
+    operands = [name for name in node.input[1:] if name in runtime]
+    if not operands:
+        return ""
+    names = ", ".join(f"'{name}'" for name in operands)
+    binds = " ".join(f"--bind {name}=..." for name in operands)
+    return f" (graph input {names} is known only at run time; compile it as a constant: {binds})"
