@@ -1,13 +1,15 @@
-"""Ember against ONNX Runtime on the benchmark networks, same inputs, same process, 2 threads.
+"""Ember against ONNX Runtime and OpenVINO on the benchmark networks: same inputs, same process.
 
     python benchmarks/run.py [--models resnet50,mlp] [--blocks 10] [--runs 10] [--out RESULTS.md]
                              [--layouts auto,nchw,nhwc] [--target x86-avx2] [--no-tuning-logs]
 
-Runs alternate in blocks (Ember, pause, ONNX Runtime, pause, ...) so that neither side's thread
-pool, still spinning after its run, steals the cores the other is using; ONNX Runtime's pool is
-also told not to spin. Reported: median and p90 latency of each, the ratio (ONNX Runtime median
-/ Ember median: above 1 means Ember is faster), compile time, output error, and achieved
-GFLOP/s against this machine's measured peak (a large float32 matmul in numpy).
+Runs alternate in blocks (Ember, pause, ONNX Runtime, pause, OpenVINO, pause, ...) so that no
+side's thread pool, still spinning after its run, steals the cores another is using; ONNX
+Runtime's pool is also told not to spin. 2 threads each, float32 (OpenVINO's precision hint is
+f32, latency hint, one stream). Reported: median and p90 latency of each, the ratios (peer median
+/ Ember median: above 1 means Ember is faster), compile time, output error, and achieved GFLOP/s
+against this machine's measured peak (a large float32 matmul in numpy). The header names the
+CPU model and its vector ISA extensions.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import onnx
 
 import ember
 from ember.compiler.reference import ort_session, relative_error
+from ember.peers import openvino_available, openvino_runner
 from ember.timing import interleaved
 from export import example_input, export
 from flops import model_flops
@@ -42,6 +45,7 @@ class Row:
     name: str
     ember_ms: list[float]
     ort_ms: list[float]
+    openvino_ms: list[float]
     compile_s: float
     error: float
     gflop: float
@@ -69,13 +73,15 @@ def measure(
     session = ort_session(str(source), threads=THREADS)
     feed = {bench.input_name: example_input(bench).numpy()}
     error = relative_error(model.run(feed)[0], session.run(None, feed)[0])
-    ember_lat, ort_lat = interleaved(
-        [lambda: model.run(feed), lambda: session.run(None, feed)], blocks, runs
-    )
+    runners = [lambda: model.run(feed), lambda: session.run(None, feed)]
+    if openvino_available():
+        runners.append(openvino_runner(source, feed, THREADS))
+    ember_lat, ort_lat, *ov_lat = interleaved(runners, blocks, runs)
     gflop = model_flops(onnx.load(source)) / 1e9
     chosen = model.manifest.get("layout", {}).get("conv", layout)
     name = f"{bench.name} ({layout}" + (f" -> {chosen})" if layout == "auto" else ")")
-    return Row(name, list(ember_lat.samples), list(ort_lat.samples), compile_s, error, gflop)
+    ov_ms = list(ov_lat[0].samples) if ov_lat else []
+    return Row(name, list(ember_lat.samples), list(ort_lat.samples), ov_ms, compile_s, error, gflop)
 
 
 def machine_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -102,24 +108,52 @@ def machine_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 / float(done.stdout) / 1e9
 
 
+def _geomean(values: list[float]) -> float:
+    return float(np.exp(np.mean(np.log(values))))
+
+
 def table(rows: list[Row], peak: float) -> str:
     """The results as a Markdown table."""
     lines = [
-        "| model | Ember median / p90 ms | ORT median / p90 ms | ORT/Ember | compile s "
-        "| rel. error | Ember GFLOP/s (% peak) |",
-        "|---|---|---|---|---|---|---|",
+        "| model | Ember median / p90 ms | ORT median ms | OpenVINO median ms | ORT/Ember "
+        "| OpenVINO/Ember | faster peer/Ember | compile s | rel. error | Ember GFLOP/s (% peak) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    best_ratios, ort_ratios = [], []
     for r in rows:
-        em, op = np.median(r.ember_ms), np.median(r.ort_ms)
-        ep, o90 = np.percentile(r.ember_ms, 90), np.percentile(r.ort_ms, 90)
+        em, op = float(np.median(r.ember_ms)), float(np.median(r.ort_ms))
+        ov = float(np.median(r.openvino_ms)) if r.openvino_ms else float("nan")
+        best = min(op, ov) if r.openvino_ms else op
+        ep = np.percentile(r.ember_ms, 90)
         gfs = r.gflop / (em / 1e3)
+        best_ratios.append(best / em)
+        ort_ratios.append(op / em)
         lines.append(
-            f"| {r.name} | {em:.2f} / {ep:.2f} | {op:.2f} / {o90:.2f} | {op / em:.2f} "
-            f"| {r.compile_s:.1f} | {r.error:.1e} | {gfs:.0f} ({100 * gfs / peak:.0f}%) |"
+            f"| {r.name} | {em:.2f} / {ep:.2f} | {op:.2f} | {ov:.2f} | {op / em:.2f} "
+            f"| {ov / em:.2f} | {best / em:.2f} | {r.compile_s:.1f} | {r.error:.1e} "
+            f"| {gfs:.0f} ({100 * gfs / peak:.0f}%) |"
         )
-    ratios = [np.median(r.ort_ms) / np.median(r.ember_ms) for r in rows]
-    lines.append(f"\nGeometric mean ORT/Ember: {float(np.exp(np.mean(np.log(ratios)))):.2f}")
+    lines.append(
+        f"\nGeometric mean ORT/Ember: {_geomean(ort_ratios):.2f}; "
+        f"faster peer/Ember: {_geomean(best_ratios):.2f}"
+    )
     return "\n".join(lines)
+
+
+def cpu_description() -> str:
+    """The CPU model and its vector extensions, as lscpu would name them (Linux)."""
+    model, flags = platform.processor() or platform.machine(), set[str]()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8"]
+    return f"{model} ({', '.join(f for f in wanted if f in flags) or 'no AVX2'})"
 
 
 def main() -> None:
@@ -156,7 +190,7 @@ def main() -> None:
             )
             print(f"{bench.name} ({layout}): done", flush=True)
     header = (
-        f"## {dt.date.today()} · {platform.processor() or platform.machine()} · "
+        f"## {dt.date.today()} · {cpu_description()} · "
         f"{THREADS} threads · target {args.target}"
         f"{' without tuning records' if args.no_tuning_logs else ''} · "
         f"numpy float32 matmul peak {peak:.0f} GFLOP/s"

@@ -28,6 +28,7 @@ from .tuning.apply import (
     CompileRecords,
     open_records,
     record_stores,
+    shipped_presets,
     tuning_passes,
     tuning_summary,
 )
@@ -126,6 +127,9 @@ def _tuning_records(
     records = open_records(record_stores(target, options.records, shipped=True), target)
     for problem in records.problems:
         progress.warn(problem)
+    borrowed = [p.name for p in shipped_presets(target) if p.name != target.name]
+    if borrowed:
+        progress.note(f"shipped records of {', '.join(borrowed)} fit this target's CPU")
     return records
 
 

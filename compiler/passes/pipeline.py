@@ -105,8 +105,8 @@ def cpu_phases(
 
     `plugin_kernels` sends float32 matmuls and convolutions to the x86 runtime's kernel plugins
     (oneDNN, OpenBLAS), with bias and activations folded into oneDNN's calls; aarch64 artifacts
-    keep TVM's own kernels. `layout` is the convolutions'
-    data layout, "nchw" or "nhwc" (see `_layout_passes`).
+    keep TVM's own kernels. `layout` is the convolutions' data layout, "nchw" or "nhwc" (see
+    `_layout_passes`).
     """
     dispatch = [make_dispatch(choice), fuse_library_epilogues] if plugin_kernels else []
     return [*_graph_phases(dispatch, layout), ("schedule", [cpu_default_schedule])]

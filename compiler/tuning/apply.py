@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..passes.pipeline import count_kernels
-from ..target import Target
+from ..target import Target, preset_names, resolve
 from . import database, store
 from .default_candidates import is_default_record
 
@@ -39,13 +39,41 @@ def record_stores(target: Target, user_store: Path | None, shipped: bool) -> lis
     """The stores a compile reads, user records first, then Ember's shipped ones."""
     stores = [user_store or store.default_store(target.name)]
     if shipped:
-        stores.append(store.shipped_store(target.name))
+        stores += [store.shipped_store(preset.name) for preset in shipped_presets(target)]
     return stores
 
 
+def shipped_presets(target: Target) -> list[Target]:
+    """The presets whose shipped records a compile for `target` applies.
+
+    The target's own, where Ember ships records for it; otherwise, for a CPU target such as
+    `x86` (this machine's CPU), every preset of the same architecture whose required ISA
+    extensions the target has, those requiring the most first: a record replays the same
+    schedule on any CPU that runs the preset's code.
+    """
+    if store.shipped_store(target.name).is_dir():
+        return [target]
+    if target.device != "cpu":
+        return []
+    fitting = []
+    for name in preset_names():
+        if not store.shipped_store(name).is_dir():
+            continue
+        preset = resolve(name)
+        needs = set(preset.cpu_features)
+        if preset.arch == target.arch and needs and needs <= set(target.cpu_features):
+            fitting.append(preset)
+    return sorted(fitting, key=lambda p: -len(p.cpu_features))
+
+
 def open_records(stores: list[Path], target: Target) -> CompileRecords:
-    """Load every usable record of `stores` for `target`."""
-    loaded = database.load_stores(stores, target)
+    """Load every usable record of `stores` for `target`.
+
+    Records in another preset's shipped store are matched against that preset's TVM target
+    (they were tuned for it), not `target`'s.
+    """
+    tuned_for = {store.shipped_store(p.name): p for p in shipped_presets(target)}
+    loaded = database.load_stores(stores, target, tuned_for)
     return CompileRecords(stores=stores, loaded=loaded, problems=list(loaded.problems))
 
 

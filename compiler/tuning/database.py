@@ -35,14 +35,20 @@ def tvm_version() -> str:
     return str(tvm.__version__)
 
 
-def load_stores(paths: list[Path], target: Target) -> LoadedRecords:
-    """One database answering from the first store that has a record (user before shipped)."""
+def load_stores(
+    paths: list[Path], target: Target, tuned_for: dict[Path, Target] | None = None
+) -> LoadedRecords:
+    """One database answering from the first store that has a record (user before shipped).
+
+    `tuned_for` names the target a store's records were tuned for where it is not `target`
+    (another preset's shipped records that fit it).
+    """
     existing = [path for path in paths if path.is_dir()]
     if not existing:  # most compiles: importing MetaSchedule alone costs a second
         return LoadedRecords(None)
     from tvm.s_tir import meta_schedule as ms
 
-    loaded = [_load_one(path, target) for path in existing]
+    loaded = [_load_one(path, (tuned_for or {}).get(path, target)) for path in existing]
     problems = [p for one in loaded for p in one.problems]
     databases = [one.database for one in loaded if one.records]
     if not databases:

@@ -210,3 +210,17 @@ def test_merge_skips_a_store_of_another_tvm_version(model, tmp_path):
     proc = ember("records", "merge", str(old), "--into", str(dest))
     assert proc.returncode == 0 and "merged 0 new record(s)" in proc.stdout, proc.stderr
     assert "tuned with TVM 0.19.0" in proc.stderr
+
+
+def test_the_default_target_gets_the_shipped_records_its_cpu_can_run(tmp_path):
+    from ember.compiler.tuning.apply import open_records, record_stores, shipped_presets
+
+    host = resolve("x86")
+    avx2 = resolve("x86-avx2")
+    if not set(avx2.cpu_features) <= set(host.cpu_features):
+        pytest.skip("this CPU cannot run x86-avx2 code")
+    assert "x86-avx2" in [p.name for p in shipped_presets(host)]
+    records = open_records(record_stores(host, tmp_path / "user", shipped=True), host)
+    shipped = open_records(record_stores(avx2, tmp_path / "user", shipped=True), avx2)
+    # Every record shipped for x86-avx2 applies to a compile for this CPU.
+    assert records.records == shipped.records > 0

@@ -1,4 +1,4 @@
-"""`ember bench`: latency percentiles and throughput, optionally beside ONNX Runtime."""
+"""`ember bench`: latency percentiles and throughput, optionally beside ONNX Runtime, OpenVINO."""
 
 from __future__ import annotations
 
@@ -9,23 +9,24 @@ from typing import Annotated, Any
 import typer
 
 from ..feeds import read_inputs
+from ..peers import Runner, onnxruntime_runner, openvino_available, openvino_runner
 from ..runtime import load
 from ..timing import interleaved
-from .console import out
+from .console import err, out
 from .run_shapes import input_shapes, parse_shape_specs
 
-
-def _ort_runner(source: Path, feed: dict[str, Any], threads: int) -> Any:
-    from ember.compiler.reference import ort_session
-
-    session = ort_session(str(source), threads=threads)
-    return lambda: session.run(None, feed)
+#: Peer name in the output and JSON -> its name in sentences, and its ratio's JSON key.
+_PEERS = {
+    "onnxruntime": ("ONNX Runtime", "ratio_ort_over_ember"),
+    "openvino": ("OpenVINO", "ratio_openvino_over_ember"),
+}
 
 
 def bench_command(
     artifact: Annotated[Path, typer.Argument(help="The compiled model (.so).")],
     vs: Annotated[
-        Path | None, typer.Option("--vs", help="Also time this ONNX model in ONNX Runtime.")
+        Path | None,
+        typer.Option("--vs", help="Also time this ONNX model in ONNX Runtime and OpenVINO."),
     ] = None,
     inputs: Annotated[Path | None, typer.Option("--inputs", help=".npz of inputs.")] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="Worker threads.")] = None,
@@ -39,35 +40,40 @@ def bench_command(
         ),
     ] = None,
 ) -> None:
-    """Time ARTIFACT: median, p90, p99 latency and throughput (ONNX Runtime beside it with --vs)."""
+    """Time ARTIFACT: median, p90, p99 latency, throughput (ONNX Runtime, OpenVINO with --vs)."""
     model = load(artifact, threads=threads)
     shapes = input_shapes(model.inputs, parse_shape_specs(shape))
     feed = read_inputs(model.inputs, inputs, seed=0, shapes=shapes)
-    runners = [lambda: model.run(feed)]
+    runners: dict[str, Runner] = {"ember": lambda: model.run(feed)}
     if vs is not None:
-        runners.append(_ort_runner(vs, feed, model.threads))
-    stats = interleaved(runners, blocks=blocks, runs_per_block=runs)
-    result: dict[str, Any] = {"threads": model.threads, "ember": stats[0].summary()}
-    if vs is not None:
-        result["onnxruntime"] = stats[1].summary()
-        result["ratio_ort_over_ember"] = stats[1].median / stats[0].median
+        runners["onnxruntime"] = onnxruntime_runner(vs, feed, model.threads)
+        if openvino_available():
+            runners["openvino"] = openvino_runner(vs, feed, model.threads)
+        elif not as_json:
+            err.print("OpenVINO is not installed (pip install openvino): not timed", markup=False)
+    stats = dict(zip(runners, interleaved(list(runners.values()), blocks, runs), strict=True))
+    result: dict[str, Any] = {"threads": model.threads}
+    result.update({name: latency.summary() for name, latency in stats.items()})
+    for name, (_, key) in _PEERS.items():
+        if name in stats:
+            result[key] = stats[name].median / stats["ember"].median
     if as_json:
         out.print_json(json.dumps(result))
         return
-    for name in ("ember", "onnxruntime"):
-        if name in result:
-            s = result[name]
-            out.print(
-                f"{name:<12} median {s['median_ms']:.3f} ms  p90 {s['p90_ms']:.3f} ms  "
-                f"p99 {s['p99_ms']:.3f} ms  {s['runs_per_s']:.1f} runs/s",
-                markup=False,
-            )
-    if vs is not None:
+    for name, latency in stats.items():
+        s = latency.summary()
         out.print(
-            f"ONNX Runtime / Ember median: {result['ratio_ort_over_ember']:.2f} "
-            f"(above 1: Ember is faster), {model.threads} threads",
+            f"{name:<12} median {s['median_ms']:.3f} ms  p90 {s['p90_ms']:.3f} ms  "
+            f"p99 {s['p99_ms']:.3f} ms  {s['runs_per_s']:.1f} runs/s",
             markup=False,
         )
+    for name, (label, key) in _PEERS.items():
+        if name in stats:
+            out.print(
+                f"{label} / Ember median: {result[key]:.2f} "
+                f"(above 1: Ember is faster), {model.threads} threads",
+                markup=False,
+            )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,56 @@
+"""The runtimes Ember is timed against in one process: ONNX Runtime and OpenVINO.
+
+Each builder returns a callable that runs the model once on the given feed. The runtimes are
+imported when a builder is called, never by `import ember`. Both are set up as a fair peer on
+a shared machine: the given thread count, latency-oriented, float32, and (ONNX Runtime) a pool
+that does not spin between runs, so the timings of the other runners in the process are not
+taken from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import OptionError
+
+Runner = Callable[[], object]
+
+
+def onnxruntime_runner(source: Path, feed: dict[str, Any], threads: int) -> Runner:
+    """ONNX Runtime's CPU provider on `threads` threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    return lambda: session.run(None, feed)
+
+
+def openvino_available() -> bool:
+    """Whether the `openvino` package imports here."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def openvino_runner(source: Path, feed: dict[str, Any], threads: int) -> Runner:
+    """OpenVINO's CPU plugin on `threads` threads, one stream, float32 (no bf16 downcast)."""
+    try:
+        import openvino as ov
+    except ImportError:
+        raise OptionError("OpenVINO is not installed (pip install openvino)") from None
+    config = {
+        "INFERENCE_NUM_THREADS": threads,
+        "NUM_STREAMS": 1,
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_PRECISION_HINT": "f32",
+    }
+    compiled = ov.Core().compile_model(str(source), "CPU", config)
+    request = compiled.create_infer_request()
+    return lambda: request.infer(feed)
