@@ -33,6 +33,28 @@ void CheckFloat32(const tvm::ffi::TensorView& t, const char* what) {
   }
 }
 
+namespace {
+
+// oneDNN sizes a primitive's work split by the calling thread's OpenMP setting when the
+// primitive is made, and asks for that many threads when it runs: one thread here, for both,
+// since the tiles are already spread over TVM's pool. The caller's setting is restored.
+class SingleThreaded {
+ public:
+  SingleThreaded() : saved_(omp_get_max_threads()) {
+    if (saved_ != 1) omp_set_num_threads(1);
+  }
+  ~SingleThreaded() {
+    if (saved_ != 1) omp_set_num_threads(saved_);
+  }
+  SingleThreaded(const SingleThreaded&) = delete;
+  SingleThreaded& operator=(const SingleThreaded&) = delete;
+
+ private:
+  int saved_;
+};
+
+}  // namespace
+
 std::shared_ptr<const Kernel> CachedKernel(const std::string& key,
                                            const std::function<Kernel()>& make) {
   static std::mutex mutex;
@@ -44,7 +66,11 @@ std::shared_ptr<const Kernel> CachedKernel(const std::string& key,
   }
   // Made outside the lock: JIT compilation takes milliseconds, and two threads making the
   // same kernel at once only waste one of the two.
-  auto made = std::make_shared<const Kernel>(make());
+  std::shared_ptr<const Kernel> made;
+  {
+    SingleThreaded one_thread;
+    made = std::make_shared<const Kernel>(make());
+  }
   std::lock_guard<std::mutex> lock(mutex);
   return cache.emplace(key, std::move(made)).first->second;
 }
@@ -121,6 +147,7 @@ std::shared_ptr<const void> PackedWeights(int64_t content_hash, int64_t offset,
   std::string key = std::to_string(content_hash) + "@" + std::to_string(offset) + "|" +
                     DescKey(plain) + "|" + DescKey(packed);
   return cache.Get(key, packed.get_size(), [&](void* out) {
+    SingleThreaded one_thread;
     dnnl::stream stream(Engine());
     dnnl::memory from(plain, Engine(), const_cast<void*>(weights));
     dnnl::memory to(packed, Engine(), out);
@@ -180,10 +207,7 @@ Epilogue Epilogue::Decode(tvm::ffi::ShapeView attrs, size_t begin) {
 
 void Execute(const Kernel& kernel, const void* src, const void* weights, void* dst,
              const void* bias) {
-  // oneDNN sizes its parallel regions by the calling thread's OpenMP setting: one thread here,
-  // since the tiles are already spread over TVM's pool. The caller's setting is restored.
-  const int saved_threads = omp_get_max_threads();
-  if (saved_threads != 1) omp_set_num_threads(1);
+  SingleThreaded one_thread;
   thread_local dnnl::stream stream(Engine());
   dnnl::memory src_mem(kernel.src, Engine(), const_cast<void*>(src));
   dnnl::memory weights_mem(kernel.weights, Engine(), const_cast<void*>(weights));
@@ -200,7 +224,6 @@ void Execute(const Kernel& kernel, const void* src, const void* weights, void* d
   }
   kernel.primitive.execute(stream, args);
   stream.wait();
-  if (saved_threads != 1) omp_set_num_threads(saved_threads);
 }
 
 namespace {
