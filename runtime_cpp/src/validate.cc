@@ -62,9 +62,9 @@ void CheckShape(const TensorSpec& spec, const DLTensor& t, std::map<std::string,
     }
     auto [it, inserted] = bound->emplace(spec.dim_names[i], Binding{t.shape[i], spec.name, i});
     if (!inserted && it->second.extent != t.shape[i]) {
-      Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "': dimension ", i, " ('",
-           it->first, "') is ", t.shape[i], " but dimension ", it->second.dim, " of input '",
-           it->second.input, "' set it to ", it->second.extent);
+      Fail(ErrorCode::kInvalidArgument, "input '", spec.name, "': dimension ", i, " ('", it->first,
+           "') is ", t.shape[i], " but dimension ", it->second.dim, " of input '", it->second.input,
+           "' set it to ", it->second.extent);
     }
   }
   if (!ok) {
