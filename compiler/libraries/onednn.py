@@ -27,6 +27,9 @@ CONV_NHWC = "ember.dnnl.conv_nhwc"
 #: The same kernels with a bias and activations applied to their output (an epilogue).
 MATMUL_EPILOGUE = "ember.dnnl.matmul_epilogue"
 CONV_NHWC_EPILOGUE = "ember.dnnl.conv_nhwc_epilogue"
+#: ... and also add a tensor shaped like the output (a residual connection).
+MATMUL_RESIDUAL = "ember.dnnl.matmul_residual"
+CONV_NHWC_RESIDUAL = "ember.dnnl.conv_nhwc_residual"
 
 
 @functools.cache

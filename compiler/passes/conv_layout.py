@@ -1,15 +1,14 @@
 """Choose the convolutions' layout, NCHW or NHWC, by timing the plugin's conv on this machine.
 
-On x86 every float32, non-depthwise conv2d runs in the OpenBLAS plugin, which has an NCHW
-kernel (im2col per output row) and an NHWC one (im2col copies contiguous channel runs; a 1x1
-conv is one GEMM over the input as it is). Which is faster depends on the shapes and the
-machine, and so does the speed of the generated bias/activation epilogue after each conv
-and of the depthwise convs the plugin leaves to TVM. So `choose_layout` builds each distinct
-conv shape of the model with a bias+ReLU epilogue in both layouts and times them in the
-compiling process, on TVM's thread pool as at run time (`conv_timing`; a few milliseconds
-each), then picks the layout with the lower total for the model (NHWC only when it is
-clearly lower, see `NHWC_MARGIN`), each shape weighted by how often the model uses it. The
-choice and the totals go into the manifest and the compile output.
+On x86 NHWC convolutions of every kind run in oneDNN (bias and activation inside the call), NCHW
+ones in OpenBLAS (im2col per output row; depthwise convs left to TVM); without oneDNN, both
+layouts run in OpenBLAS. Which is faster depends on the shapes and the machine. So
+`choose_layout` builds each distinct conv shape of the model with a bias+ReLU epilogue in both
+layouts and times them in the compiling process, on TVM's thread pool as at run time
+(`conv_timing`; a few milliseconds each), then picks the layout with the lower total for the
+model, each shape weighted by how often the model uses it. The layout the libraries favour (NHWC
+with oneDNN, else NCHW) is kept unless the other is clearly faster (`LAYOUT_MARGIN`). The choice
+and the totals go into the manifest and the compile output.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from tvm import relax
 
 from ember.errors import OptionError
 
+from ..libraries import onednn
 from ..target import Target
 from .dispatch_cpu_kernels import conv2d_attrs, plugin_takes_conv2d
 
@@ -40,10 +40,12 @@ _CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
 _KERNELS = {"nchw": "ember.cpu.conv2d", "nhwc": "ember.cpu.conv2d_nhwc"}
 # Time each kernel at least this many times, and for about this long.
 _MIN_RUNS, _BUDGET_S = 5, 0.01
-# NHWC must beat NCHW by this fraction to be taken. NCHW is the model's own layout (no
-# transposes at the edges, and the layout `ember tune` records are made in); timings a few
-# percent apart are within the noise of a busy machine and would flip between compiles.
-NHWC_MARGIN = 0.05
+# The layout that is not preferred must beat the preferred one by this fraction to be taken:
+# timings a few percent apart are within the noise of a busy machine and would flip between
+# compiles. Preferred: NHWC where oneDNN runs the convolutions (its direct and depthwise
+# kernels read NHWC), else NCHW, the model's own (no transposes at the edges, and the layout
+# `ember tune` records are made in).
+LAYOUT_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,9 @@ def choose_layout(mod: tvm.IRModule, target: Target, requested: str) -> LayoutCh
     from .conv_timing import time_convs
 
     totals = time_convs(shapes + generated, target)
-    best = "nhwc" if totals["nhwc"] < (1 - NHWC_MARGIN) * totals["nchw"] else "nchw"
+    preferred = "nhwc" if onednn.unavailable_reason() is None else "nchw"
+    other = "nchw" if preferred == "nhwc" else "nhwc"
+    best = other if totals[other] < (1 - LAYOUT_MARGIN) * totals[preferred] else preferred
     summary = ", ".join(f"{k.upper()} {v:.2f} ms" for k, v in totals.items())
     reason = (
         f"measured {summary} over {len(shapes)} plugin and {len(generated)} TVM conv shapes"

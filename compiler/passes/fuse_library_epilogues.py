@@ -8,9 +8,10 @@ Precondition: `dispatch_cpu_kernels` has run (calls of `ember.dnnl.conv_nhwc` an
 where each link's value has no other use becomes one call of the `_epilogue` variant, which
 adds the bias and applies the activations to each tile of the output while it is in cache:
 one pass over memory instead of three. Links: an add of a per-output-channel constant (first
-only: it becomes the kernel's bias), ReLU, Clip (as `clip` or max/min with scalar constants),
-GELU (erf or tanh), sigmoid and SiLU. The chain's ONNX node tags move to the fused call.
-Postcondition: the chain's inner bindings are gone; other calls are untouched.
+only: it becomes the kernel's bias), an add of another tensor of the output's shape (a residual
+connection; one per chain, then the `_residual` variant), ReLU, Clip (as `clip` or max/min with
+scalar constants), GELU (erf or tanh), sigmoid and SiLU. The chain's ONNX node tags move to
+the fused call. Postcondition: the chain's inner bindings are gone; other calls are untouched.
 """
 
 from __future__ import annotations
@@ -41,8 +42,12 @@ _ACTIVATIONS = {
     tvm.ir.Op.get("relax.nn.silu"): 4,
 }
 _RELU = tvm.ir.Op.get("relax.nn.relu")
-_CLIP_KIND = 0
+_CLIP_KIND, _RESIDUAL_KIND = 0, 5
 _FUSED = {onednn.CONV_NHWC: onednn.CONV_NHWC_EPILOGUE, onednn.MATMUL: onednn.MATMUL_EPILOGUE}
+_WITH_RESIDUAL = {
+    onednn.CONV_NHWC: onednn.CONV_NHWC_RESIDUAL,
+    onednn.MATMUL: onednn.MATMUL_RESIDUAL,
+}
 
 
 @dataclass
@@ -52,7 +57,9 @@ class _Chain:
     call: relax.Call
     vars: list[relax.Var]
     bias: np.ndarray | None = None
-    #: (kind, alpha, beta) per activation, in order.
+    #: The tensor a residual link adds, if the chain has one.
+    residual: relax.Expr | None = None
+    #: (kind, alpha, beta) per link after the bias, in order.
     steps: list[tuple[int, float, float]] = field(default_factory=list)
 
 
@@ -119,13 +126,17 @@ def _extend(chain: _Chain, value: Any) -> bool:
         return False
     last = chain.vars[-1]
     args = list(value.args)
-    if value.op.same_as(_ADD) and not chain.steps and chain.bias is None:
+    if value.op.same_as(_ADD) and any(a.same_as(last) for a in args):
         other = args[1] if args[0].same_as(last) else args[0]
         bias = _channel_constant(other, chain.call)
-        if bias is None or not any(a.same_as(last) for a in args):
-            return False
-        chain.bias = bias
-        return True
+        if bias is not None and not chain.steps and chain.bias is None:
+            chain.bias = bias
+            return True
+        if chain.residual is None and _same_shape(other, chain.call) and not other.same_as(last):
+            chain.residual = other
+            chain.steps.append((_RESIDUAL_KIND, 0.0, 0.0))
+            return True
+        return False
     if not args or not args[0].same_as(last):
         return False
     if value.op.same_as(_RELU):
@@ -184,6 +195,18 @@ def _channel_constant(expr: Any, call: relax.Call) -> np.ndarray | None:
     return np.ascontiguousarray(data.reshape(-1))
 
 
+def _same_shape(expr: Any, call: relax.Call) -> bool:
+    """Whether `expr` is a float32 tensor variable of the call's static shape."""
+    ty = getattr(expr, "ty", None)
+    if not isinstance(expr, relax.Var) or not isinstance(ty, relax.TensorType):
+        return False
+    if ty.dtype != "float32" or ty.shape is None or call.ty.shape is None:
+        return False
+    dims = [list(t.shape.values) for t in (ty, call.ty)]
+    static = all(isinstance(d, tvm.tirx.IntImm) for d in dims[0] + dims[1])
+    return static and [int(d) for d in dims[0]] == [int(d) for d in dims[1]]
+
+
 def _float_bits(value: float) -> int:
     """A float's float32 bit pattern (infinities stay infinite)."""
     return int(struct.unpack("<I", struct.pack("<f", value))[0])
@@ -198,8 +221,10 @@ def _fused_call(chain: _Chain) -> relax.Call:
     bias = chain.bias if chain.bias is not None else np.zeros(channels, np.float32)
     codes = [v for kind, a, b in chain.steps for v in (kind, _float_bits(a), _float_bits(b))]
     values = [*attrs.values, 1, len(chain.steps), *codes]
-    args = [*tensors, relax.const(bias), relax.ShapeExpr(values)]
-    return relax.op.call_dps_packed(_FUSED[name], args, call.ty)
+    extra = [] if chain.residual is None else [chain.residual]
+    args = [*tensors, relax.const(bias), *extra, relax.ShapeExpr(values)]
+    fused = _FUSED[name] if chain.residual is None else _WITH_RESIDUAL[name]
+    return relax.op.call_dps_packed(fused, args, call.ty)
 
 
 def _replace_values(func: relax.Function, values: dict[relax.Var, relax.Expr]) -> relax.Function:

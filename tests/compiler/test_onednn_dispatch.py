@@ -145,6 +145,17 @@ def test_equal_channels_get_equal_outputs(tmp_path):
 def _epilogue_model(kind: str) -> onnx.ModelProto:
     """A conv or matmul with a bias and an activation after it (the fusible chain)."""
     rng = np.random.default_rng(11)
+    if kind == "conv residual relu":
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 12, 12])
+        skip = helper.make_tensor_value_info("skip", TensorProto.FLOAT, [1, 16, 12, 12])
+        w = numpy_helper.from_array(rng.standard_normal((16, 8, 3, 3)).astype(np.float32), "w")
+        b = numpy_helper.from_array(rng.standard_normal(16).astype(np.float32), "b")
+        nodes = [
+            helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("Add", ["c", "skip"], ["s"]),
+            helper.make_node("Relu", ["s"], ["y"]),
+        ]
+        return _model(nodes, [x, skip], [1, 16, 12, 12], [w, b])
     if kind.startswith("conv"):
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 12, 12])
         w = numpy_helper.from_array(rng.standard_normal((16, 8, 3, 3)).astype(np.float32), "w")
@@ -166,12 +177,17 @@ def _epilogue_model(kind: str) -> onnx.ModelProto:
     return _model(nodes, [x], [24, 40], [w, b])
 
 
-@pytest.mark.parametrize("kind", ["conv relu6", "matmul relu", "matmul sigmoid"])
+@pytest.mark.parametrize(
+    "kind", ["conv relu6", "conv residual relu", "matmul relu", "matmul sigmoid"]
+)
 def test_bias_and_activation_run_inside_the_library_call(kind, tmp_path):
     source, artifact = _compile(_epilogue_model(kind), tmp_path, kind.replace(" ", "_"))
     model = ember.load(artifact)
     calls = model.manifest["kernel_sources"]
-    fused = onednn.CONV_NHWC_EPILOGUE if kind.startswith("conv") else onednn.MATMUL_EPILOGUE
+    fused = {
+        "conv relu6": onednn.CONV_NHWC_EPILOGUE,
+        "conv residual relu": onednn.CONV_NHWC_RESIDUAL,
+    }.get(kind, onednn.MATMUL_EPILOGUE)
     library = [c for c in calls if c["kernel"].startswith("ember.dnnl.")]
     assert [c["kernel"] for c in library] == [fused], calls
     # No generated kernel is left for the epilogue; the call carries its ONNX nodes.

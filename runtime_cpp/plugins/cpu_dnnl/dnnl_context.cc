@@ -173,40 +173,58 @@ Epilogue Epilogue::Decode(tvm::ffi::ShapeView attrs, size_t begin) {
   std::ostringstream key;
   key << "e" << e.bias;
   for (int64_t i = 0; i < count; ++i) {
-    const int64_t kind = attrs[begin + 2 + 3 * i];
-    const float alpha = bits_to_float(attrs[begin + 3 + 3 * i]);
-    const float beta = bits_to_float(attrs[begin + 4 + 3 * i]);
-    key << '|' << kind << ',' << alpha << ',' << beta;
-    switch (kind) {
-      case 0:
-        if (alpha == 0.0f && std::isinf(beta) && beta > 0) {
-          e.post_ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-        } else {
-          e.post_ops.append_eltwise(dnnl::algorithm::eltwise_clip_v2, alpha, beta);
-        }
-        break;
-      case 1:
-        e.post_ops.append_eltwise(dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
-        break;
-      case 2:
-        e.post_ops.append_eltwise(dnnl::algorithm::eltwise_gelu_tanh, 0.0f, 0.0f);
-        break;
-      case 3:
-        e.post_ops.append_eltwise(dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f);
-        break;
-      case 4:
-        e.post_ops.append_eltwise(dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
-        break;
-      default:
-        TVM_FFI_THROW(ValueError) << "ember.dnnl: unknown epilogue kind " << kind;
+    Step step{attrs[begin + 2 + 3 * i], bits_to_float(attrs[begin + 3 + 3 * i]),
+              bits_to_float(attrs[begin + 4 + 3 * i])};
+    if (step.kind < 0 || step.kind > 5) {
+      TVM_FFI_THROW(ValueError) << "ember.dnnl: unknown epilogue kind " << step.kind;
     }
+    key << '|' << step.kind << ',' << step.alpha << ',' << step.beta;
+    e.steps.push_back(step);
   }
   e.key = key.str();
   return e;
 }
 
+dnnl::post_ops Epilogue::PostOps(const dnnl::memory::desc& dst) const {
+  dnnl::post_ops ops;
+  for (const Step& step : steps) {
+    switch (step.kind) {
+      case 0:
+        if (step.alpha == 0.0f && std::isinf(step.beta) && step.beta > 0) {
+          ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+        } else {
+          ops.append_eltwise(dnnl::algorithm::eltwise_clip_v2, step.alpha, step.beta);
+        }
+        break;
+      case 1:
+        ops.append_eltwise(dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+        break;
+      case 2:
+        ops.append_eltwise(dnnl::algorithm::eltwise_gelu_tanh, 0.0f, 0.0f);
+        break;
+      case 3:
+        ops.append_eltwise(dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f);
+        break;
+      case 4:
+        ops.append_eltwise(dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
+        break;
+      default:  // 5
+        ops.append_binary(dnnl::algorithm::binary_add, dst);
+        break;
+    }
+  }
+  return ops;
+}
+
+int Epilogue::ResidualIndex() const {
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].kind == 5) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 void Execute(const Kernel& kernel, const void* src, const void* weights, void* dst,
-             const void* bias) {
+             const void* bias, const void* residual) {
   SingleThreaded one_thread;
   thread_local dnnl::stream stream(Engine());
   dnnl::memory src_mem(kernel.src, Engine(), const_cast<void*>(src));
@@ -216,6 +234,11 @@ void Execute(const Kernel& kernel, const void* src, const void* weights, void* d
       {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, weights_mem}, {DNNL_ARG_DST, dst_mem}};
   if (bias != nullptr) {
     args[DNNL_ARG_BIAS] = dnnl::memory(kernel.bias, Engine(), const_cast<void*>(bias));
+  }
+  if (residual != nullptr && kernel.residual_post_op >= 0) {
+    // Read with the output's own layout (the tile's rows of a tensor shaped like the output).
+    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(kernel.residual_post_op) | DNNL_ARG_SRC_1] =
+        dnnl::memory(kernel.dst, Engine(), const_cast<void*>(residual));
   }
   if (kernel.scratchpad_bytes > 0) {
     dnnl::memory::desc bytes({static_cast<int64_t>(kernel.scratchpad_bytes)},

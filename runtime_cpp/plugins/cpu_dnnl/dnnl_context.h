@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace ember {
 namespace dnnl_plugin {
@@ -41,22 +42,32 @@ struct Kernel {
   dnnl::primitive primitive;
   dnnl::memory::desc src, weights, dst;
   size_t scratchpad_bytes = 0;
-  dnnl::memory::desc bias;  //!< empty when the kernel adds no bias
+  dnnl::memory::desc bias;    //!< empty when the kernel adds no bias
+  int residual_post_op = -1;  //!< the post-op that adds a residual tensor, or -1
 };
 
 /*!
  * \brief The epilogue a kernel applies to its output, as the compiler encodes it after the
  *        kernel's own attributes: [has_bias, count, (kind, alpha bits, beta bits) x count],
  *        alpha and beta being float32 bit patterns. Kinds: 0 clip to [alpha, beta] (ReLU is
- *        clip to [0, inf]), 1 GELU (erf), 2 GELU (tanh), 3 sigmoid, 4 SiLU.
+ *        clip to [0, inf]), 1 GELU (erf), 2 GELU (tanh), 3 sigmoid, 4 SiLU, 5 add a tensor of
+ *        the output's shape (a residual; at most one).
  */
 struct Epilogue {
+  struct Step {
+    int64_t kind;
+    float alpha, beta;
+  };
   bool bias = false;
-  dnnl::post_ops post_ops;
+  std::vector<Step> steps;
   std::string key;  //!< the encoding, for kernel cache keys
 
   /*! \brief Decode `attrs[begin:]`; an empty range is no epilogue. */
   static Epilogue Decode(tvm::ffi::ShapeView attrs, size_t begin);
+  /*! \brief oneDNN's post-ops for a kernel writing `dst` (a residual is read like it). */
+  dnnl::post_ops PostOps(const dnnl::memory::desc& dst) const;
+  /*! \brief The post-op index of the residual add, or -1. */
+  int ResidualIndex() const;
 };
 
 /*!
@@ -84,7 +95,7 @@ std::shared_ptr<const void> PackedWeights(int64_t content_hash, int64_t offset,
  *        with a scratchpad of this thread's.
  */
 void Execute(const Kernel& kernel, const void* src, const void* weights, void* dst,
-             const void* bias = nullptr);
+             const void* bias = nullptr, const void* residual = nullptr);
 
 /*! \brief A readable key part for a memory descriptor (dims, strides, blocking). */
 std::string DescKey(const dnnl::memory::desc& desc);

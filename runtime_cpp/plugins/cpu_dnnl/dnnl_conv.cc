@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../common/parallel_for.h"
 #include "dnnl_context.h"
@@ -64,10 +66,19 @@ struct Conv {
   int64_t InPerGroup() const { return in_c / groups; }
 };
 
-// Output rows per tile: about eight tiles per image for the pool, at least two rows each.
+// Work of one tile worth a task of the pool: below it, the fixed cost of running a primitive
+// (microseconds) is a visible share of the tile's time.
+constexpr int64_t kTileFlops = int64_t{1} << 20;
+// Tiles per image at most: enough to keep a few threads busy on batch 1.
+constexpr int64_t kMaxTilesPerImage = 8;
+
+// Output rows per tile, from the shape alone: up to kMaxTilesPerImage tiles per image over the
+// batch, none under kTileFlops of work unless the image itself is smaller.
 int64_t RowsPerTile(const Conv& c) {
-  const int64_t tiles_per_image = std::max<int64_t>(1, CeilDiv(8, c.batch));
-  return std::max(CeilDiv(c.out_h, tiles_per_image), std::min<int64_t>(c.out_h, 2));
+  const int64_t row_flops = 2 * c.out_w * c.out_c * c.InPerGroup() * c.kernel_h * c.kernel_w;
+  const int64_t by_work = std::max<int64_t>(1, c.out_h * row_flops / kTileFlops);
+  const int64_t by_batch = std::max<int64_t>(1, CeilDiv(kMaxTilesPerImage, c.batch));
+  return CeilDiv(c.out_h, std::min(by_work, by_batch));
 }
 
 // The weights as stored (HWIO), described in oneDNN's logical order ([g,] O, I, KH, KW).
@@ -114,7 +125,7 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
             : plain;
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    attr.set_post_ops(epilogue.post_ops);
+    attr.set_post_ops(epilogue.PostOps(dst));
     const memory::dims strides{c.stride_h, c.stride_w};
     const memory::dims dilates{c.dilation_h - 1, c.dilation_w - 1};
     const memory::dims pad_begin{w.pad_top, c.pad_left}, pad_end{w.pad_bottom, c.pad_right};
@@ -137,12 +148,13 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
                   pd.weights_desc(),
                   pd.dst_desc(),
                   pd.scratchpad_desc().get_size(),
-                  epilogue.bias ? pd.bias_desc() : memory::desc()};
+                  epilogue.bias ? pd.bias_desc() : memory::desc(),
+                  epilogue.ResidualIndex()};
   });
 }
 
-void Run(const TensorView& data, const TensorView& weight, const float* bias, const Shape& attrs,
-         const TensorView& out) {
+void Run(const TensorView& data, const TensorView& weight, const float* bias, const float* residual,
+         const Shape& attrs, const TensorView& out) {
   CheckFloat32(data, "conv data");
   CheckFloat32(weight, "conv weight");
   CheckFloat32(out, "conv output");
@@ -154,41 +166,64 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   }
   const int64_t rows_per_tile = RowsPerTile(c);
   const int64_t tiles_per_image = CeilDiv(c.out_h, rows_per_tile);
+  const float* w = Data(weight);
+  // Each image's tiles, resolved once per call before the pool runs them: the kernel (at most
+  // three differ: the top and bottom edges' padding) and the weights it reads.
+  struct Tile {
+    RowWindow window;
+    int64_t first_row;
+    std::shared_ptr<const Kernel> kernel;
+    std::shared_ptr<const void> packed;
+  };
+  std::vector<Tile> tiles;
+  for (int64_t r0 = 0; r0 < c.out_h; r0 += rows_per_tile) {
+    const int64_t r1 = std::min(c.out_h, r0 + rows_per_tile);
+    Tile tile{WindowOf(c, r0, r1), r0, nullptr, nullptr};
+    if (tile.window.count == 0) {
+      TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: output rows see only padding";
+    }
+    tile.kernel = TileKernel(c, tile.window, r1 - r0, epilogue);
+    const bool same_layout = !tiles.empty() && tiles.back().kernel->weights == tile.kernel->weights;
+    if (c.weight_hash != 0) {
+      tile.packed = same_layout
+                        ? tiles.back().packed
+                        : PackedWeights(c.weight_hash, 0, PlainWeights(c), w, tile.kernel->weights);
+    }
+    tiles.push_back(std::move(tile));
+  }
   const int64_t in_image = c.in_h * c.in_w * c.in_c, out_image = c.out_h * c.out_w * c.out_c;
   const float* x = Data(data);
-  const float* w = Data(weight);
   float* y = Data(out);
   plugins::ParallelFor(c.batch * tiles_per_image, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / tiles_per_image, r0 = (t % tiles_per_image) * rows_per_tile;
-      const int64_t r1 = std::min(c.out_h, r0 + rows_per_tile);
-      const RowWindow window = WindowOf(c, r0, r1);
-      float* rows = y + n * out_image + r0 * c.out_w * c.out_c;
-      if (window.count == 0) {
-        TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: output rows see only padding";
-      }
-      auto kernel = TileKernel(c, window, r1 - r0, epilogue);
-      std::shared_ptr<const void> packed;
-      const void* weights = w;
-      if (c.weight_hash != 0) {
-        packed = PackedWeights(c.weight_hash, 0, PlainWeights(c), w, kernel->weights);
-        weights = packed.get();
-      }
-      Execute(*kernel, x + n * in_image + window.first * c.in_w * c.in_c, weights, rows, bias);
+      const int64_t n = t / tiles_per_image;
+      const Tile& tile = tiles[t % tiles_per_image];
+      const void* weights = tile.packed ? tile.packed.get() : static_cast<const void*>(w);
+      const int64_t at = n * out_image + tile.first_row * c.out_w * c.out_c;
+      Execute(*tile.kernel, x + n * in_image + tile.window.first * c.in_w * c.in_c, weights, y + at,
+              bias, residual ? residual + at : nullptr);
     }
   });
 }
 
 // DPS: data, weight, attrs, then the output.
 void ConvNhwc(TensorView data, TensorView weight, Shape attrs, TensorView out) {
-  Run(data, weight, nullptr, attrs, out);
+  Run(data, weight, nullptr, nullptr, attrs, out);
 }
 
 // DPS: data, weight, bias [O], attrs (with the epilogue), then the output.
 void ConvNhwcEpilogue(TensorView data, TensorView weight, TensorView bias, Shape attrs,
                       TensorView out) {
   CheckFloat32(bias, "conv bias");
-  Run(data, weight, Data(bias), attrs, out);
+  Run(data, weight, Data(bias), nullptr, attrs, out);
+}
+
+// DPS: data, weight, bias [O], a residual shaped like the output, attrs, then the output.
+void ConvNhwcResidual(TensorView data, TensorView weight, TensorView bias, TensorView residual,
+                      Shape attrs, TensorView out) {
+  CheckFloat32(bias, "conv bias");
+  CheckFloat32(residual, "conv residual");
+  Run(data, weight, Data(bias), Data(residual), attrs, out);
 }
 
 }  // namespace
@@ -199,5 +234,6 @@ TVM_FFI_STATIC_INIT_BLOCK() {
   namespace refl = tvm::ffi::reflection;
   refl::GlobalDef()
       .def("ember.dnnl.conv_nhwc", ember::dnnl_plugin::ConvNhwc)
-      .def("ember.dnnl.conv_nhwc_epilogue", ember::dnnl_plugin::ConvNhwcEpilogue);
+      .def("ember.dnnl.conv_nhwc_epilogue", ember::dnnl_plugin::ConvNhwcEpilogue)
+      .def("ember.dnnl.conv_nhwc_residual", ember::dnnl_plugin::ConvNhwcResidual);
 }

@@ -17,6 +17,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../common/parallel_for.h"
 #include "dnnl_context.h"
@@ -60,7 +62,7 @@ std::shared_ptr<const Kernel> TileKernel(int64_t m, int64_t k, int64_t n, int64_
     memory::desc dst({m, n}, memory::data_type::f32, memory::dims{ldc, 1});
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    attr.set_post_ops(epilogue.post_ops);
+    attr.set_post_ops(epilogue.PostOps(dst));
     const memory::desc bias({1, n}, memory::data_type::f32, memory::dims{n, 1});
     auto pd = epilogue.bias ? dnnl::matmul::primitive_desc(Engine(), src, weights, bias, dst, attr)
                             : dnnl::matmul::primitive_desc(Engine(), src, weights, dst, attr);
@@ -69,38 +71,58 @@ std::shared_ptr<const Kernel> TileKernel(int64_t m, int64_t k, int64_t n, int64_
                   pd.weights_desc(),
                   pd.dst_desc(),
                   pd.scratchpad_desc().get_size(),
-                  epilogue.bias ? pd.bias_desc() : memory::desc()};
+                  epilogue.bias ? pd.bias_desc() : memory::desc(),
+                  epilogue.ResidualIndex()};
   });
 }
 
 // One [rows, k] x [k, n] product with a 2-D right operand.
 void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b, float* c,
-              int64_t b_hash, const float* bias, const Epilogue& epilogue) {
+              int64_t b_hash, const float* bias, const float* residual, const Epilogue& epilogue) {
   const Tiling t = ChooseTiling(rows, n);
   const int64_t row_tiles = CeilDiv(rows, t.rows_per_tile);
   const int64_t col_tiles = CeilDiv(n, t.cols_per_tile);
+  // Resolved once per call, before the pool runs the tiles: the kernel of each column tile for
+  // full row tiles and for the last (shorter) one, and each column tile's packed weights.
+  struct Column {
+    std::shared_ptr<const Kernel> full, last;
+    std::shared_ptr<const void> packed;
+  };
+  const int64_t last_rows = rows - (row_tiles - 1) * t.rows_per_tile;
+  std::vector<Column> columns;
+  for (int64_t c0 = 0; c0 < n; c0 += t.cols_per_tile) {
+    const int64_t cols = std::min(t.cols_per_tile, n - c0);
+    Column column;
+    column.full = TileKernel(std::min(t.rows_per_tile, rows), k, cols, n, n, b_hash != 0, epilogue);
+    column.last = TileKernel(last_rows, k, cols, n, n, b_hash != 0, epilogue);
+    if (b_hash != 0) {
+      memory::desc plain({k, cols}, memory::data_type::f32, memory::dims{n, 1});
+      column.packed = PackedWeights(b_hash, c0, plain, b + c0, column.full->weights);
+      if (!(column.last->weights == column.full->weights)) {  // a layout of its own
+        column.last = TileKernel(last_rows, k, cols, n, n, /*packed=*/false, epilogue);
+      }
+    }
+    columns.push_back(std::move(column));
+  }
   plugins::ParallelFor(row_tiles * col_tiles, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t tile = t0; tile < t1; ++tile) {
-      const int64_t r0 = (tile / col_tiles) * t.rows_per_tile;
-      const int64_t c0 = (tile % col_tiles) * t.cols_per_tile;
-      const int64_t m = std::min(t.rows_per_tile, rows - r0);
-      const int64_t cols = std::min(t.cols_per_tile, n - c0);
-      auto kernel = TileKernel(m, k, cols, n, n, b_hash != 0, epilogue);
-      std::shared_ptr<const void> packed;
-      const void* weights = b + c0;
-      if (b_hash != 0) {
-        memory::desc plain({k, cols}, memory::data_type::f32, memory::dims{n, 1});
-        packed = PackedWeights(b_hash, c0, plain, b + c0, kernel->weights);
-        weights = packed.get();
-      }
-      Execute(*kernel, a + r0 * k, weights, c + r0 * n + c0, bias ? bias + c0 : nullptr);
+      const int64_t row_tile = tile / col_tiles, col_tile = tile % col_tiles;
+      const int64_t r0 = row_tile * t.rows_per_tile, c0 = col_tile * t.cols_per_tile;
+      const Column& column = columns[col_tile];
+      const bool last = row_tile == row_tiles - 1;
+      const Kernel& kernel = last ? *column.last : *column.full;
+      const bool packed = column.packed && kernel.weights == column.full->weights;
+      const void* weights = packed ? column.packed.get() : static_cast<const void*>(b + c0);
+      const int64_t at = r0 * n + c0;
+      Execute(kernel, a + r0 * k, weights, c + at, bias ? bias + c0 : nullptr,
+              residual ? residual + at : nullptr);
     }
   });
 }
 
 // a[batch..., m, k] @ b[batch..., k, n]: tiles of rows within each batch element.
 void MatmulBatched(int64_t batch, int64_t m, int64_t k, int64_t n, const float* a, const float* b,
-                   float* c, const float* bias, const Epilogue& epilogue) {
+                   float* c, const float* bias, const float* residual, const Epilogue& epilogue) {
   const int64_t rows_per_tile = m <= 64 ? m : 64;
   const int64_t row_tiles = CeilDiv(m, rows_per_tile);
   plugins::ParallelFor(batch * row_tiles, 1, [&](int64_t t0, int64_t t1) {
@@ -108,13 +130,15 @@ void MatmulBatched(int64_t batch, int64_t m, int64_t k, int64_t n, const float* 
       const int64_t i = tile / row_tiles, r0 = (tile % row_tiles) * rows_per_tile;
       const int64_t rows = std::min(rows_per_tile, m - r0);
       auto kernel = TileKernel(rows, k, n, n, n, /*packed=*/false, epilogue);
-      Execute(*kernel, a + i * m * k + r0 * k, b + i * k * n, c + i * m * n + r0 * n, bias);
+      const int64_t at = i * m * n + r0 * n;
+      Execute(*kernel, a + i * m * k + r0 * k, b + i * k * n, c + at, bias,
+              residual ? residual + at : nullptr);
     }
   });
 }
 
-void Run(const TensorView& a, const TensorView& b, const float* bias, const Shape& attrs,
-         const TensorView& out) {
+void Run(const TensorView& a, const TensorView& b, const float* bias, const float* residual,
+         const Shape& attrs, const TensorView& out) {
   CheckFloat32(a, "matmul lhs");
   CheckFloat32(b, "matmul rhs");
   CheckFloat32(out, "matmul output");
@@ -125,29 +149,37 @@ void Run(const TensorView& a, const TensorView& b, const float* bias, const Shap
   const int64_t b_hash = attrs.size() > 0 ? attrs[0] : 0;
   const Epilogue epilogue = Epilogue::Decode(attrs, 1);
   if (k == 0) {  // an empty sum (the compiler fuses no epilogue where K may be 0)
-    if (epilogue.bias || epilogue.post_ops.len() > 0) {
+    if (epilogue.bias || !epilogue.steps.empty()) {
       TVM_FFI_THROW(ValueError) << "ember.dnnl.matmul: empty inner dimension";
     }
     std::fill(Data(out), Data(out) + out.numel(), 0.0f);
     return;
   }
   if (b.ndim() == 2) {
-    Matmul2d(rows, k, n, Data(a), Data(b), Data(out), b_hash, bias, epilogue);
+    Matmul2d(rows, k, n, Data(a), Data(b), Data(out), b_hash, bias, residual, epilogue);
     return;
   }
   const int64_t m = a.shape()[a.ndim() - 2];
-  MatmulBatched(rows / m, m, k, n, Data(a), Data(b), Data(out), bias, epilogue);
+  MatmulBatched(rows / m, m, k, n, Data(a), Data(b), Data(out), bias, residual, epilogue);
 }
 
 // DPS: attrs = [content hash of b, or 0 when b is not a constant], then the output.
 void Matmul(TensorView a, TensorView b, Shape attrs, TensorView out) {
-  Run(a, b, nullptr, attrs, out);
+  Run(a, b, nullptr, nullptr, attrs, out);
 }
 
 // DPS: a, b, bias [N], attrs (hash, then the epilogue), then the output.
 void MatmulEpilogue(TensorView a, TensorView b, TensorView bias, Shape attrs, TensorView out) {
   CheckFloat32(bias, "matmul bias");
-  Run(a, b, Data(bias), attrs, out);
+  Run(a, b, Data(bias), nullptr, attrs, out);
+}
+
+// DPS: a, b, bias [N], a residual shaped like the output, attrs, then the output.
+void MatmulResidual(TensorView a, TensorView b, TensorView bias, TensorView residual, Shape attrs,
+                    TensorView out) {
+  CheckFloat32(bias, "matmul bias");
+  CheckFloat32(residual, "matmul residual");
+  Run(a, b, Data(bias), Data(residual), attrs, out);
 }
 
 }  // namespace
@@ -158,5 +190,6 @@ TVM_FFI_STATIC_INIT_BLOCK() {
   namespace refl = tvm::ffi::reflection;
   refl::GlobalDef()
       .def("ember.dnnl.matmul", ember::dnnl_plugin::Matmul)
-      .def("ember.dnnl.matmul_epilogue", ember::dnnl_plugin::MatmulEpilogue);
+      .def("ember.dnnl.matmul_epilogue", ember::dnnl_plugin::MatmulEpilogue)
+      .def("ember.dnnl.matmul_residual", ember::dnnl_plugin::MatmulResidual);
 }
