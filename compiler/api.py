@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ember._version import __version__ as EMBER_VERSION
 from ember.errors import CompileError, EmberError, OptionError
 
 from . import artifact
@@ -29,8 +30,6 @@ from .tuning.apply import (
 )
 from .tuning.library_race import KernelRace, kernel_race
 from .tvm_errors import summarize
-
-EMBER_VERSION = "0.1.0"
 
 
 def compile_model(
