@@ -1,5 +1,10 @@
 #include "vm_pool.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -17,14 +22,42 @@ tvm::ffi::Function GetFunction(const tvm::ffi::Module& module, const std::string
   return *fn;
 }
 
+// Gives the memory TVM's pooled allocators cache for reuse (the workspaces of past runs) back
+// to the system: the allocators free only the blocks no run holds, and glibc then returns its
+// free pages, which it would otherwise keep in the arenas of the threads that ran.
+void ReleaseCachedMemory() {
+  try {
+    static const std::optional<tvm::ffi::Function> clear =
+        tvm::ffi::Function::GetGlobal("vm.builtin.memory_manager.clear");
+    if (clear) (*clear)();
+  } catch (...) {
+    // Only a cache: if TVM cannot clear it, the memory stays reserved for the next runs.
+  }
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
 }  // namespace
 
-VmPool::VmPool(tvm::ffi::Module library, Device device, std::string entry, std::string path)
+VmPool::VmPool(tvm::ffi::Module library, Device device, std::string entry, std::string path,
+               VmPoolLimits limits)
     : library_(std::move(library)),
       device_(device),
       entry_(std::move(entry)),
-      path_(std::move(path)) {
-  idle_.push_back(Create());
+      path_(std::move(path)),
+      limits_(limits) {
+  idle_.push_back(Idle{Create(), std::chrono::steady_clock::now()});
+  live_ = 1;
+}
+
+VmPool::~VmPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  reaper_wakeup_.notify_all();
+  if (reaper_.joinable()) reaper_.join();
 }
 
 std::unique_ptr<VmInstance> VmPool::Create() const {
@@ -44,21 +77,71 @@ std::unique_ptr<VmInstance> VmPool::Create() const {
 }
 
 VmPool::Lease VmPool::Acquire() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!idle_.empty()) {
-      std::unique_ptr<VmInstance> vm = std::move(idle_.back());
-      idle_.pop_back();
-      return Lease(this, std::move(vm));
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (idle_.empty() && live_ >= limits_.max_instances) {
+    if (limits_.fail_when_busy) {
+      Fail(ErrorCode::kBusy, path_, ": all ", limits_.max_instances,
+           " virtual machines are busy (max_concurrency ", limits_.max_instances,
+           "; the model was loaded to fail rather than wait)");
     }
+    returned_.wait(lock);
   }
-  return Lease(this, Create());  // outside the lock: creating a VM takes a while
+  if (!idle_.empty()) {
+    std::unique_ptr<VmInstance> vm = std::move(idle_.back().vm);
+    idle_.pop_back();
+    return Lease(this, std::move(vm));
+  }
+  ++live_;
+  if (live_ > 1 && !reaper_.joinable()) reaper_ = std::thread([this] { ReapIdle(); });
+  lock.unlock();
+  try {
+    return Lease(this, Create());  // outside the lock: creating a VM takes a while
+  } catch (...) {
+    lock.lock();
+    --live_;
+    returned_.notify_one();
+    throw;
+  }
+}
+
+int VmPool::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return live_;
 }
 
 void VmPool::Return(std::unique_ptr<VmInstance> vm) {
   if (!vm) return;
-  std::lock_guard<std::mutex> lock(mutex_);
-  idle_.push_back(std::move(vm));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    idle_.push_back(Idle{std::move(vm), std::chrono::steady_clock::now()});
+  }
+  returned_.notify_one();
+  reaper_wakeup_.notify_one();
+}
+
+void VmPool::ReapIdle() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    if (idle_.empty() || live_ <= 1) {
+      reaper_wakeup_.wait(lock);
+      continue;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now < idle_.front().since + limits_.idle_timeout) {
+      reaper_wakeup_.wait_until(lock, idle_.front().since + limits_.idle_timeout);
+      continue;
+    }
+    std::vector<std::unique_ptr<VmInstance>> expired;
+    while (!idle_.empty() && live_ > 1 && idle_.front().since + limits_.idle_timeout <= now) {
+      expired.push_back(std::move(idle_.front().vm));
+      idle_.erase(idle_.begin());
+      --live_;
+    }
+    lock.unlock();
+    expired.clear();  // outside the lock: runs may start meanwhile
+    ReleaseCachedMemory();
+    lock.lock();
+  }
 }
 
 }  // namespace ember

@@ -1,4 +1,5 @@
-/* The C ABI end to end: load, inspect, run, release, and a bad call's status and message.
+/* The C ABI end to end: its version, load, inspect, run, release, and a bad call's status and
+ * message.
  * Usage: c_api_test [MODEL.so]  (default: $EMBER_TEST_MODEL) */
 #include <ember/c_api.h>
 #include <stdio.h>
@@ -32,6 +33,43 @@ static void MakeInput(const ember_tensor_info_t* info, DLTensor* t, int64_t* sha
   t->shape = shape;
 }
 
+/* Options whose struct_size is too small, or that set fields of a newer ABI, are refused. */
+static void TestOptionsSizes(const char* path) {
+  ember_model_t model = NULL;
+  ember_load_options_t options = EMBER_LOAD_OPTIONS_INIT;
+  CHECK(options.struct_size == sizeof(options) && options.device_type == kDLCPU);
+  CHECK(options.idle_timeout_ms == EMBER_DEFAULT_IDLE_TIMEOUT_MS);
+  options.struct_size = 4;
+  CHECK(ember_model_load(path, &options, &model) == EMBER_INVALID_ARGUMENT);
+  CHECK(strstr(ember_last_error(), "struct_size") != NULL);
+  struct {
+    ember_load_options_t options;
+    int32_t newer_field;
+  } newer;
+  CHECK(ember_load_options_init_sized(&newer.options, sizeof(newer)) == EMBER_OK);
+  CHECK(newer.options.struct_size == sizeof(newer) && newer.newer_field == 0);
+  newer.newer_field = 1;
+  CHECK(ember_model_load(path, &newer.options, &model) == EMBER_INCOMPATIBLE);
+  CHECK(model == NULL);
+  newer.newer_field = 0; /* left at its default: fine */
+  CHECK(ember_model_load(path, &newer.options, &model) == EMBER_OK);
+  ember_model_release(model);
+}
+
+/* With max_concurrency 1 and fail_when_busy, the pool never grows past one VM. */
+static void TestPoolOptions(const char* path) {
+  ember_load_options_t options = EMBER_LOAD_OPTIONS_INIT;
+  options.max_concurrency = -1;
+  ember_model_t model = NULL;
+  CHECK(ember_model_load(path, &options, &model) == EMBER_INVALID_ARGUMENT);
+  CHECK(strstr(ember_last_error(), "max_concurrency") != NULL);
+  options.max_concurrency = 1;
+  options.fail_when_busy = 1;
+  options.idle_timeout_ms = 0;
+  CHECK(ember_model_load(path, &options, &model) == EMBER_OK);
+  ember_model_release(model);
+}
+
 static void TestBadCalls(const char* path) {
   ember_model_t model = NULL;
   CHECK(ember_model_load("/nonexistent/model.so", NULL, &model) == EMBER_NOT_FOUND);
@@ -51,9 +89,11 @@ static void TestBadCalls(const char* path) {
 int main(int argc, char** argv) {
   const char* path = argc > 1 ? argv[1] : getenv("EMBER_TEST_MODEL");
   CHECK(path != NULL && *path != '\0');
-  printf("ember %s\n", ember_version());
+  printf("ember %s, ABI %d\n", ember_version(), (int)ember_abi_version());
+  CHECK(ember_abi_version() == EMBER_ABI_VERSION);
   ember_load_options_t options;
   CHECK(ember_load_options_init(&options) == EMBER_OK);
+  CHECK(options.struct_size == sizeof(options) && options.max_concurrency == 0);
   options.num_threads = 1;
   ember_model_t model = NULL;
   CHECK(ember_model_load(path, &options, &model) == EMBER_OK);
@@ -88,6 +128,8 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < num_inputs; ++i) free(inputs[i].data);
   ember_model_release(model);
   TestBadCalls(path);
+  TestOptionsSizes(path);
+  TestPoolOptions(path);
   printf("c_api_test: ok\n");
   return 0;
 }
