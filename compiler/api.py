@@ -15,11 +15,11 @@ from ember.errors import CompileError, EmberError, OptionError
 from . import artifact
 from .codegen.build import build_library
 from .frontend import bind, importer, loader, preflight, signature
+from .layout.conv_layout import LayoutChoice, check_layout, choose_layout
 from .options import CompileOptions
-from .passes.conv_layout import LayoutChoice, check_layout, choose_layout
-from .passes.node_sources import kernel_sources, without_node_sources
 from .passes.pipeline import count_kernels, plugins_of, run_pipeline
 from .progress import Progress, SilentProgress
+from .provenance.node_sources import kernel_sources, without_node_sources
 from .target import Target, resolve
 from .tuning.apply import (
     CompileRecords,

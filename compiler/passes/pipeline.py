@@ -16,6 +16,11 @@ from tvm import relax
 
 from ember.errors import CompileError, TargetError
 
+from ..provenance.node_sources import (
+    fuse_ops_keeping_sources,
+    keeping_tags_by_order,
+    propagate_node_tags,
+)
 from ..target import Target
 from ..tvm_errors import summarize
 from .cpu_default_schedule import cpu_default_schedule
@@ -25,7 +30,6 @@ from .fast_math import fast_math
 from .gpu_schedule import gpu_schedule
 from .insert_guards import insert_guards
 from .materialize_empty_constants import materialize_empty_constants
-from .node_sources import fuse_ops_keeping_sources, keeping_tags_by_order, propagate_node_tags
 
 Phase = tuple[str, list[Any]]
 

@@ -8,7 +8,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ember.compiler.frontend import importer, signature
 from ember.compiler.models import transformer_block
-from ember.compiler.passes.node_sources import kernel_sources
+from ember.compiler.provenance.node_sources import kernel_sources
 from ember.compiler.passes.pipeline import run_pipeline
 from ember.compiler.target import resolve
 
