@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 
 import ember
-from ember.compiler.reference import ort_session, relative_error
+from ember.compiler.examples.reference import ort_session, relative_error
 from ember.timing import interleaved
 from export import example_input, export
 from flops import model_flops

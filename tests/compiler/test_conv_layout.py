@@ -9,7 +9,7 @@ import tvm_ffi
 from tvm import relax
 
 import ember
-from ember.compiler import models
+from ember.compiler.examples import models
 from ember.compiler.frontend import importer, signature
 from ember.compiler.layout import conv_layout
 from ember.compiler.layout.conv_layout import choose_layout, conv_shapes

@@ -15,7 +15,7 @@ from .run_cmd import read_inputs
 
 
 def _ort_runner(source: Path, feed: dict[str, Any], threads: int) -> Any:
-    from ember.compiler.reference import ort_session
+    from ember.compiler.examples.reference import ort_session
 
     session = ort_session(str(source), threads=threads)
     return lambda: session.run(None, feed)
