@@ -1,37 +1,7 @@
 /* The C ABI end to end: its version, load, inspect, run, release, and a bad call's status and
  * message.
  * Usage: c_api_test [MODEL.so]  (default: $EMBER_TEST_MODEL) */
-#include <ember/c_api.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define CHECK(cond)                                                                            \
-  do {                                                                                         \
-    if (!(cond)) {                                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
-              ember_last_error());                                                             \
-      exit(1);                                                                                 \
-    }                                                                                          \
-  } while (0)
-
-enum { kMaxInputs = 16, kMaxDims = 8 };
-
-/* Allocates a zero-filled input for `info`, symbolic dimensions set to 1. */
-static void MakeInput(const ember_tensor_info_t* info, DLTensor* t, int64_t* shape) {
-  size_t n = 1;
-  CHECK(info->ndim <= kMaxDims);
-  for (int i = 0; i < info->ndim; ++i) {
-    shape[i] = info->shape[i] < 0 ? 1 : info->shape[i];
-    n *= (size_t)shape[i];
-  }
-  memset(t, 0, sizeof(*t));
-  t->data = calloc(n, (info->dtype.bits + 7) / 8);
-  t->device.device_type = kDLCPU;
-  t->ndim = info->ndim;
-  t->dtype = info->dtype;
-  t->shape = shape;
-}
+#include "c_test_util.h"
 
 /* Options whose struct_size is too small, or that set fields of a newer ABI, are refused. */
 static void TestOptionsSizes(const char* path) {
@@ -98,20 +68,12 @@ int main(int argc, char** argv) {
   ember_model_t model = NULL;
   CHECK(ember_model_load(path, &options, &model) == EMBER_OK);
 
-  size_t num_inputs = 0, num_outputs = 0;
-  CHECK(ember_model_num_inputs(model, &num_inputs) == EMBER_OK && num_inputs <= kMaxInputs);
+  ZeroInputs in;
+  MakeInputs(model, &in);
+  size_t num_inputs = in.count, num_outputs = 0;
   CHECK(ember_model_num_outputs(model, &num_outputs) == EMBER_OK && num_outputs <= kMaxInputs);
-  DLTensor inputs[kMaxInputs];
-  int64_t shapes[kMaxInputs][kMaxDims];
-  const DLTensor* input_ptrs[kMaxInputs];
-  for (size_t i = 0; i < num_inputs; ++i) {
-    ember_tensor_info_t info;
-    CHECK(ember_model_input_info(model, i, &info) == EMBER_OK);
-    MakeInput(&info, &inputs[i], shapes[i]);
-    input_ptrs[i] = &inputs[i];
-  }
   DLManagedTensorVersioned* outputs[kMaxInputs];
-  CHECK(ember_model_run(model, input_ptrs, num_inputs, outputs, num_outputs) == EMBER_OK);
+  CHECK(ember_model_run(model, in.ptrs, num_inputs, outputs, num_outputs) == EMBER_OK);
   for (size_t i = 0; i < num_outputs; ++i) {
     const char* name = NULL;
     CHECK(ember_model_output_name(model, i, &name) == EMBER_OK);
@@ -120,12 +82,12 @@ int main(int argc, char** argv) {
   }
   /* One input too few: a clear message, no output written. */
   if (num_inputs > 0) {
-    CHECK(ember_model_run(model, input_ptrs, num_inputs - 1, outputs, num_outputs) ==
+    CHECK(ember_model_run(model, in.ptrs, num_inputs - 1, outputs, num_outputs) ==
           EMBER_INVALID_ARGUMENT);
     CHECK(strstr(ember_last_error(), "inputs, got") != NULL ||
           strstr(ember_last_error(), "input, got") != NULL);
   }
-  for (size_t i = 0; i < num_inputs; ++i) free(inputs[i].data);
+  FreeInputs(&in);
   ember_model_release(model);
   TestBadCalls(path);
   TestOptionsSizes(path);
