@@ -3,6 +3,8 @@
 #include <tvm/ffi/container/tensor.h>
 #include <tvm/ffi/extra/module.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -125,7 +127,10 @@ VmPoolLimits PoolLimits(const LoadOptions& options) {
   VmPoolLimits limits;
   limits.max_instances = options.max_concurrency > 0 ? options.max_concurrency : AvailableCpus();
   limits.fail_when_busy = options.fail_when_busy;
-  limits.idle_timeout = options.idle_timeout;
+  // A month is forever to a pool; a longer timeout (x64 for the last quiet-time clear) could
+  // overflow the clock's arithmetic.
+  limits.idle_timeout =
+      std::min<std::chrono::milliseconds>(options.idle_timeout, std::chrono::hours(24 * 30));
   return limits;
 }
 

@@ -4,6 +4,7 @@
 #include <malloc.h>
 #endif
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,6 +15,8 @@ namespace ember {
 namespace {
 
 constexpr int kPooledAllocator = 2;  // TVM's AllocatorType: 1 naive, 2 pooled
+// Quiet-time clears after the last run: at idle_timeout x 1, 2, 4, ... 64.
+constexpr int kQuietTrims = 7;
 
 tvm::ffi::Function GetFunction(const tvm::ffi::Module& module, const std::string& name,
                                const std::string& path) {
@@ -80,9 +83,8 @@ VmPool::Lease VmPool::Acquire() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (idle_.empty() && live_ >= limits_.max_instances) {
     if (limits_.fail_when_busy) {
-      Fail(ErrorCode::kBusy, path_, ": all ", limits_.max_instances,
-           " virtual machines are busy (max_concurrency ", limits_.max_instances,
-           "; the model was loaded to fail rather than wait)");
+      Fail(ErrorCode::kBusy, path_, ": busy: ", limits_.max_instances,
+           " runs are in flight (max_concurrency) and the model was loaded with fail_when_busy");
     }
     returned_.wait(lock);
   }
@@ -113,34 +115,45 @@ void VmPool::Return(std::unique_ptr<VmInstance> vm) {
   if (!vm) return;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    idle_.push_back(Idle{std::move(vm), std::chrono::steady_clock::now()});
+    last_return_ = std::chrono::steady_clock::now();
+    idle_.push_back(Idle{std::move(vm), last_return_});
+    quiet_trims_left_ = kQuietTrims;
   }
   returned_.notify_one();
   reaper_wakeup_.notify_one();
 }
 
 void VmPool::ReapIdle() {
+  using Clock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
-    if (idle_.empty() || live_ <= 1) {
-      reaper_wakeup_.wait(lock);
-      continue;
-    }
-    auto now = std::chrono::steady_clock::now();
-    if (now < idle_.front().since + limits_.idle_timeout) {
-      reaper_wakeup_.wait_until(lock, idle_.front().since + limits_.idle_timeout);
-      continue;
-    }
+    const Clock::time_point now = Clock::now();
     std::vector<std::unique_ptr<VmInstance>> expired;
     while (!idle_.empty() && live_ > 1 && idle_.front().since + limits_.idle_timeout <= now) {
       expired.push_back(std::move(idle_.front().vm));
       idle_.erase(idle_.begin());
       --live_;
     }
-    lock.unlock();
-    expired.clear();  // outside the lock: runs may start meanwhile
-    ReleaseCachedMemory();
-    lock.lock();
+    const bool quiet = static_cast<int>(idle_.size()) == live_;  // no run in flight
+    const auto trim_due =
+        last_return_ + limits_.idle_timeout * (1 << (kQuietTrims - quiet_trims_left_));
+    const bool trim = !expired.empty() || (quiet && quiet_trims_left_ > 0 && trim_due <= now);
+    if (trim) {
+      if (quiet && trim_due <= now && quiet_trims_left_ > 0) --quiet_trims_left_;
+      lock.unlock();
+      expired.clear();  // outside the lock: runs may start meanwhile
+      ReleaseCachedMemory();
+      lock.lock();
+      continue;
+    }
+    std::optional<Clock::time_point> next;
+    if (!idle_.empty() && live_ > 1) next = idle_.front().since + limits_.idle_timeout;
+    if (quiet && quiet_trims_left_ > 0) next = next ? std::min(*next, trim_due) : trim_due;
+    if (next) {
+      reaper_wakeup_.wait_until(lock, *next);
+    } else {
+      reaper_wakeup_.wait(lock);
+    }
   }
 }
 

@@ -80,7 +80,10 @@ class VmPool {
 
   std::unique_ptr<VmInstance> Create() const;
   void Return(std::unique_ptr<VmInstance> vm);
-  /*! \brief The reaper thread: releases instances idle past the timeout, keeping one alive. */
+  /*!
+   * \brief The reaper thread: releases instances idle past the timeout, keeping one alive,
+   *        and gives the cached workspace memory back while no run is in flight.
+   */
   void ReapIdle();
 
   tvm::ffi::Module library_;
@@ -93,6 +96,11 @@ class VmPool {
   std::condition_variable reaper_wakeup_;
   std::vector<Idle> idle_;  // oldest first: Acquire takes the most recently returned
   int live_ = 0;            // idle, leased or being created
+  // Outputs of past runs go back to TVM's cache when the caller drops them, after their VM
+  // came back: so once runs stop, the cache is cleared after idle_timeout and again at
+  // doubling intervals, `quiet_trims_left_` times.
+  std::chrono::steady_clock::time_point last_return_;
+  int quiet_trims_left_ = 0;
   bool stopping_ = false;
   std::thread reaper_;  // started with the second instance; one-VM models never need it
 };
