@@ -20,8 +20,8 @@ import tvm
 from onnx import TensorProto, helper, numpy_helper
 
 import ember
-from ember.compiler import models
 from ember.compiler.api import compile_model
+from ember.compiler.examples import models
 from ember.compiler.passes import pipeline
 from ember.timing import interleaved
 

@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 import ember
-from ember.compiler.reference import ort_session
+from ember.compiler.examples.reference import ort_session
 from ember.timing import interleaved
 from export import example_input, export
 from torch_models import BENCHMARKS, Benchmark

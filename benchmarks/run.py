@@ -28,7 +28,7 @@ import numpy as np
 import onnx
 
 import ember
-from ember.compiler.reference import ort_session, relative_error
+from ember.compiler.examples.reference import ort_session, relative_error
 from ember.peers import openvino_available, openvino_runner
 from ember.timing import interleaved
 from export import example_input, export

@@ -3,6 +3,7 @@ include(CMakePackageConfigHelpers)
 
 install(TARGETS ember_runtime ember_cpu_blas ember_cpu_dnnl LIBRARY DESTINATION lib)
 install(FILES runtime_cpp/include/ember/runtime.h runtime_cpp/include/ember/c_api.h
+              runtime_cpp/include/ember/export.h
         DESTINATION include/ember)
 if(EMBER_BUILD_PYTHON)
   install(TARGETS _runtime LIBRARY DESTINATION .)

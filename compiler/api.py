@@ -11,18 +11,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ember._version import __version__ as EMBER_VERSION
 from ember.errors import CompileError, EmberError, OptionError
 
 from . import artifact
 from .codegen.build import build_library
 from .frontend import bind, importer, loader, preflight, signature
+from .layout.conv_layout import LayoutChoice, check_layout, choose_layout
 from .libraries import onednn
 from .options import CompileOptions
-from .passes.conv_layout import LayoutChoice, check_layout, choose_layout
-from .passes.node_sources import kernel_sources, without_node_sources
 from .passes.pipeline import count_kernels, plugins_of, run_pipeline
 from .precision import check_precision
 from .progress import Progress, SilentProgress
+from .provenance.node_sources import kernel_sources, without_node_sources
 from .target import Target, resolve
 from .tuning.apply import (
     CompileRecords,
@@ -34,8 +35,6 @@ from .tuning.apply import (
 )
 from .tuning.library_race import KernelRace, kernel_race
 from .tvm_errors import summarize
-
-EMBER_VERSION = "0.1.0"
 
 
 def compile_model(

@@ -8,7 +8,7 @@
 vocabulary 8,000, random weights (seed 0). Inputs `input_ids` [1, seq], `past_k`/`past_v`
 [4, 1, 2, past, 64]; outputs logits and the grown caches, with `seq` and `past` symbolic
 (`torch.onnx.export(dynamo=True)`). Not run by the tests (they build a decoder of the same
-structure in code, `ember.compiler.decoder_model`, without torch).
+structure in code, `ember.compiler.examples.decoder_model`, without torch).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def main() -> None:
         if source is None:
             import onnx
 
-            from ember.compiler.decoder_model import kv_decoder
+            from ember.compiler.examples.decoder_model import kv_decoder
 
             source = Path(folder) / "decoder.onnx"
             onnx.save(kv_decoder(), source)

@@ -9,10 +9,10 @@ import numpy as np
 import onnx
 import pytest
 
-from ember.compiler import models
 from ember.compiler.api import compile_model
+from ember.compiler.examples import models
+from ember.compiler.examples.reference import ort_outputs
 from ember.compiler.options import CompileOptions
-from ember.compiler.reference import ort_outputs
 
 #: Outputs must match ONNX Runtime within this relative error (issue: 1e-4).
 RTOL = 1e-4

@@ -5,7 +5,7 @@ call goes through Ember's convert map (`converters.installed`), so `NodeTagger.w
 TVM converters that emit the node's result as a binding of its own and remember which
 binding belongs to which node. `attach` then stores the map (Relax var -> node names) in the
 module attribute ``ember_node_tags``, which the pass pipeline keeps up to date
-(`passes.node_sources`).
+(`provenance.node_sources`).
 
 Bindings a converter emits on the way to its result (the matmul of a Gemm, say) are emitted
 just before it, so they take the tag of the next tagged binding; the tuple unpacking TVM adds

@@ -36,9 +36,9 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from ..kernels.standalone_kernel import legalize_alone, workload_key
 from ..libraries import onednn
 from .rewrite import rewrite_functions
-from .standalone_kernel import legalize_alone, workload_key
 
 PLUGIN = "cpu_blas"
 _MATMUL = tvm.ir.Op.get("relax.matmul")

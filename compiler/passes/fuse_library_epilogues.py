@@ -27,7 +27,7 @@ import tvm
 from tvm import relax
 
 from ..libraries import onednn
-from .node_sources import TAGS_ATTR
+from ..provenance.node_sources import TAGS_ATTR
 
 _CALL_PACKED = tvm.ir.Op.get("relax.call_dps_packed")
 _ADD = tvm.ir.Op.get("relax.add")

@@ -41,8 +41,8 @@ import tvm_ffi
 from tvm import relax, tirx
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from .guard_rules import Requirement, requirements
-from .index_guards import guard_indices
+from ..guards.guard_rules import Requirement, requirements
+from ..guards.index_guards import guard_indices
 
 GUARD_SHAPE = "ember.guard.shape"
 

@@ -15,7 +15,7 @@ from typing import Any
 import tvm
 from tvm import relax
 
-from .standalone_kernel import OPAQUE
+from ..kernels.standalone_kernel import OPAQUE
 
 
 @tvm.transform.module_pass(opt_level=0, name="EmberIsolateScalarKernels")

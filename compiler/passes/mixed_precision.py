@@ -13,7 +13,7 @@ from __future__ import annotations
 import tvm
 from tvm import relax
 
-from .node_sources import keeping_tags_by_order
+from ..provenance.node_sources import keeping_tags_by_order
 
 #: TVM's TMixedPrecisionPolicy values (relax/transform/infer_amp_utils.h).
 _NEVER = 2

@@ -16,6 +16,11 @@ from tvm import relax
 
 from ember.errors import CompileError, TargetError
 
+from ..provenance.node_sources import (
+    fuse_ops_keeping_sources,
+    keeping_tags_by_order,
+    propagate_node_tags,
+)
 from ..target import Target
 from ..tvm_errors import summarize
 from .cpu_default_schedule import cpu_default_schedule
@@ -28,7 +33,6 @@ from .insert_guards import insert_guards
 from .isolate_scalar_kernels import isolate_scalar_kernels
 from .materialize_empty_constants import materialize_empty_constants
 from .mixed_precision import mixed_precision_passes
-from .node_sources import fuse_ops_keeping_sources, keeping_tags_by_order, propagate_node_tags
 
 Phase = tuple[str, list[Any]]
 

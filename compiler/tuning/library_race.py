@@ -1,7 +1,7 @@
 """The tuner against the library, per kernel: keep whichever is faster.
 
 On x86, float32 matmul and conv2d run in Ember's plugins (oneDNN, OpenBLAS). A tune also
-offers each of them to MetaSchedule as a kernel of its own (`passes.standalone_kernel`) and
+offers each of them to MetaSchedule as a kernel of its own (`kernels.standalone_kernel`) and
 times the library on the same shapes, in the same process setup as MetaSchedule's local
 runner (TVM's thread pool, all cores, the mean over runs of at least 100 ms). The library
 times are kept beside the records (`library_times.json`, one JSON line per kernel,

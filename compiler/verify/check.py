@@ -18,10 +18,10 @@ import onnx
 from ember.errors import InputError, ModelError
 from ember.feeds import check_feed, fixed_shapes_or_error, read_inputs
 
+from ..examples.reference import ort_outputs
 from ..frontend import bind, loader
 from ..frontend.signature import TensorSignature
 from ..options import CompileOptions
-from ..reference import ort_outputs
 from .result import VerifyResult
 from .search import NodeSearch, Runner
 from .tolerance import tensor_error, tolerance_for

@@ -17,9 +17,9 @@ import onnx
 from ember.errors import EmberError
 
 from ..api import compile_model
+from ..examples.reference import ort_outputs
 from ..frontend.node_tags import node_label
 from ..options import CompileOptions
-from ..reference import ort_outputs
 from . import surgery
 from .bisect import first_diverging
 from .result import DivergentNode

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from ._version import __version__
 from .errors import EmberError
 from .runtime import Model, TensorInfo, load, read_manifest
 from .session import InferenceSession
@@ -23,8 +24,6 @@ from .verification import verify
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-
-__version__ = "0.1.0"
 
 __all__ = [
     "EmberError",

@@ -1,6 +1,8 @@
 """Every exception Ember raises, in one module (standard library only).
 
-The runtime's C++ `ember::Error` codes map onto these classes one to one (see
+The codes are defined once, by `ember_status_t` in `ember/c_api.h` (which `ember::ErrorCode`
+takes its values from); tests/runtime/test_error_codes.py checks that these classes and
+docs/errors.md agree with it. The runtime's codes map onto classes one to one (see
 `RUNTIME_ERROR_CLASSES`), so Python, C and C++ callers see the same categories.
 """
 
@@ -87,7 +89,13 @@ class ToolchainError(EmberError):
 class CompileError(EmberError):
     """Compilation failed after the model was accepted (a bug or an unsupported pattern)."""
 
-    code = 6
+    code = 8
+
+
+class BusyError(EmberError, RuntimeError):
+    """Every virtual machine of the model is busy and it was loaded with ``fail_when_busy``."""
+
+    code = 9
 
 
 class VerificationError(EmberError):
@@ -105,4 +113,6 @@ RUNTIME_ERROR_CLASSES: dict[int, type[EmberError]] = {
     5: DeviceError,
     6: ExecutionError,
     7: InternalError,
+    8: CompileError,
+    9: BusyError,
 }

@@ -36,7 +36,14 @@ def _parse_device(device: str) -> tuple[int, int]:
     return _DEVICE_TYPES[kind], int(ordinal or 0)
 
 
-def load(path: str | os.PathLike[str], device: str = "cpu", threads: int | None = None) -> Model:
+def load(
+    path: str | os.PathLike[str],
+    device: str = "cpu",
+    threads: int | None = None,
+    max_concurrency: int | None = None,
+    fail_when_busy: bool = False,
+    idle_timeout: float | None = None,
+) -> Model:
     """Load a compiled model.
 
     Parameters
@@ -47,11 +54,31 @@ def load(path: str | os.PathLike[str], device: str = "cpu", threads: int | None 
         ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     threads
         Worker threads per run; by default ``EMBER_NUM_THREADS`` or every usable core.
+    max_concurrency
+        Runs in flight at most; each holds its own workspace (intermediate tensors), so this
+        bounds the memory a burst of requests takes. By default the usable cores.
+    fail_when_busy
+        When ``max_concurrency`` runs are in flight, a further `Model.run` waits for one to
+        finish (False, the default) or raises `ember.errors.BusyError` at once (True).
+    idle_timeout
+        Seconds without a run after which the virtual machines beyond one are released and
+        the workspace memory they cached is returned to the system; by default the runtime's
+        ``EMBER_DEFAULT_IDLE_TIMEOUT_MS`` (5 s).
     """
     if threads is not None and threads < 1:
         raise InputError(f"threads must be at least 1, got {threads}")
+    if max_concurrency is not None and max_concurrency < 1:
+        raise InputError(f"max_concurrency must be at least 1, got {max_concurrency}")
+    pool: dict[str, Any] = {
+        "max_concurrency": max_concurrency or 0,
+        "fail_when_busy": fail_when_busy,
+    }
+    if idle_timeout is not None:
+        if not 0 <= idle_timeout <= 2**31 / 1000:
+            raise InputError(f"idle_timeout must be 0 to 2147483 seconds, got {idle_timeout}")
+        pool["idle_timeout_ms"] = round(idle_timeout * 1000)
     device_type, device_id = _parse_device(device)
-    handle = _runtime.load(os.fspath(path), device_type, device_id, threads or 0)
+    handle = _runtime.load(os.fspath(path), device_type, device_id, threads or 0, **pool)
     return Model(handle, os.fspath(path))
 
 

@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
 #include <string>
 #include <utility>
 #include <variant>
@@ -134,7 +135,8 @@ py::object CopyTensor(const py::object& capsule, int device_type, int device_id)
   return ToPython(copy, false);
 }
 
-ember::Model Load(const std::string& path, int device_type, int device_id, int num_threads) {
+ember::Model Load(const std::string& path, int device_type, int device_id, int num_threads,
+                  int max_concurrency, bool fail_when_busy, int64_t idle_timeout_ms) {
   if (device_type != kDLCPU && device_type != kDLCUDA) {
     throw ember::Error(
         ember::ErrorCode::kInvalidArgument,
@@ -143,6 +145,9 @@ ember::Model Load(const std::string& path, int device_type, int device_id, int n
   ember::LoadOptions options;
   options.device = ember::Device{static_cast<ember::DeviceType>(device_type), device_id};
   options.num_threads = num_threads;
+  options.max_concurrency = max_concurrency;
+  options.fail_when_busy = fail_when_busy;
+  options.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
   py::gil_scoped_release release;
   return ember::Model::Load(path, options);
 }
@@ -173,12 +178,16 @@ PYBIND11_MODULE(_runtime, m) {
       .def_property_readonly(
           "device_type", [](const ember::Model& s) { return static_cast<int>(s.device().type); })
       .def_property_readonly("device_id", [](const ember::Model& s) { return s.device().id; })
+      .def_property_readonly("num_vms", &ember::Model::num_vms)
       .def("run", &Run, py::arg("named_inputs"), py::arg("outputs_to_host") = true,
            "Run with [(name, DLPack capsule), ...]; returns the outputs in manifest order: "
            "numpy arrays, or DLPack capsules for GPU outputs when outputs_to_host is false.");
 
   m.def("load", &Load, py::arg("path"), py::arg("device_type") = 1, py::arg("device_id") = 0,
-        py::arg("num_threads") = 0, "Verify and load an artifact.");
+        py::arg("num_threads") = 0, py::arg("max_concurrency") = 0,
+        py::arg("fail_when_busy") = false,
+        py::arg("idle_timeout_ms") = static_cast<int64_t>(EMBER_DEFAULT_IDLE_TIMEOUT_MS),
+        "Verify and load an artifact.");
   m.def(
       "read_manifest",
       [](const std::string& path) {

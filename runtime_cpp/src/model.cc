@@ -3,6 +3,8 @@
 #include <tvm/ffi/container/tensor.h>
 #include <tvm/ffi/extra/module.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -21,8 +23,9 @@
 #include "validate.h"
 #include "vm_pool.h"
 
+// The build passes the version of pyproject.toml, Ember's one version source.
 #ifndef EMBER_VERSION
-#define EMBER_VERSION "0.0.0"
+#error "EMBER_VERSION must be defined by the build (CMakeLists.txt reads pyproject.toml)"
 #endif
 
 namespace ember {
@@ -75,22 +78,23 @@ tvm::ffi::Tensor Aligned(const tvm::ffi::Tensor& t) {
   return copy;
 }
 
-std::vector<Tensor> CollectOutputs(const tvm::ffi::Any& result, const Model::Impl& impl) {
+std::vector<Tensor> CollectOutputs(const tvm::ffi::Any& result, const std::string& path,
+                                   size_t expected) {
   std::vector<tvm::ffi::Tensor> found;
   if (auto single = result.try_cast<tvm::ffi::Tensor>()) {
     found.push_back(*single);
   } else if (auto tuple = result.try_cast<tvm::ffi::Array<tvm::ffi::Any>>()) {
     for (const tvm::ffi::Any& item : *tuple) {
       auto t = item.try_cast<tvm::ffi::Tensor>();
-      if (!t) Fail(ErrorCode::kRuntime, impl.path, ": the model returned a non-tensor output");
+      if (!t) Fail(ErrorCode::kRuntime, path, ": the model returned a non-tensor output");
       found.push_back(*t);
     }
   } else {
-    Fail(ErrorCode::kRuntime, impl.path, ": the model returned ", result.GetTypeKey());
+    Fail(ErrorCode::kRuntime, path, ": the model returned ", result.GetTypeKey());
   }
-  if (found.size() != impl.manifest.outputs.size()) {
-    Fail(ErrorCode::kRuntime, impl.path, ": the model returned ", found.size(),
-         " outputs, the manifest lists ", impl.manifest.outputs.size());
+  if (found.size() != expected) {
+    Fail(ErrorCode::kRuntime, path, ": the model returned ", found.size(),
+         " outputs, the manifest lists ", expected);
   }
   std::vector<Tensor> outputs;
   for (tvm::ffi::Tensor& t : found) outputs.push_back(TensorAccess::Wrap(std::move(t)));
@@ -109,25 +113,25 @@ void CallChecked(const tvm::ffi::Function& entry, const std::vector<tvm::ffi::An
   }
 }
 
-std::shared_ptr<Model::Impl> LoadImpl(const std::string& path, const LoadOptions& options) {
-  auto impl = std::make_shared<Model::Impl>();
-  impl->path = path;
-  impl->device = options.device;
-  ArtifactFile file;
-  impl->manifest = ReadVerifiedManifest(path, &file);
-  impl->manifest_json = std::move(file.manifest_json);
-  CheckHost(impl->manifest, file.elf_machine, path);
-  CheckDeviceKind(impl->manifest, options.device, path);
-  EnsureTvmRuntimeLoaded();
-  if (options.device.type == DeviceType::kCUDA) {
-    EnsureTvmCudaRuntimeLoaded(path);
-    CheckCudaDevice(impl->manifest, options.device, path);
+// The pool's bounds from the options: unset concurrency is the usable cores (more runs at once
+// than cores only compete for them, while each holds a workspace).
+VmPoolLimits PoolLimits(const LoadOptions& options) {
+  if (options.max_concurrency < 0) {
+    Fail(ErrorCode::kInvalidArgument, "max_concurrency must be 0 (the usable cores) or more, got ",
+         options.max_concurrency);
   }
-  EnsurePluginsLoaded(impl->manifest.plugins, path);
-  impl->num_threads = ResolveNumThreads(options.num_threads);
-  impl->pool =
-      std::make_unique<VmPool>(LoadLibrary(path), options.device, impl->manifest.entry, path);
-  return impl;
+  if (options.idle_timeout.count() < 0) {
+    Fail(ErrorCode::kInvalidArgument, "idle_timeout must not be negative, got ",
+         options.idle_timeout.count(), " ms");
+  }
+  VmPoolLimits limits;
+  limits.max_instances = options.max_concurrency > 0 ? options.max_concurrency : AvailableCpus();
+  limits.fail_when_busy = options.fail_when_busy;
+  // A month is forever to a pool; a longer timeout (x64 for the last quiet-time clear) could
+  // overflow the clock's arithmetic.
+  limits.idle_timeout =
+      std::min<std::chrono::milliseconds>(options.idle_timeout, std::chrono::hours(24 * 30));
+  return limits;
 }
 
 }  // namespace
@@ -135,7 +139,27 @@ std::shared_ptr<Model::Impl> LoadImpl(const std::string& path, const LoadOptions
 Model::Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Model Model::Load(const std::string& path, const LoadOptions& options) {
-  return Translate(ErrorCode::kInternal, path, [&] { return Model(LoadImpl(path, options)); });
+  return Translate(ErrorCode::kInternal, path, [&] {
+    VmPoolLimits limits = PoolLimits(options);
+    auto impl = std::make_shared<Impl>();
+    impl->path = path;
+    impl->device = options.device;
+    ArtifactFile file;
+    impl->manifest = ReadVerifiedManifest(path, &file);
+    impl->manifest_json = std::move(file.manifest_json);
+    CheckHost(impl->manifest, file.elf_machine, path);
+    CheckDeviceKind(impl->manifest, options.device, path);
+    EnsureTvmRuntimeLoaded();
+    if (options.device.type == DeviceType::kCUDA) {
+      EnsureTvmCudaRuntimeLoaded(path);
+      CheckCudaDevice(impl->manifest, options.device, path);
+    }
+    EnsurePluginsLoaded(impl->manifest.plugins, path);
+    impl->num_threads = ResolveNumThreads(options.num_threads);
+    impl->pool = std::make_unique<VmPool>(LoadLibrary(path), options.device, impl->manifest.entry,
+                                          path, limits);
+    return Model(std::move(impl));
+  });
 }
 
 const std::vector<TensorSpec>& Model::inputs() const { return impl_->manifest.inputs; }
@@ -143,6 +167,7 @@ const std::vector<TensorSpec>& Model::outputs() const { return impl_->manifest.o
 const std::string& Model::manifest_json() const { return impl_->manifest_json; }
 int Model::num_threads() const { return impl_->num_threads; }
 Device Model::device() const { return impl_->device; }
+int Model::num_vms() const { return impl_->pool->size(); }
 
 std::vector<Tensor> Model::Run(const std::vector<Tensor>& inputs) const {
   ValidateInputs(impl_->manifest.inputs, inputs, impl_->device);
@@ -157,7 +182,7 @@ std::vector<Tensor> Model::Run(const std::vector<Tensor>& inputs) const {
       VmPool::Lease lease = impl_->pool->Acquire();
       CallChecked(lease.entry(), packed, &result);
     }
-    return CollectOutputs(result, *impl_);
+    return CollectOutputs(result, impl_->path, impl_->manifest.outputs.size());
   });
 }
 

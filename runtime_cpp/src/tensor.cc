@@ -25,15 +25,11 @@ struct ViewHolder {
   std::vector<int64_t> strides;
 };
 
-const Tensor::Impl& ImplOf(const std::shared_ptr<Tensor::Impl>& impl) {
-  if (!impl) Fail(ErrorCode::kInvalidArgument, "use of an undefined ember::Tensor");
-  return *impl;
-}
-
 }  // namespace
 
 const tvm::ffi::Tensor& TensorAccess::Unwrap(const Tensor& tensor) {
-  return ImplOf(tensor.impl_).tensor;
+  if (!tensor.impl_) Fail(ErrorCode::kInvalidArgument, "use of an undefined ember::Tensor");
+  return tensor.impl_->tensor;
 }
 
 tvm::ffi::Tensor AllocCpuTensor(tvm::ffi::ShapeView shape, DLDataType dtype) {

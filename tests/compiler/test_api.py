@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from onnx import TensorProto, helper
 
-from ember.compiler import models
 from ember.compiler.api import compile_model
+from ember.compiler.examples import models
 from ember.compiler.libraries import onednn
 from ember.compiler.options import CompileOptions
 from ember.errors import CompileError, OptionError, TargetError, UnsupportedModelError

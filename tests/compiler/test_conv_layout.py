@@ -9,11 +9,13 @@ import tvm_ffi
 from tvm import relax
 
 import ember
-from ember.compiler import models
+from ember.compiler.examples import models
 from ember.compiler.frontend import importer, signature
+from ember.compiler.layout import conv_layout
+from ember.compiler.layout.conv_layout import choose_layout, conv_shapes
+from ember.compiler.layout.conv_shape import ConvShape
+from ember.compiler.layout.conv_timing import fastest_ms
 from ember.compiler.libraries import onednn
-from ember.compiler.passes import conv_layout
-from ember.compiler.passes.conv_layout import ConvShape, choose_layout, conv_shapes
 from ember.compiler.passes.pipeline import run_pipeline
 from ember.compiler.target import resolve
 from ember.errors import OptionError
@@ -168,7 +170,7 @@ def test_plugin_nhwc_conv_matches_its_nchw_conv(data, cout, kernel, attrs):
         outs["nhwc"].transpose(0, 3, 1, 2), outs["nchw"], rtol=1e-4, atol=1e-4
     )
     runners = {layout: conv_layout.plugin_conv(shape, layout) for layout in ("nchw", "nhwc")}
-    assert all(ms > 0 for ms in conv_layout.fastest_ms(runners).values())
+    assert all(ms > 0 for ms in fastest_ms(runners).values())
 
 
 def test_auto_keeps_nchw_when_tvm_cannot_convert_the_graph(tmp_path):

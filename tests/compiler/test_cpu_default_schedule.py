@@ -9,7 +9,7 @@ import tvm
 from tvm import relax, tirx
 from tvm.relax.frontend.onnx import from_onnx
 
-from ember.compiler import models
+from ember.compiler.examples import models
 from ember.compiler.passes.cpu_default_schedule import cpu_default_schedule
 from ember.compiler.passes.pipeline import cpu_phases
 from ember.compiler.target import resolve
@@ -112,7 +112,7 @@ def test_extern_kernels_are_left_as_topi_wrote_them(tmp_path):
 def compiled_matches_onnxruntime(tmp_path, proto, feed):
     import ember
     from ember.compiler.api import compile_model
-    from ember.compiler.reference import ort_outputs
+    from ember.compiler.examples.reference import ort_outputs
 
     source = tmp_path / "model.onnx"
     onnx.save(proto, source)

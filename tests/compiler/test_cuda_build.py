@@ -8,9 +8,9 @@ import onnx
 import pytest
 
 import ember
-from ember.compiler import models
 from ember.compiler.api import compile_model
 from ember.compiler.codegen import cuda_driver, fatbin
+from ember.compiler.examples import models
 from ember.errors import DeviceError, IncompatibleArtifactError, ToolchainError
 from tests.conftest import save_model
 

@@ -35,7 +35,7 @@ def test_calls_become_fast_kernels(op):
 
 @pytest.mark.parametrize("op", list(OPS))
 def test_fast_kernels_match_onnxruntime(op, compile_example):
-    from ember.compiler.reference import ort_outputs
+    from ember.compiler.examples.reference import ort_outputs
 
     source, artifact = compile_example(f"fast_{op}", unary_model(op, **OPS[op]))
     # Exp stays in its float32 range; the others see their saturated tails too.

@@ -6,11 +6,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ember.compiler.examples.models import transformer_block
 from ember.compiler.frontend import importer, signature
 from ember.compiler.libraries import onednn
-from ember.compiler.models import transformer_block
-from ember.compiler.passes.node_sources import kernel_sources
 from ember.compiler.passes.pipeline import run_pipeline
+from ember.compiler.provenance.node_sources import kernel_sources
 from ember.compiler.target import resolve
 
 

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from ember.compiler import models
 from ember.compiler.api import compile_model
+from ember.compiler.examples import models
 from ember.compiler.frontend import importer, signature
 from ember.compiler.options import CompileOptions
 from ember.compiler.passes.pipeline import run_pipeline

@@ -10,7 +10,7 @@ from onnx import helper, numpy_helper
 
 import ember
 from ember.compiler.api import compile_model
-from ember.compiler.reference import ort_outputs
+from ember.compiler.examples.reference import ort_outputs
 
 
 def one_node_model(

@@ -10,7 +10,7 @@ from onnx.reference import ReferenceEvaluator
 
 import ember
 from ember.compiler.api import compile_model
-from ember.compiler.reference import ort_outputs
+from ember.compiler.examples.reference import ort_outputs
 
 F, B = TensorProto.FLOAT, TensorProto.BOOL
 

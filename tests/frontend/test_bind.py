@@ -9,9 +9,9 @@ from onnx import TensorProto, helper
 
 import ember
 from ember.compiler.api import compile_model
+from ember.compiler.examples.reference import ort_outputs
 from ember.compiler.frontend.bind import bind_inputs, operand_inputs, parse_bind, parse_binds
 from ember.compiler.options import CompileOptions
-from ember.compiler.reference import ort_outputs
 from ember.errors import OptionError
 from tests.integration.test_cli import assert_one_line_error
 from tests.integration.test_cli import ember as ember_cli

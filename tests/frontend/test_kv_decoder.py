@@ -1,6 +1,6 @@
 """A decoder with a key/value cache compiles once with symbolic lengths and runs every length.
 
-The model (`ember.compiler.decoder_model`) has the shape arithmetic of PyTorch's dynamo
+The model (`ember.compiler.examples.decoder_model`) has the shape arithmetic of PyTorch's dynamo
 export: lengths squeezed to scalars and added, `Range` positions, `Expand` and `Reshape` to
 shapes built from them. One artifact serves the prefill (past = 0) and every decode step.
 """
@@ -18,8 +18,8 @@ import pytest
 
 import ember
 from ember.compiler.api import compile_model
-from ember.compiler.decoder_model import DecoderShape, kv_decoder
-from ember.compiler.reference import ort_session, relative_error
+from ember.compiler.examples.decoder_model import DecoderShape, kv_decoder
+from ember.compiler.examples.reference import ort_session, relative_error
 from ember.errors import InputError
 from tests.integration.test_cli import assert_one_line_error
 from tests.integration.test_cli import ember as ember_cli

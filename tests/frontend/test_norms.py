@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import ember
 from ember.compiler.api import compile_model
-from ember.compiler.reference import ort_outputs
+from ember.compiler.examples.reference import ort_outputs
 
 from .single_node import one_node_model
 

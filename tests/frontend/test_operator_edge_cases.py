@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import ember
 from ember.compiler.api import compile_model
-from ember.compiler.reference import ort_outputs
+from ember.compiler.examples.reference import ort_outputs
 
 
 def run_both(tmp_path, nodes, inputs, outputs, feed, inits=(), opset=21) -> None:

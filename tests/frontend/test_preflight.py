@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from ember.compiler import models
 from ember.compiler.api import compile_model
+from ember.compiler.examples import models
 from ember.compiler.frontend.loader import load_model
 from ember.compiler.frontend.preflight import preflight
 from ember.compiler.target import resolve

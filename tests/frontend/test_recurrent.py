@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import ember
 from ember.compiler.api import compile_model
-from ember.compiler.reference import ort_outputs
+from ember.compiler.examples.reference import ort_outputs
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 SEQ, BATCH, INPUT, HIDDEN = 5, 3, 4, 6

@@ -8,8 +8,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 import ember
 from ember.compiler.api import compile_model
+from ember.compiler.examples.reference import ort_outputs
 from ember.compiler.frontend.fold_constants import fold_constants
-from ember.compiler.reference import ort_outputs
 
 
 def _model(nodes, x_shape, outputs, inits=(), opset=17) -> onnx.ModelProto:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import onnx
 
 import ember
-from ember.compiler import models
 from ember.compiler.api import compile_model
+from ember.compiler.examples import models
 from tests.conftest import assert_close_to_ort, random_feed
 from tests.frontend.test_recurrent import recurrent_model
 

@@ -15,8 +15,8 @@ import onnx
 import pytest
 
 import ember
-from ember.compiler import models
 from ember.compiler.api import compile_model
+from ember.compiler.examples import models
 from ember.emulation import aarch64_runtime, qemu
 from ember.errors import IncompatibleArtifactError, ToolchainError
 from tests.conftest import assert_close_to_ort, random_feed, save_model

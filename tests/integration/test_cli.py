@@ -12,8 +12,8 @@ import numpy as np
 import onnx
 import pytest
 
-from ember.compiler import models
-from ember.compiler.reference import ort_outputs
+from ember.compiler.examples import models
+from ember.compiler.examples.reference import ort_outputs
 from tests.conftest import RTOL, save_model
 
 EMBER = shutil.which("ember") or "ember"
@@ -190,7 +190,7 @@ def test_usage_errors_print_usage_not_a_traceback(args):
 
 
 def test_compile_reports_the_measured_conv_layout(tmp_path):
-    from ember.compiler.models import residual_cnn
+    from ember.compiler.examples.models import residual_cnn
     from ember.runtime import read_manifest
 
     source = tmp_path / "res.onnx"

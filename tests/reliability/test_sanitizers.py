@@ -19,7 +19,7 @@ from tests.reliability.cpp_build import REPO, configure_and_build, ctest, symbol
 
 pytestmark = pytest.mark.slow
 
-TESTS = ("thread_safety_test", "validation_test", "soak_test", "c_api_test")
+TESTS = ("thread_safety_test", "validation_test", "soak_test", "c_api_test", "c_api_abi1_test")
 # The kernel plugin the test model calls (OpenBLAS matmul), sanitized with the runtime.
 PLUGINS = ("ember_cpu_blas",)
 
@@ -63,4 +63,4 @@ def test_runtime_tests_pass_under_asan_and_ubsan(compile_example, tmp_path, reco
     assert "runtime error:" not in out and "LeakSanitizer" not in out.replace(
         "(LeakSanitizer is)", ""
     )
-    record_property("reliability", "sanitizers: 4 C/C++ tests pass under ASan+UBSan+LSan")
+    record_property("reliability", "sanitizers: 5 C/C++ tests pass under ASan+UBSan+LSan")

@@ -6,7 +6,7 @@ import onnx
 import pytest
 
 import ember
-from ember.compiler import models
+from ember.compiler.examples import models
 from tests.conftest import assert_close_to_ort, random_feed
 
 

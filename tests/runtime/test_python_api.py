@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 import ember
-from ember.compiler.reference import ort_outputs
+from ember.compiler.examples.reference import ort_outputs
 from tests.conftest import random_feed
 
 

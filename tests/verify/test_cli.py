@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ember.compiler import models
+from ember.compiler.examples import models
 from tests.conftest import save_model
 from tests.integration.test_cli import assert_one_line_error, ember
 from tests.verify.models import gated_mlp

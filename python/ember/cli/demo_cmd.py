@@ -43,7 +43,7 @@ def demo_command(
 def _write_example(name: str, folder: Path) -> Path:
     import onnx
 
-    from ember.compiler.models import EXAMPLES
+    from ember.compiler.examples.models import EXAMPLES
 
     if name not in EXAMPLES:
         raise EmberError(f"unknown example model '{name}' (choose from {', '.join(EXAMPLES)})")
@@ -55,7 +55,7 @@ def _write_example(name: str, folder: Path) -> Path:
 
 
 def _run_and_check(artifact: Path, source: Path) -> None:
-    from ember.compiler.reference import ort_outputs, relative_error
+    from ember.compiler.examples.reference import ort_outputs, relative_error
 
     compiled = load(artifact)
     rng = np.random.default_rng(0)

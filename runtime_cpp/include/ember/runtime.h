@@ -11,6 +11,11 @@
  * each take their own virtual-machine instance from a pool owned by the model, so results are
  * the same as running one at a time. Loading is thread safe too.
  *
+ * Memory: a model holds its code and weights once, plus one workspace (the intermediate
+ * tensors of a run) per run in flight; `LoadOptions::max_concurrency` bounds how many, and
+ * after `LoadOptions::idle_timeout` without runs the pool shrinks to one VM and returns the
+ * cached workspace memory to the system.
+ *
  * Errors: every failure throws `ember::Error`, whose `code()` is stable across releases and
  * whose `what()` is one line naming the file, input or device at fault.
  */
@@ -18,7 +23,10 @@
 #define EMBER_RUNTIME_H_
 
 #include <dlpack/dlpack.h>
+#include <ember/c_api.h>
+#include <ember/export.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -26,26 +34,22 @@
 #include <utility>
 #include <vector>
 
-#if defined(_WIN32)
-#define EMBER_API __declspec(dllexport)
-#else
-#define EMBER_API __attribute__((visibility("default")))
-#endif
-
 namespace ember {
 
 struct TensorAccess;  // the runtime's internal bridge to `Tensor::Impl`
 
-/*! \brief Stable error codes; the same numbers as `ember_status_t` in the C ABI. */
+/*! \brief Stable error codes: `ember_status_t` of the C ABI, which documents each. */
 enum class ErrorCode : int {
-  kOk = 0,
-  kInvalidArgument = 1,  //!< wrong input name, count, dtype, shape, layout or option
-  kNotFound = 2,         //!< the artifact file does not exist or cannot be read
-  kInvalidArtifact = 3,  //!< truncated, corrupted or not an Ember artifact
-  kIncompatible = 4,     //!< built for another CPU, ISA extension, GPU arch or newer runtime
-  kDevice = 5,           //!< the requested device is missing or unusable
-  kRuntime = 6,          //!< a kernel or the virtual machine failed while running
-  kInternal = 7,         //!< a bug or a broken installation (e.g. libtvm_runtime not found)
+  kOk = EMBER_OK,
+  kInvalidArgument = EMBER_INVALID_ARGUMENT,
+  kNotFound = EMBER_NOT_FOUND,
+  kInvalidArtifact = EMBER_INVALID_ARTIFACT,
+  kIncompatible = EMBER_INCOMPATIBLE,
+  kDevice = EMBER_DEVICE,
+  kRuntime = EMBER_RUNTIME,
+  kInternal = EMBER_INTERNAL,
+  kCompileFailed = EMBER_COMPILE_FAILED,
+  kBusy = EMBER_BUSY,
 };
 
 /*! \brief The one exception type the runtime throws. */
@@ -110,9 +114,8 @@ class EMBER_API Tensor {
   /*! \brief Size of the data in bytes (contiguous layout). */
   size_t nbytes() const;
 
-  struct Impl;
-
  private:
+  struct Impl;
   explicit Tensor(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;
   friend class Model;
@@ -138,6 +141,18 @@ struct LoadOptions {
    *        process may run on. Applies to TVM's thread pool of each thread that calls `Run`.
    */
   int num_threads = 0;
+  /*!
+   * \brief Runs in flight at most, hence virtual machines and workspaces alive at most. 0: the
+   *        cores this process may run on (more runs at once than cores only queue for them).
+   */
+  int max_concurrency = 0;
+  /*! \brief When every VM is busy: false, `Run` waits for one; true, it throws `kBusy`. */
+  bool fail_when_busy = false;
+  /*!
+   * \brief Idle VMs beyond one are released, and the workspace memory cached for them given
+   *        back to the system, after this long without a run.
+   */
+  std::chrono::milliseconds idle_timeout{EMBER_DEFAULT_IDLE_TIMEOUT_MS};
 };
 
 /*! \brief A loaded, ready-to-run compiled model. Cheap to copy (shared reference). */
@@ -167,10 +182,11 @@ class EMBER_API Model {
   std::vector<Tensor> Run(const std::vector<Tensor>& inputs) const;
   /*! \brief Run with inputs given by name, in any order; every input must be named once. */
   std::vector<Tensor> Run(const std::vector<std::pair<std::string, Tensor>>& named_inputs) const;
-
-  struct Impl;
+  /*! \brief Virtual machines alive now (busy or idle): at most `max_concurrency`. */
+  int num_vms() const;
 
  private:
+  struct Impl;
   explicit Model(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;
 };

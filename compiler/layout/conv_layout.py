@@ -18,7 +18,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,32 +30,21 @@ from tvm import relax
 from ember.errors import OptionError
 
 from ..libraries import onednn
+from ..passes.dispatch_cpu_kernels import conv2d_attrs, plugin_takes_conv2d
 from ..target import Target
-from .dispatch_cpu_kernels import conv2d_attrs, plugin_takes_conv2d
+from .conv_shape import ConvShape
 
 LAYOUTS = ("auto", "nchw", "nhwc")
 #: The forked NHWC conversion check (`nhwc_problem`) gets this long.
 NHWC_CHECK_TIMEOUT_S = 120.0
 _CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
 _KERNELS = {"nchw": "ember.cpu.conv2d", "nhwc": "ember.cpu.conv2d_nhwc"}
-# Time each kernel at least this many times, and for about this long.
-_MIN_RUNS, _BUDGET_S = 5, 0.01
 # The layout that is not preferred must beat the preferred one by this fraction to be taken:
 # timings a few percent apart are within the noise of a busy machine and would flip between
 # compiles. Preferred: NHWC where oneDNN runs the convolutions (its direct and depthwise
 # kernels read NHWC), else NCHW, the model's own (no transposes at the edges, and the layout
 # `ember tune` records are made in).
 LAYOUT_MARGIN = 0.05
-
-
-@dataclass(frozen=True)
-class ConvShape:
-    """One conv2d as the plugin sees it, in NCHW/OIHW terms."""
-
-    data: tuple[int, ...]
-    weight: tuple[int, ...]
-    out: tuple[int, ...]
-    attrs: tuple[int, ...]  # strides, pads (top, left, bottom, right), dilations, groups
 
 
 @dataclass(frozen=True)
@@ -238,21 +227,3 @@ def plugin_conv(shape: ConvShape, layout: str) -> Callable[[], object]:
     args = [tvm.runtime.tensor(np.ascontiguousarray(a)) for a in (data, weight, out)]
     attrs = tvm_ffi.Shape(shape.attrs)
     return lambda: kernel(args[0], args[1], attrs, args[2])
-
-
-def fastest_ms(runners: Mapping[str, Callable[[], object]]) -> dict[str, float]:
-    """The fastest call of each runner in milliseconds, after a warm-up call each.
-
-    The runners take turns, so a change in the machine's load hits them alike: at least
-    `_MIN_RUNS` rounds, and rounds until each runner had about `_BUDGET_S`.
-    """
-    for run in runners.values():
-        run()  # warm-up: pool threads, buffers
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    deadline = time.perf_counter() + _BUDGET_S * len(runners)
-    while len(times[next(iter(times))]) < _MIN_RUNS or time.perf_counter() < deadline:
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: 1e3 * min(values) for name, values in times.items()}

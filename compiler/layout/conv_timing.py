@@ -12,19 +12,23 @@ taking turns.
 from __future__ import annotations
 
 import functools
+import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 import tvm
 from tvm import relax
 
+from ..passes.pipeline import run_pipeline
 from ..target import Target
-from .pipeline import run_pipeline
 
 if TYPE_CHECKING:
-    from .conv_layout import ConvShape
+    from .conv_shape import ConvShape
 
+# Time each kernel at least this many times, and for about this long.
+_MIN_RUNS, _BUDGET_S = 5, 0.01
 # layout -> (data layout, kernel layout, axes of NCHW data / OIHW weight in that layout)
 _LAYOUTS = {
     "nchw": ("NCHW", "OIHW", (0, 1, 2, 3), (0, 1, 2, 3)),
@@ -37,8 +41,6 @@ def time_convs(shapes: Counter[ConvShape], target: Target) -> dict[str, float]:
 
     Each shape's time counts as often as the model uses the shape.
     """
-    from .conv_layout import fastest_ms
-
     rng = np.random.default_rng(0)
     vms = {}
     for layout in _LAYOUTS:
@@ -91,3 +93,21 @@ def _module(shapes: list[ConvShape], layout: str, rng: np.random.Generator) -> t
                 out = bb.emit_output(z)
             bb.emit_func_output(out)
     return bb.get()
+
+
+def fastest_ms(runners: Mapping[str, Callable[[], object]]) -> dict[str, float]:
+    """The fastest call of each runner in milliseconds, after a warm-up call each.
+
+    The runners take turns, so a change in the machine's load hits them alike: at least
+    `_MIN_RUNS` rounds, and rounds until each runner had about `_BUDGET_S`.
+    """
+    for run in runners.values():
+        run()  # warm-up: pool threads, buffers
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    deadline = time.perf_counter() + _BUDGET_S * len(runners)
+    while len(times[next(iter(times))]) < _MIN_RUNS or time.perf_counter() < deadline:
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * min(values) for name, values in times.items()}

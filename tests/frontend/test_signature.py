@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ember.compiler import models
+from ember.compiler.examples import models
 from ember.compiler.frontend.signature import apply_shapes, graph_inputs
 from ember.compiler.options import parse_input_shape, parse_input_shapes
 from ember.errors import OptionError

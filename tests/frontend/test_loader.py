@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from onnx import TensorProto, helper
 
-from ember.compiler import models
+from ember.compiler.examples import models
 from ember.compiler.frontend.loader import load_model
 from ember.errors import ModelError
 from tests.conftest import save_model

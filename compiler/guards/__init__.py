@@ -1,0 +1,1 @@
+"""What the run-time guards check: operators' shape requirements, gather/scatter indices."""

@@ -1,0 +1,1 @@
+"""Single kernels built outside a model's pipeline (for library dispatch and tuning)."""
