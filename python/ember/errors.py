@@ -101,7 +101,7 @@ class BusyError(EmberError, RuntimeError):
 class VerificationError(EmberError):
     """`ember compile --verify`: outputs differ from ONNX Runtime's beyond the tolerance."""
 
-    code = 6
+    code = 10
 
 
 #: Classes for the C++ runtime's error codes, indexed by `ember::ErrorCode`.
@@ -115,4 +115,5 @@ RUNTIME_ERROR_CLASSES: dict[int, type[EmberError]] = {
     7: InternalError,
     8: CompileError,
     9: BusyError,
+    10: VerificationError,
 }

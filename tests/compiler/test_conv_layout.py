@@ -46,9 +46,8 @@ def packed_calls(mod, name):
 
 def test_nhwc_convs_read_constant_hwio_weights_and_no_weight_is_transposed_at_run_time():
     lowered = run_pipeline(imported(models.residual_cnn()), X86, layout="nhwc", until="legalize")
-    convs = packed_calls(lowered, onednn.CONV_NHWC) + packed_calls(
-        lowered, onednn.CONV_NHWC_EPILOGUE
-    )
+    kernels = (onednn.CONV_NHWC, onednn.CONV_NHWC_EPILOGUE, onednn.CONV_NHWC_RESIDUAL)
+    convs = [call for kernel in kernels for call in packed_calls(lowered, kernel)]
     assert len(convs) == 8 and not packed_calls(lowered, "ember.cpu.conv2d")
     for call in convs:
         data, weight = call.args[1].fields[:2]

@@ -70,6 +70,7 @@ typedef enum {
   EMBER_INTERNAL = 7,         /*!< a bug or a broken installation */
   EMBER_COMPILE_FAILED = 8,   /*!< compiling an accepted model failed (the compiler's only) */
   EMBER_BUSY = 9,             /*!< every VM is busy and the model was loaded to fail fast */
+  EMBER_VERIFY_FAILED = 10,   /*!< outputs differ from ONNX Runtime's beyond the tolerance */
 } ember_status_t;
 
 /*! \brief Opaque handle to a loaded model. */

@@ -50,6 +50,7 @@ enum class ErrorCode : int {
   kInternal = EMBER_INTERNAL,
   kCompileFailed = EMBER_COMPILE_FAILED,
   kBusy = EMBER_BUSY,
+  kVerifyFailed = EMBER_VERIFY_FAILED,
 };
 
 /*! \brief The one exception type the runtime throws. */
