@@ -3,7 +3,8 @@
 Precondition: imported Relax, before LegalizeOps (the ops are still `relax.matmul`,
 `relax.nn.conv2d` and `relax.nn.conv1d`), constants folded. Each matching call becomes
 `call_dps_packed` of a plugin kernel; everything around it (bias, activation, residual add)
-stays Relax and is fused into generated elementwise kernels. Postcondition: the module's
+stays Relax, fused into oneDNN's calls by `fuse_library_epilogues` or else into generated
+elementwise kernels. Postcondition: the module's
 attribute `ember_plugins` names the plugins, so the artifact's manifest tells the runtime to
 load them.
 
@@ -112,23 +113,20 @@ class _Rewriter(PyExprMutator):
         if call.op == _MATMUL and _matmul_matches(call):
             if self.dnnl:
                 attrs = relax.ShapeExpr([_constant_hash(call.args[1])])
-                return self._route(call, "matmul", onednn.MATMUL, [*call.args, attrs], ())
-            return self._route(call, "matmul", "ember.cpu.matmul", list(call.args), ())
+                return self._route(call, "matmul", onednn.MATMUL, [*call.args, attrs])
+            return self._route(call, "matmul", "ember.cpu.matmul", list(call.args))
         if call.op == _CONV1D and self.dnnl:
             rewritten = self._conv1d(call)
             return call if rewritten is None else rewritten
         layouts = _conv2d_layouts(call) if call.op == _CONV2D else None
         if layouts == ("NHWC", "HWIO") and self.dnnl and _dnnl_takes_conv(call):
             attrs = conv2d_attrs(call)
-            values = tuple(int(v) for v in attrs.values)
             hashed = relax.ShapeExpr([*attrs.values, _constant_hash(call.args[1])])
-            return self._route(call, "conv2d_nhwc", onednn.CONV_NHWC, [*call.args, hashed], values)
+            return self._route(call, "conv2d_nhwc", onednn.CONV_NHWC, [*call.args, hashed])
         kernel = _CONV_KERNELS.get(layouts) if layouts else None
         if kernel is not None and plugin_takes_conv2d(call):
-            attrs = conv2d_attrs(call)
-            values = tuple(int(v) for v in attrs.values)
             op = kernel.removeprefix("ember.cpu.")
-            return self._route(call, op, kernel, [*call.args, attrs], values)
+            return self._route(call, op, kernel, [*call.args, conv2d_attrs(call)])
         return call
 
     def _conv1d(self, call: relax.Call) -> relax.Expr | None:
@@ -159,30 +157,30 @@ class _Rewriter(PyExprMutator):
         op: str,
         kernel: str,
         args: list[relax.Expr],
-        attrs: tuple[int, ...],
     ) -> relax.Expr:
         plugin = onednn.PLUGIN if kernel.startswith("ember.dnnl.") else PLUGIN
-        site = LibrarySite(op, "", (), attrs, kernel, plugin)
-        generated = self._generated(call, site, args) if self.choice is not None else None
+        generated = self._generated(call, op, kernel, plugin, args)
         if generated is not None:
             return generated
         self.plugins.add(plugin)
         return relax.op.call_dps_packed(kernel, args, call.ty)
 
     def _generated(
-        self, call: relax.Call, site: LibrarySite, args: list[relax.Expr]
+        self, call: relax.Call, op: str, kernel: str, plugin: str, args: list[relax.Expr]
     ) -> relax.Expr | None:
+        """The tuned generated kernel for `call`, where the choice prefers it to the library."""
+        if self.choice is None:
+            return None
         shapes = _static_shapes([*call.args, call])
-        if shapes is None or self.choice is None:  # symbolic shapes: no tuned kernel to race
+        if shapes is None:  # symbolic shapes: no tuned kernel to race
             return None
-        func = legalize_alone(call, site.op)
-        plugin_attrs = tuple(int(v) for v in args[-1].values) if len(args) > 2 else ()
-        raced = LibrarySite(
-            site.op, workload_key(func), shapes, plugin_attrs, site.function, site.plugin
-        )
-        if not self.choice.use_generated(raced):
+        func = legalize_alone(call, op)
+        # The plugin's attributes are its last argument, where it takes any.
+        attrs = tuple(int(v) for v in args[-1].values) if len(args) > 2 else ()
+        site = LibrarySite(op, workload_key(func), shapes, attrs, kernel, plugin)
+        if not self.choice.use_generated(site):
             return None
-        gvar = self.builder_.add_func(func, f"{site.op}_generated")
+        gvar = self.builder_.add_func(func, f"{op}_generated")
         return relax.call_tir(gvar, list(call.args), call.ty)
 
 
