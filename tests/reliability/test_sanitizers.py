@@ -20,8 +20,8 @@ from tests.reliability.cpp_build import REPO, configure_and_build, ctest, symbol
 pytestmark = pytest.mark.slow
 
 TESTS = ("thread_safety_test", "validation_test", "soak_test", "c_api_test", "c_api_abi1_test")
-# The kernel plugin the test model calls (OpenBLAS matmul), sanitized with the runtime.
-PLUGINS = ("ember_cpu_blas",)
+# The kernel plugins a test model may call (OpenBLAS and oneDNN), sanitized with the runtime.
+PLUGINS = ("ember_cpu_blas", "ember_cpu_dnnl")
 
 
 def tvm_runtime_library() -> Path:

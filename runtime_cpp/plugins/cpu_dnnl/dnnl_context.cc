@@ -1,6 +1,5 @@
 #include "dnnl_context.h"
 
-#include <omp.h>
 #include <tvm/ffi/error.h>
 #include <tvm/ffi/function.h>
 #include <tvm/ffi/reflection/registry.h>
@@ -13,6 +12,14 @@
 #include <sstream>
 #include <utility>
 #include <vector>
+
+// The two OpenMP calls the plugin makes, from libgomp (oneDNN's threading runtime, linked
+// below). Declared here rather than through <omp.h>: clang installations without libomp's
+// headers build the plugin too (the sanitizer builds), and these signatures are OpenMP's ABI.
+extern "C" {
+int omp_get_max_threads();
+void omp_set_num_threads(int num_threads);
+}
 
 namespace ember {
 namespace dnnl_plugin {

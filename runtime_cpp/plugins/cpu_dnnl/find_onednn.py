@@ -10,13 +10,16 @@ from pathlib import Path
 
 
 def _folder_of(distribution: str, name: str, parent: str) -> str:
-    dist = metadata.distribution(distribution)
+    try:
+        dist = metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        raise SystemExit(f"error: {distribution} is not installed: pip install {distribution}")
     for file in dist.files or []:
         # RECORD paths of data files are relative to site-packages ("../../../lib/x.so").
         path = Path(str(dist.locate_file(file))).resolve()
         if path.name == name and path.parent.name == parent:
             return str(path.parent)
-    raise SystemExit(f"{distribution} has no {name}: pip install {distribution}")
+    raise SystemExit(f"error: {distribution} has no {name}: pip install {distribution}")
 
 
 print(_folder_of("onednn-devel-cpu-gomp", "dnnl.hpp", "include"))
