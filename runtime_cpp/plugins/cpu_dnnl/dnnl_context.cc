@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <list>
 #include <mutex>
 #include <sstream>
@@ -101,17 +102,16 @@ struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
 };
 
-// Packed weights by (content hash, layout), least recently used first.
+// Packed weights by key (PackKey), least recently used first.
 class PackCache {
  public:
   std::shared_ptr<const void> Get(const std::string& key, size_t bytes,
                                   const std::function<void(void*)>& fill) {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-      if (it->key == key) {
-        entries_.splice(entries_.end(), entries_, it);  // now the most recently used
-        return it->data;
-      }
+    auto found = index_.find(key);
+    if (found != index_.end()) {
+      entries_.splice(entries_.end(), entries_, found->second);  // now the most recently used
+      return found->second->data;
     }
     // 64-byte alignment: the kernels' vector loads of a packed panel never split a line.
     void* raw = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
@@ -119,9 +119,11 @@ class PackCache {
     std::shared_ptr<void> data(raw, FreeDeleter());
     fill(raw);
     entries_.push_back({key, bytes, data});
+    index_[key] = std::prev(entries_.end());
     total_ += bytes;
     while (total_ > kPackedWeightsBudget && entries_.size() > 1) {
       total_ -= entries_.front().bytes;
+      index_.erase(entries_.front().key);
       entries_.pop_front();
     }
     return data;
@@ -135,6 +137,7 @@ class PackCache {
   };
   std::mutex mutex_;
   std::list<Entry> entries_;
+  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
   size_t total_ = 0;
 };
 
@@ -147,12 +150,15 @@ void* Scratchpad(size_t bytes) {
 
 }  // namespace
 
-std::shared_ptr<const void> PackedWeights(int64_t content_hash, int64_t offset,
-                                          const dnnl::memory::desc& plain, const void* weights,
-                                          const dnnl::memory::desc& packed) {
+std::string PackKey(int64_t content_hash, int64_t offset, const dnnl::memory::desc& plain,
+                    const dnnl::memory::desc& packed) {
+  return std::to_string(content_hash) + "@" + std::to_string(offset) + "|" + DescKey(plain) + "|" +
+         DescKey(packed);
+}
+
+std::shared_ptr<const void> PackedWeights(const std::string& key, const dnnl::memory::desc& plain,
+                                          const void* weights, const dnnl::memory::desc& packed) {
   static PackCache cache;
-  std::string key = std::to_string(content_hash) + "@" + std::to_string(offset) + "|" +
-                    DescKey(plain) + "|" + DescKey(packed);
   return cache.Get(key, packed.get_size(), [&](void* out) {
     SingleThreaded one_thread;
     dnnl::stream stream(Engine());
@@ -161,6 +167,11 @@ std::shared_ptr<const void> PackedWeights(int64_t content_hash, int64_t offset,
     dnnl::reorder(from, to).execute(stream, from, to);
     stream.wait();
   });
+}
+
+void AppendShape(const tvm::ffi::TensorView& t, std::vector<int64_t>* key) {
+  key->push_back(t.ndim());
+  for (int i = 0; i < t.ndim(); ++i) key->push_back(t.shape()[i]);
 }
 
 Epilogue Epilogue::Decode(tvm::ffi::ShapeView attrs, size_t begin) {
@@ -230,29 +241,63 @@ int Epilogue::ResidualIndex() const {
   return -1;
 }
 
+namespace {
+
+// A kernel's memory objects and argument map on one thread, made on its first execution there:
+// later executions only re-point the objects at the call's buffers (making them costs more
+// than a small tile's arithmetic).
+struct BoundArgs {
+  dnnl::memory src, weights, dst, bias, residual, scratchpad;
+  std::unordered_map<int, dnnl::memory> args;
+
+  explicit BoundArgs(const Kernel& kernel) {
+    // DNNL_MEMORY_NONE: no buffer yet; every execution sets each handle.
+    src = dnnl::memory(kernel.src, Engine(), DNNL_MEMORY_NONE);
+    weights = dnnl::memory(kernel.weights, Engine(), DNNL_MEMORY_NONE);
+    dst = dnnl::memory(kernel.dst, Engine(), DNNL_MEMORY_NONE);
+    args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+    if (kernel.bias.get_ndims() > 0) {
+      bias = dnnl::memory(kernel.bias, Engine(), DNNL_MEMORY_NONE);
+      args[DNNL_ARG_BIAS] = bias;
+    }
+    if (kernel.residual_post_op >= 0) {
+      // Read with the output's own layout (the tile's rows of a tensor shaped like the output).
+      residual = dnnl::memory(kernel.dst, Engine(), DNNL_MEMORY_NONE);
+      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(kernel.residual_post_op) | DNNL_ARG_SRC_1] = residual;
+    }
+    if (kernel.scratchpad_bytes > 0) {
+      dnnl::memory::desc bytes({static_cast<int64_t>(kernel.scratchpad_bytes)},
+                               dnnl::memory::data_type::u8, dnnl::memory::format_tag::a);
+      scratchpad = dnnl::memory(bytes, Engine(), DNNL_MEMORY_NONE);
+      args[DNNL_ARG_SCRATCHPAD] = scratchpad;
+    }
+  }
+};
+
+}  // namespace
+
 void Execute(const Kernel& kernel, const void* src, const void* weights, void* dst,
              const void* bias, const void* residual) {
   SingleThreaded one_thread;
   thread_local dnnl::stream stream(Engine());
-  dnnl::memory src_mem(kernel.src, Engine(), const_cast<void*>(src));
-  dnnl::memory weights_mem(kernel.weights, Engine(), const_cast<void*>(weights));
-  dnnl::memory dst_mem(kernel.dst, Engine(), dst);
-  std::unordered_map<int, dnnl::memory> args = {
-      {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, weights_mem}, {DNNL_ARG_DST, dst_mem}};
-  if (bias != nullptr) {
-    args[DNNL_ARG_BIAS] = dnnl::memory(kernel.bias, Engine(), const_cast<void*>(bias));
+  // Kernels live as long as the process (CachedKernel), so their addresses are stable keys.
+  thread_local std::unordered_map<const Kernel*, BoundArgs> bound;
+  auto found = bound.find(&kernel);
+  if (found == bound.end()) found = bound.emplace(&kernel, BoundArgs(kernel)).first;
+  BoundArgs& b = found->second;
+  b.src.set_data_handle(const_cast<void*>(src));
+  b.weights.set_data_handle(const_cast<void*>(weights));
+  b.dst.set_data_handle(dst);
+  if (b.bias) {
+    if (bias == nullptr) TVM_FFI_THROW(ValueError) << "ember.dnnl: the kernel needs a bias";
+    b.bias.set_data_handle(const_cast<void*>(bias));
   }
-  if (residual != nullptr && kernel.residual_post_op >= 0) {
-    // Read with the output's own layout (the tile's rows of a tensor shaped like the output).
-    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(kernel.residual_post_op) | DNNL_ARG_SRC_1] =
-        dnnl::memory(kernel.dst, Engine(), const_cast<void*>(residual));
+  if (b.residual) {
+    if (residual == nullptr) TVM_FFI_THROW(ValueError) << "ember.dnnl: the kernel needs a residual";
+    b.residual.set_data_handle(const_cast<void*>(residual));
   }
-  if (kernel.scratchpad_bytes > 0) {
-    dnnl::memory::desc bytes({static_cast<int64_t>(kernel.scratchpad_bytes)},
-                             dnnl::memory::data_type::u8, dnnl::memory::format_tag::a);
-    args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(bytes, Engine(), Scratchpad(kernel.scratchpad_bytes));
-  }
-  kernel.primitive.execute(stream, args);
+  if (b.scratchpad) b.scratchpad.set_data_handle(Scratchpad(kernel.scratchpad_bytes));
+  kernel.primitive.execute(stream, b.args);
   stream.wait();
 }
 

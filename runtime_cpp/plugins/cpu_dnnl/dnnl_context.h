@@ -18,6 +18,7 @@
 #include <dnnl.hpp>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -78,21 +79,68 @@ std::shared_ptr<const Kernel> CachedKernel(const std::string& key,
                                            const std::function<Kernel()>& make);
 
 /*!
- * \brief `weights` reordered into `packed` (the layout the kernel reads), cached by the
- *        compiler's content hash of the constant, the element `offset` of this part of it and
- *        the layout: packed once per process,
- *        shared by every model holding the same weights. `content_hash` 0 means "not a
- *        constant": the caller must not use this cache. The least recently used packs are
- *        released beyond kPackedWeightsBudget bytes (a pack in use stays alive until its
- *        last user is done).
+ * \brief The key of a constant's packed weights: the compiler's content hash of the constant,
+ *        the element `offset` of this part of it and the packed layout. Made once per call
+ *        plan, not per call.
  */
-std::shared_ptr<const void> PackedWeights(int64_t content_hash, int64_t offset,
-                                          const dnnl::memory::desc& plain, const void* weights,
-                                          const dnnl::memory::desc& packed);
+std::string PackKey(int64_t content_hash, int64_t offset, const dnnl::memory::desc& plain,
+                    const dnnl::memory::desc& packed);
+
+/*!
+ * \brief `weights` (laid out as `plain`) reordered into `packed` (the layout the kernel
+ *        reads), cached under `key` (PackKey): packed once per process, shared by every model
+ *        holding the same weights. Only constants may use this cache. The least recently used
+ *        packs are released beyond kPackedWeightsBudget bytes (a pack in use stays alive until
+ *        its last user is done).
+ */
+std::shared_ptr<const void> PackedWeights(const std::string& key, const dnnl::memory::desc& plain,
+                                          const void* weights, const dnnl::memory::desc& packed);
+
+/*!
+ * \brief What a kernel call resolves from its shapes and attributes alone (tiles, their
+ *        kernels, the keys of their packed weights), kept so that a call with the same ones
+ *        only looks it up. Keyed by the call's dimensions and attributes as integers.
+ */
+template <typename Plan>
+class PlanCache {
+ public:
+  using Key = std::vector<int64_t>;
+
+  /*! \brief The plan for `key`, made by `make` on first use. */
+  std::shared_ptr<const Plan> Get(const Key& key, const std::function<Plan()>& make) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto found = plans_.find(key);
+      if (found != plans_.end()) return found->second;
+    }
+    auto made = std::make_shared<const Plan>(make());
+    std::lock_guard<std::mutex> lock(mutex_);
+    // Symbolic shapes make a plan per distinct size: past a bound, start over (the kernels
+    // themselves stay cached, so a re-made plan costs microseconds).
+    if (plans_.size() >= kMaxPlans) plans_.clear();
+    return plans_.emplace(key, std::move(made)).first->second;
+  }
+
+ private:
+  static constexpr size_t kMaxPlans = 4096;
+  struct Hash {
+    size_t operator()(const Key& key) const {
+      size_t h = 0xcbf29ce484222325ull;
+      for (int64_t v : key) h = (h ^ static_cast<size_t>(v)) * 0x100000001b3ull;
+      return h;
+    }
+  };
+  std::mutex mutex_;
+  std::unordered_map<Key, std::shared_ptr<const Plan>, Hash> plans_;
+};
+
+/*! \brief Appends `t`'s dimensions to a plan key (its rank first). */
+void AppendShape(const tvm::ffi::TensorView& t, std::vector<int64_t>* key);
 
 /*!
  * \brief Execute `kernel` on the calling thread alone (oneDNN's own threads are not used),
- *        with a scratchpad of this thread's.
+ *        with a scratchpad of this thread's. `bias` and `residual` are read when the kernel
+ *        has them. Each thread makes the kernel's memory objects once and re-points them.
  */
 void Execute(const Kernel& kernel, const void* src, const void* weights, void* dst,
              const void* bias = nullptr, const void* residual = nullptr);

@@ -6,7 +6,9 @@
  *
  * Tiles: blocks of output rows of one image, sized by the shape alone, so each output pixel is
  * computed by the same kernel whatever the thread count. A block reads the input rows its
- * windows cover, with the padding of the image's edges where it touches them. The weights, a
+ * windows cover, with the padding of the image's edges where it touches them. A pointwise
+ * convolution (1 x 1, stride 1, no padding) is tiled by pixels instead, the image flattened to
+ * one column: a 7 x 7 image's 49 pixels split evenly where its 7 rows cannot. The weights, a
  * constant the compiler hashed, are packed once into the layout the kernel reads.
  */
 #include <tvm/ffi/container/shape.h>
@@ -17,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -72,13 +75,29 @@ constexpr int64_t kTileFlops = int64_t{1} << 20;
 // Tiles per image at most: enough to keep a few threads busy on batch 1.
 constexpr int64_t kMaxTilesPerImage = 8;
 
-// Output rows per tile, from the shape alone: up to kMaxTilesPerImage tiles per image over the
-// batch, none under kTileFlops of work unless the image itself is smaller.
-int64_t RowsPerTile(const Conv& c) {
+// Row tiles per image, from the shape alone: up to kMaxTilesPerImage over the batch, none under
+// kTileFlops of work unless the image itself is smaller, at most one per row.
+int64_t TilesPerImage(const Conv& c) {
   const int64_t row_flops = 2 * c.out_w * c.out_c * c.InPerGroup() * c.kernel_h * c.kernel_w;
   const int64_t by_work = std::max<int64_t>(1, c.out_h * row_flops / kTileFlops);
   const int64_t by_batch = std::max<int64_t>(1, CeilDiv(kMaxTilesPerImage, c.batch));
-  return CeilDiv(c.out_h, std::min(by_work, by_batch));
+  return std::min({c.out_h, by_work, by_batch});
+}
+
+// The first output row of tile `i` of `tiles`: the rows spread so that tile sizes differ by
+// one at most and any run of consecutive tiles (what one thread of the pool takes) holds its
+// share of the rows: 14 rows in 8 tiles are 1,2,2,2,1,2,2,2, so each half holds 7.
+int64_t FirstRow(const Conv& c, int64_t i, int64_t tiles) { return i * c.out_h / tiles; }
+
+// A pointwise convolution seen as one column of pixels (height H x W, width 1): the same
+// arithmetic and memory, tiled by pixels.
+Conv AsPixelColumn(Conv c) {
+  const bool pointwise = c.kernel_h == 1 && c.kernel_w == 1 && c.stride_h == 1 && c.stride_w == 1 &&
+                         c.pad_top == 0 && c.pad_left == 0 && c.pad_bottom == 0 && c.pad_right == 0;
+  if (!pointwise) return c;
+  c.in_h = c.out_h = c.out_h * c.out_w;
+  c.in_w = c.out_w = 1;
+  return c;
 }
 
 // The weights as stored (HWIO), described in oneDNN's logical order ([g,] O, I, KH, KW).
@@ -153,52 +172,82 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
   });
 }
 
+// What a call resolves from its shapes and attributes: each tile of an image (a few kernels
+// differ: tiles differ by a row at most, and the top and bottom edges' padding) and the keys of
+// the packed weights they read.
+struct ConvPlan {
+  Conv conv;
+  struct Tile {
+    RowWindow window;
+    int64_t first_row;
+    std::shared_ptr<const Kernel> kernel;
+    int pack;  // index into pack_keys, or -1: the weights are read as stored
+  };
+  std::vector<Tile> tiles;
+  std::vector<std::string> pack_keys;
+  std::vector<memory::desc> pack_layouts;
+
+  static ConvPlan Make(const Conv& c, const Epilogue& epilogue) {
+    ConvPlan plan{c, {}, {}, {}};
+    const int64_t count = TilesPerImage(c);
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t r0 = FirstRow(c, i, count), r1 = FirstRow(c, i + 1, count);
+      Tile tile{WindowOf(c, r0, r1), r0, nullptr, -1};
+      if (tile.window.count == 0) {
+        TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: output rows see only padding";
+      }
+      tile.kernel = TileKernel(c, tile.window, r1 - r0, epilogue);
+      if (c.weight_hash != 0) {
+        const memory::desc& layout = tile.kernel->weights;
+        auto known = std::find(plan.pack_layouts.begin(), plan.pack_layouts.end(), layout);
+        if (known == plan.pack_layouts.end()) {
+          plan.pack_keys.push_back(PackKey(c.weight_hash, 0, PlainWeights(c), layout));
+          plan.pack_layouts.push_back(layout);
+          known = std::prev(plan.pack_layouts.end());
+        }
+        tile.pack = static_cast<int>(known - plan.pack_layouts.begin());
+      }
+      plan.tiles.push_back(std::move(tile));
+    }
+    return plan;
+  }
+};
+
 void Run(const TensorView& data, const TensorView& weight, const float* bias, const float* residual,
          const Shape& attrs, const TensorView& out) {
   CheckFloat32(data, "conv data");
   CheckFloat32(weight, "conv weight");
   CheckFloat32(out, "conv output");
   if (out.numel() == 0) return;
-  const Conv c = Conv::From(data, weight, out, attrs);
-  const Epilogue epilogue = Epilogue::Decode(attrs, 10);
   if (data.numel() == 0 || weight.numel() == 0) {
     TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: empty input or weight";
   }
-  const int64_t rows_per_tile = RowsPerTile(c);
-  const int64_t tiles_per_image = CeilDiv(c.out_h, rows_per_tile);
+  static PlanCache<ConvPlan> plans;
+  PlanCache<ConvPlan>::Key key;
+  AppendShape(data, &key);
+  AppendShape(weight, &key);
+  AppendShape(out, &key);
+  key.insert(key.end(), attrs.begin(), attrs.end());
+  const auto plan = plans.Get(key, [&] {
+    return ConvPlan::Make(AsPixelColumn(Conv::From(data, weight, out, attrs)),
+                          Epilogue::Decode(attrs, 10));
+  });
+  const Conv& c = plan->conv;
   const float* w = Data(weight);
-  // Each image's tiles, resolved once per call before the pool runs them: the kernel (at most
-  // three differ: the top and bottom edges' padding) and the weights it reads.
-  struct Tile {
-    RowWindow window;
-    int64_t first_row;
-    std::shared_ptr<const Kernel> kernel;
-    std::shared_ptr<const void> packed;
-  };
-  std::vector<Tile> tiles;
-  for (int64_t r0 = 0; r0 < c.out_h; r0 += rows_per_tile) {
-    const int64_t r1 = std::min(c.out_h, r0 + rows_per_tile);
-    Tile tile{WindowOf(c, r0, r1), r0, nullptr, nullptr};
-    if (tile.window.count == 0) {
-      TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: output rows see only padding";
-    }
-    tile.kernel = TileKernel(c, tile.window, r1 - r0, epilogue);
-    const bool same_layout = !tiles.empty() && tiles.back().kernel->weights == tile.kernel->weights;
-    if (c.weight_hash != 0) {
-      tile.packed = same_layout
-                        ? tiles.back().packed
-                        : PackedWeights(c.weight_hash, 0, PlainWeights(c), w, tile.kernel->weights);
-    }
-    tiles.push_back(std::move(tile));
+  // The packed weights, looked up per call: the cache may have released a pack since.
+  std::vector<std::shared_ptr<const void>> packs;
+  for (size_t i = 0; i < plan->pack_keys.size(); ++i) {
+    packs.push_back(PackedWeights(plan->pack_keys[i], PlainWeights(c), w, plan->pack_layouts[i]));
   }
   const int64_t in_image = c.in_h * c.in_w * c.in_c, out_image = c.out_h * c.out_w * c.out_c;
+  const int64_t tiles_per_image = static_cast<int64_t>(plan->tiles.size());
   const float* x = Data(data);
   float* y = Data(out);
   plugins::ParallelFor(c.batch * tiles_per_image, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / tiles_per_image;
-      const Tile& tile = tiles[t % tiles_per_image];
-      const void* weights = tile.packed ? tile.packed.get() : static_cast<const void*>(w);
+      const ConvPlan::Tile& tile = plan->tiles[t % tiles_per_image];
+      const void* weights = tile.pack >= 0 ? packs[tile.pack].get() : static_cast<const void*>(w);
       const int64_t at = n * out_image + tile.first_row * c.out_w * c.out_c;
       Execute(*tile.kernel, x + n * in_image + tile.window.first * c.in_w * c.in_c, weights, y + at,
               bias, residual ? residual + at : nullptr);

@@ -76,43 +76,67 @@ std::shared_ptr<const Kernel> TileKernel(int64_t m, int64_t k, int64_t n, int64_
   });
 }
 
-// One [rows, k] x [k, n] product with a 2-D right operand.
-void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b, float* c,
-              int64_t b_hash, const float* bias, const float* residual, const Epilogue& epilogue) {
-  const Tiling t = ChooseTiling(rows, n);
-  const int64_t row_tiles = CeilDiv(rows, t.rows_per_tile);
-  const int64_t col_tiles = CeilDiv(n, t.cols_per_tile);
-  // Resolved once per call, before the pool runs the tiles: the kernel of each column tile for
-  // full row tiles and for the last (shorter) one, and each column tile's packed weights.
+// What a [rows, k] x [k, n] call with a 2-D right operand resolves from its shapes: the
+// tiling, and for each column tile the kernels of full row tiles and of the last (shorter)
+// one, and the key of its packed weights.
+struct Matmul2dPlan {
+  Tiling t;
+  int64_t row_tiles, col_tiles;
   struct Column {
     std::shared_ptr<const Kernel> full, last;
-    std::shared_ptr<const void> packed;
+    std::string pack_key;  // empty: the weights are read as stored
+    memory::desc plain;    // the column's weights as stored
+    bool last_packed;      // whether `last` reads the packed weights too
   };
-  const int64_t last_rows = rows - (row_tiles - 1) * t.rows_per_tile;
   std::vector<Column> columns;
-  for (int64_t c0 = 0; c0 < n; c0 += t.cols_per_tile) {
-    const int64_t cols = std::min(t.cols_per_tile, n - c0);
-    Column column;
-    column.full = TileKernel(std::min(t.rows_per_tile, rows), k, cols, n, n, b_hash != 0, epilogue);
-    column.last = TileKernel(last_rows, k, cols, n, n, b_hash != 0, epilogue);
-    if (b_hash != 0) {
-      memory::desc plain({k, cols}, memory::data_type::f32, memory::dims{n, 1});
-      column.packed = PackedWeights(b_hash, c0, plain, b + c0, column.full->weights);
-      if (!(column.last->weights == column.full->weights)) {  // a layout of its own
-        column.last = TileKernel(last_rows, k, cols, n, n, /*packed=*/false, epilogue);
+
+  static Matmul2dPlan Make(int64_t rows, int64_t k, int64_t n, int64_t b_hash,
+                           const Epilogue& epilogue) {
+    Matmul2dPlan plan{ChooseTiling(rows, n), 0, 0, {}};
+    plan.row_tiles = CeilDiv(rows, plan.t.rows_per_tile);
+    plan.col_tiles = CeilDiv(n, plan.t.cols_per_tile);
+    const int64_t last_rows = rows - (plan.row_tiles - 1) * plan.t.rows_per_tile;
+    for (int64_t c0 = 0; c0 < n; c0 += plan.t.cols_per_tile) {
+      const int64_t cols = std::min(plan.t.cols_per_tile, n - c0);
+      Column column{nullptr, nullptr, "", memory::desc(), false};
+      const bool packed = b_hash != 0;
+      column.full =
+          TileKernel(std::min(plan.t.rows_per_tile, rows), k, cols, n, n, packed, epilogue);
+      column.last = TileKernel(last_rows, k, cols, n, n, packed, epilogue);
+      if (packed) {
+        column.plain = memory::desc({k, cols}, memory::data_type::f32, memory::dims{n, 1});
+        column.pack_key = PackKey(b_hash, c0, column.plain, column.full->weights);
+        column.last_packed = column.last->weights == column.full->weights;
+        if (!column.last_packed) {  // a layout of its own: read the weights as stored
+          column.last = TileKernel(last_rows, k, cols, n, n, /*packed=*/false, epilogue);
+        }
       }
+      plan.columns.push_back(std::move(column));
     }
-    columns.push_back(std::move(column));
+    return plan;
   }
-  plugins::ParallelFor(row_tiles * col_tiles, 1, [&](int64_t t0, int64_t t1) {
+};
+
+void Matmul2d(int64_t k, int64_t n, const float* a, const float* b, float* c, const float* bias,
+              const float* residual, const Matmul2dPlan& plan) {
+  // The packed weights, looked up per call: the cache may have released a pack since.
+  std::vector<std::shared_ptr<const void>> packs(plan.columns.size());
+  for (size_t i = 0; i < plan.columns.size(); ++i) {
+    const Matmul2dPlan::Column& column = plan.columns[i];
+    if (column.pack_key.empty()) continue;
+    packs[i] = PackedWeights(column.pack_key, column.plain, b + i * plan.t.cols_per_tile,
+                             column.full->weights);
+  }
+  const Tiling& t = plan.t;
+  plugins::ParallelFor(plan.row_tiles * plan.col_tiles, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t tile = t0; tile < t1; ++tile) {
-      const int64_t row_tile = tile / col_tiles, col_tile = tile % col_tiles;
+      const int64_t row_tile = tile / plan.col_tiles, col_tile = tile % plan.col_tiles;
       const int64_t r0 = row_tile * t.rows_per_tile, c0 = col_tile * t.cols_per_tile;
-      const Column& column = columns[col_tile];
-      const bool last = row_tile == row_tiles - 1;
+      const Matmul2dPlan::Column& column = plan.columns[col_tile];
+      const bool last = row_tile == plan.row_tiles - 1;
       const Kernel& kernel = last ? *column.last : *column.full;
-      const bool packed = column.packed && kernel.weights == column.full->weights;
-      const void* weights = packed ? column.packed.get() : static_cast<const void*>(b + c0);
+      const bool packed = packs[col_tile] && (!last || column.last_packed);
+      const void* weights = packed ? packs[col_tile].get() : static_cast<const void*>(b + c0);
       const int64_t at = r0 * n + c0;
       Execute(kernel, a + r0 * k, weights, c + at, bias ? bias + c0 : nullptr,
               residual ? residual + at : nullptr);
@@ -120,18 +144,31 @@ void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b
   });
 }
 
-// a[batch..., m, k] @ b[batch..., k, n]: tiles of rows within each batch element.
+// What a batched call a[batch..., m, k] @ b[batch..., k, n] resolves: tiles of rows within
+// each batch element, and the kernels of full row tiles and of the last one.
+struct BatchedPlan {
+  int64_t rows_per_tile, row_tiles;
+  std::shared_ptr<const Kernel> full, last;
+
+  static BatchedPlan Make(int64_t m, int64_t k, int64_t n, const Epilogue& epilogue) {
+    const int64_t rows_per_tile = m <= 64 ? m : 64;
+    const int64_t row_tiles = CeilDiv(m, rows_per_tile);
+    const int64_t last_rows = m - (row_tiles - 1) * rows_per_tile;
+    return {rows_per_tile, row_tiles,
+            TileKernel(rows_per_tile, k, n, n, n, /*packed=*/false, epilogue),
+            TileKernel(last_rows, k, n, n, n, /*packed=*/false, epilogue)};
+  }
+};
+
 void MatmulBatched(int64_t batch, int64_t m, int64_t k, int64_t n, const float* a, const float* b,
-                   float* c, const float* bias, const float* residual, const Epilogue& epilogue) {
-  const int64_t rows_per_tile = m <= 64 ? m : 64;
-  const int64_t row_tiles = CeilDiv(m, rows_per_tile);
-  plugins::ParallelFor(batch * row_tiles, 1, [&](int64_t t0, int64_t t1) {
+                   float* c, const float* bias, const float* residual, const BatchedPlan& plan) {
+  plugins::ParallelFor(batch * plan.row_tiles, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t tile = t0; tile < t1; ++tile) {
-      const int64_t i = tile / row_tiles, r0 = (tile % row_tiles) * rows_per_tile;
-      const int64_t rows = std::min(rows_per_tile, m - r0);
-      auto kernel = TileKernel(rows, k, n, n, n, /*packed=*/false, epilogue);
+      const int64_t i = tile / plan.row_tiles, row_tile = tile % plan.row_tiles;
+      const int64_t r0 = row_tile * plan.rows_per_tile;
+      const Kernel& kernel = row_tile == plan.row_tiles - 1 ? *plan.last : *plan.full;
       const int64_t at = i * m * n + r0 * n;
-      Execute(*kernel, a + i * m * k + r0 * k, b + i * k * n, c + at, bias,
+      Execute(kernel, a + i * m * k + r0 * k, b + i * k * n, c + at, bias,
               residual ? residual + at : nullptr);
     }
   });
@@ -147,20 +184,30 @@ void Run(const TensorView& a, const TensorView& b, const float* bias, const floa
   const int64_t rows = k == 0 ? out.numel() / std::max<int64_t>(n, 1) : a.numel() / k;
   if (out.numel() == 0) return;
   const int64_t b_hash = attrs.size() > 0 ? attrs[0] : 0;
-  const Epilogue epilogue = Epilogue::Decode(attrs, 1);
   if (k == 0) {  // an empty sum (the compiler fuses no epilogue where K may be 0)
+    const Epilogue epilogue = Epilogue::Decode(attrs, 1);
     if (epilogue.bias || !epilogue.steps.empty()) {
       TVM_FFI_THROW(ValueError) << "ember.dnnl.matmul: empty inner dimension";
     }
     std::fill(Data(out), Data(out) + out.numel(), 0.0f);
     return;
   }
+  PlanCache<Matmul2dPlan>::Key key;
+  AppendShape(a, &key);
+  AppendShape(b, &key);
+  key.insert(key.end(), attrs.begin(), attrs.end());
   if (b.ndim() == 2) {
-    Matmul2d(rows, k, n, Data(a), Data(b), Data(out), b_hash, bias, residual, epilogue);
+    static PlanCache<Matmul2dPlan> plans;
+    const auto plan = plans.Get(
+        key, [&] { return Matmul2dPlan::Make(rows, k, n, b_hash, Epilogue::Decode(attrs, 1)); });
+    Matmul2d(k, n, Data(a), Data(b), Data(out), bias, residual, *plan);
     return;
   }
   const int64_t m = a.shape()[a.ndim() - 2];
-  MatmulBatched(rows / m, m, k, n, Data(a), Data(b), Data(out), bias, residual, epilogue);
+  static PlanCache<BatchedPlan> plans;
+  const auto plan =
+      plans.Get(key, [&] { return BatchedPlan::Make(m, k, n, Epilogue::Decode(attrs, 1)); });
+  MatmulBatched(rows / m, m, k, n, Data(a), Data(b), Data(out), bias, residual, *plan);
 }
 
 // DPS: attrs = [content hash of b, or 0 when b is not a constant], then the output.

@@ -13,7 +13,8 @@ def _folder_of(distribution: str, name: str, parent: str) -> str:
     try:
         dist = metadata.distribution(distribution)
     except metadata.PackageNotFoundError:
-        raise SystemExit(f"error: {distribution} is not installed: pip install {distribution}")
+        message = f"error: {distribution} is not installed: pip install {distribution}"
+        raise SystemExit(message) from None
     for file in dist.files or []:
         # RECORD paths of data files are relative to site-packages ("../../../lib/x.so").
         path = Path(str(dist.locate_file(file))).resolve()
