@@ -186,9 +186,10 @@ struct ConvPlan {
   std::vector<Tile> tiles;
   std::vector<std::string> pack_keys;
   std::vector<memory::desc> pack_layouts;
+  memory::desc plain;  // the weights as stored, which each pack is made from
 
   static ConvPlan Make(const Conv& c, const Epilogue& epilogue) {
-    ConvPlan plan{c, {}, {}, {}};
+    ConvPlan plan{c, {}, {}, {}, PlainWeights(c)};
     const int64_t count = TilesPerImage(c);
     for (int64_t i = 0; i < count; ++i) {
       const int64_t r0 = FirstRow(c, i, count), r1 = FirstRow(c, i + 1, count);
@@ -201,7 +202,7 @@ struct ConvPlan {
         const memory::desc& layout = tile.kernel->weights;
         auto known = std::find(plan.pack_layouts.begin(), plan.pack_layouts.end(), layout);
         if (known == plan.pack_layouts.end()) {
-          plan.pack_keys.push_back(PackKey(c.weight_hash, 0, PlainWeights(c), layout));
+          plan.pack_keys.push_back(PackKey(c.weight_hash, 0, plan.plain, layout));
           plan.pack_layouts.push_back(layout);
           known = std::prev(plan.pack_layouts.end());
         }
@@ -237,7 +238,7 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   // The packed weights, looked up per call: the cache may have released a pack since.
   std::vector<std::shared_ptr<const void>> packs;
   for (size_t i = 0; i < plan->pack_keys.size(); ++i) {
-    packs.push_back(PackedWeights(plan->pack_keys[i], PlainWeights(c), w, plan->pack_layouts[i]));
+    packs.push_back(PackedWeights(plan->pack_keys[i], plan->plain, w, plan->pack_layouts[i]));
   }
   const int64_t in_image = c.in_h * c.in_w * c.in_c, out_image = c.out_h * c.out_w * c.out_c;
   const int64_t tiles_per_image = static_cast<int64_t>(plan->tiles.size());
