@@ -34,7 +34,7 @@ _ADD = tvm.ir.Op.get("relax.add")
 _MAXIMUM = tvm.ir.Op.get("relax.maximum")
 _MINIMUM = tvm.ir.Op.get("relax.minimum")
 _CLIP = tvm.ir.Op.get("relax.clip")
-#: Activations without parameters -> the plugin's epilogue kind (see dnnl_context.h).
+#: Activations without parameters -> the plugins' epilogue kind (plugins/common/epilogue.h).
 _ACTIVATIONS = {
     tvm.ir.Op.get("relax.nn.gelu"): 1,
     tvm.ir.Op.get("relax.nn.gelu_tanh"): 2,

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 from pathlib import Path
 
-from ._env import BLAS_CORETYPE, OPENBLAS_CORETYPE, OPENBLAS_NUM_THREADS
+from ._env import BLAS_CORETYPE, ONEDNN, OPENBLAS_CORETYPE, OPENBLAS_NUM_THREADS
 
 LIB_DIR = Path(__file__).resolve().parent / "lib"
 
@@ -35,3 +36,36 @@ def load_plugin(name: str) -> Path:
         if inherited is not None:
             os.environ[OPENBLAS_CORETYPE] = inherited
     return path
+
+
+#: plugin -> (its library, the plugin standing in for it, that one's library, the entry point
+#: that registers the stand-ins); the runtime's table is kStandIns in plugin_loader.cc.
+STAND_INS = {
+    "cpu_dnnl": ("oneDNN", "cpu_blas", "OpenBLAS", "ember_cpu_blas_stand_in_for_onednn"),
+}
+
+
+def load_plugins(names: list[str], artifact: str) -> None:
+    """Load an artifact's plugins as the runtime does.
+
+    One that cannot load (or that EMBER_ONEDNN=0 turns off) is replaced by its stand-in, with
+    one warning line on stderr.
+    """
+    for name in names:
+        why = f"{ONEDNN}=0" if name == "cpu_dnnl" and os.environ.get(ONEDNN) == "0" else ""
+        if not why:
+            try:
+                load_plugin(name)
+                continue
+            except OSError as err:
+                why = str(err)
+        if name not in STAND_INS:
+            raise OSError(f"{artifact}: needs the kernel plugin '{name}', which can't load ({why})")
+        library, stand_in, stand_in_library, entry = STAND_INS[name]
+        handle = ctypes.CDLL(str(load_plugin(stand_in)), mode=ctypes.RTLD_GLOBAL)
+        getattr(handle, entry)()
+        print(
+            f"warning: {artifact}: {library} is unavailable ({why}); "
+            f"its calls run on {stand_in_library} instead, slower",
+            file=sys.stderr,
+        )

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ._env import TVM_NUM_THREADS
-from ._plugins import load_plugin
+from ._plugins import load_plugins
 from .runtime import read_manifest
 
 # VM bookkeeping calls that are not kernels.
@@ -47,11 +47,10 @@ class KernelTime:
         return "+".join(p for p in parts if p)
 
 
-def _prepare(threads: int, plugins: list[str]) -> None:
+def _prepare(threads: int, plugins: list[str], artifact: str) -> None:
     # Both are read when the pools start: set them before TVM or OpenBLAS load.
     os.environ.setdefault(TVM_NUM_THREADS, str(threads))
-    for name in plugins:
-        load_plugin(name)
+    load_plugins(plugins, artifact)
 
 
 def _inputs(manifest: dict[str, Any]) -> list[np.ndarray]:
@@ -68,7 +67,7 @@ def _inputs(manifest: dict[str, Any]) -> list[np.ndarray]:
 def profile(path: str | os.PathLike[str], runs: int = 10, threads: int = 2) -> list[KernelTime]:
     """Kernels sorted by time per inference, after three warm-up runs."""
     manifest = read_manifest(path)
-    _prepare(threads, list(manifest.get("plugins", [])))
+    _prepare(threads, list(manifest.get("plugins", [])), str(path))
     import tvm
     from tvm import relax
 

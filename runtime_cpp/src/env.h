@@ -33,6 +33,11 @@ constexpr const char* kOpenBlasCoreType = "OPENBLAS_CORETYPE";
  */
 constexpr const char* kBlasCoreType = "EMBER_BLAS_CORETYPE";
 /*!
+ * \brief "0" turns the oneDNN plugin off: an artifact that calls it runs those calls on the
+ *        OpenBLAS plugin (the compiler reads it too, and then compiles for OpenBLAS).
+ */
+constexpr const char* kOneDnn = "EMBER_ONEDNN";
+/*!
  * \brief TVM's own variable: the capacity of each thread pool, read when a pool is created.
  *        The runtime sets it (when unset) so that a pool may use every core it is allowed.
  */

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <set>
@@ -54,19 +55,72 @@ bool IsPluginName(const std::string& name) {
   return true;
 }
 
-void LoadOne(const std::string& name, const std::string& artifact) {
-  if (!IsPluginName(name)) {
-    Fail(ErrorCode::kInvalidArtifact, artifact, ": corrupted manifest (plugin name '", name, "')");
+// A plugin another one can stand in for: `stand_in` registers `plugin`'s names on its own
+// kernels when its exported `entry` is called.
+struct StandIn {
+  const char* plugin;
+  const char* library;  // what the user knows the plugin as, for the message
+  const char* stand_in;
+  const char* stand_in_library;
+  const char* entry;
+};
+constexpr StandIn kStandIns[] = {
+    {"cpu_dnnl", "oneDNN", "cpu_blas", "OpenBLAS", "ember_cpu_blas_stand_in_for_onednn"},
+};
+
+const StandIn* StandInFor(const std::string& name) {
+  for (const StandIn& s : kStandIns) {
+    if (name == s.plugin) return &s;
   }
+  return nullptr;
+}
+
+// Why `name` is not to be loaded, or empty.
+std::string TurnedOff(const std::string& name) {
+  const char* onednn = std::getenv(env::kOneDnn);
+  if (name == "cpu_dnnl" && onednn != nullptr && std::string(onednn) == "0") {
+    return std::string(env::kOneDnn) + "=0";
+  }
+  return "";
+}
+
+// Load `libember_<name>.so`: its handle, or null with the reason in `why`.
+void* TryLoad(const std::string& name, std::string* why) {
   std::string path = RuntimeLibraryDir() + "/libember_" + name + ".so";
   // OpenBLAS starts its own thread pool when it loads; plugins run it on TVM's pool instead.
   setenv(env::kOpenBlasNumThreads, "1", /*overwrite=*/0);
   PluginBlasCore blas_core;
-  if (dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
-    const char* why = dlerror();
-    Fail(ErrorCode::kIncompatible, artifact, ": needs the kernel plugin '", name,
-         "', which this runtime cannot load (", why ? why : path, "); reinstall Ember");
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (handle == nullptr) {
+    const char* error = dlerror();
+    *why = error ? error : path;
   }
+  return handle;
+}
+
+void LoadOne(const std::string& name, const std::string& artifact) {
+  if (!IsPluginName(name)) {
+    Fail(ErrorCode::kInvalidArtifact, artifact, ": corrupted manifest (plugin name '", name, "')");
+  }
+  std::string why = TurnedOff(name);
+  if (why.empty() && TryLoad(name, &why) != nullptr) return;
+  const StandIn* stand_in = StandInFor(name);
+  if (stand_in == nullptr) {
+    Fail(ErrorCode::kIncompatible, artifact, ": needs the kernel plugin '", name,
+         "', which this runtime cannot load (", why, "); reinstall Ember");
+  }
+  std::string stand_in_why;
+  void* handle = TryLoad(stand_in->stand_in, &stand_in_why);
+  using Entry = int (*)();
+  auto entry = handle ? reinterpret_cast<Entry>(dlsym(handle, stand_in->entry)) : nullptr;
+  if (entry == nullptr) {
+    Fail(ErrorCode::kIncompatible, artifact, ": needs the kernel plugin '", name,
+         "', which this runtime cannot load (", why, "), nor its stand-in '", stand_in->stand_in,
+         "' (", handle ? "it has no entry point" : stand_in_why, "); reinstall Ember");
+  }
+  entry();
+  std::fprintf(stderr, "warning: %s: %s is unavailable (%s); its calls run on %s instead, slower\n",
+               artifact.c_str(), stand_in->library, why.c_str(), stand_in->stand_in_library);
 }
 
 }  // namespace

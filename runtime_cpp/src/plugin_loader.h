@@ -5,6 +5,10 @@
  * Compiled models call plugin kernels by name (`call_dps_packed("ember.cpu.matmul")`); the
  * names resolve when the plugin library registers them, so it must be loaded before the model
  * runs. Plugins are loaded once per process and only when an artifact needs them.
+ *
+ * A plugin whose library cannot load (a system library it needs is missing) or that the user
+ * turned off may have a stand-in: another plugin that registers the same names on its own
+ * kernels. The model then runs, slower, and one line on stderr says which and why.
  */
 #ifndef EMBER_RUNTIME_CPP_SRC_PLUGIN_LOADER_H_
 #define EMBER_RUNTIME_CPP_SRC_PLUGIN_LOADER_H_
@@ -17,7 +21,7 @@ namespace ember {
 /*!
  * \brief Load `libember_<name>.so` from the runtime's own folder for each name.
  * \param artifact names the artifact in messages.
- * \throws Error kIncompatible when a plugin is unknown or cannot be loaded.
+ * \throws Error kIncompatible when a plugin cannot be loaded and has no stand-in that can.
  */
 void EnsurePluginsLoaded(const std::vector<std::string>& names, const std::string& artifact);
 

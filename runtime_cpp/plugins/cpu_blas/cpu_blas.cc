@@ -19,11 +19,11 @@
 #include <vector>
 
 #include "../common/parallel_for.h"
+#include "blas_kernels.h"
 #include "conv_geometry.h"
 
 namespace ember {
 namespace blas {
-namespace {
 
 using plugins::ParallelFor;
 using tvm::ffi::Shape;
@@ -41,6 +41,8 @@ void CheckFloat32(const TensorView& t, const char* what) {
     TVM_FFI_THROW(TypeError) << "ember.cpu: " << what << " must be contiguous float32";
   }
 }
+
+namespace {
 
 // C[m0:m1, n0:n1] = A[m0:m1, :] * B[:, n0:n1], row-major, with leading dimensions.
 void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
@@ -67,8 +69,9 @@ void ParallelGemm(int64_t m, int64_t n, int64_t k, const float* a, const float* 
   }
 }
 
-// out[..., M, N] = a[..., M, K] @ b[K, N]  or  a[b..., M, K] @ b[b..., K, N].
-void Matmul(TensorView a, TensorView b, TensorView out) {
+}  // namespace
+
+void MatmulInto(const TensorView& a, const TensorView& b, const TensorView& out) {
   CheckFloat32(a, "matmul lhs");
   CheckFloat32(b, "matmul rhs");
   CheckFloat32(out, "matmul output");
@@ -87,6 +90,8 @@ void Matmul(TensorView a, TensorView b, TensorView out) {
     }
   });
 }
+
+namespace {
 
 // im2col columns for one block of output pixels: small enough to stay in L2 while the GEMM
 // reads it, reused across calls on the same thread.
@@ -205,33 +210,77 @@ void ConvSharedColumnsNhwc(const ConvGeometry& g, const float* x, const float* w
   }
 }
 
-// NHWC/HWIO conv2d as im2col + GEMM: im2col copies contiguous channel runs, and a 1x1 stride-1
-// conv without padding is one GEMM over all images' pixels, the input read in place.
-void Conv2dNhwc(TensorView data, TensorView weight, Shape attrs, TensorView out) {
-  CheckFloat32(data, "conv2d data");
-  CheckFloat32(weight, "conv2d weight");
-  CheckFloat32(out, "conv2d output");
-  ConvGeometry g = ConvGeometry::FromNhwc(data.shape(), weight.shape(), out.shape(), attrs);
+// Depthwise NHWC (one input and one output channel per group): a GEMM per channel would be
+// 1 x 1 matrices, so each output row is summed directly, channels innermost (contiguous in
+// both the input and the HWIO weights, so the loop vectorizes).
+void DepthwiseNhwcRows(const ConvGeometry& g, const float* x, const float* w, float* y,
+                       int64_t row0, int64_t row1) {
+  const int64_t c_count = g.out_c;
+  for (int64_t row = row0; row < row1; ++row) {
+    const int64_t oh = row % g.out_h;
+    const float* image = x + (row / g.out_h) * g.in_h * g.in_w * c_count;
+    float* out_row = y + row * g.out_w * c_count;
+    std::fill(out_row, out_row + g.out_w * c_count, 0.0f);
+    for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
+      const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
+      if (ih < 0 || ih >= g.in_h) continue;
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        float* acc = out_row + ow * c_count;
+        for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+          const int64_t iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
+          if (iw < 0 || iw >= g.in_w) continue;
+          const float* in = image + (ih * g.in_w + iw) * c_count;
+          const float* tap = w + (kh * g.kernel_w + kw) * c_count;
+          for (int64_t c = 0; c < c_count; ++c) acc[c] += in[c] * tap[c];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void ConvNhwcInto(const ConvGeometry& g, const float* x, const float* w, float* y) {
   const int64_t pixels = g.out_h * g.out_w;
   const int64_t in_image = g.in_h * g.in_w * g.in_c, out_image = pixels * g.out_c;
+  if (g.groups > 1 && g.group_in_c == 1 && g.group_out_c == 1) {
+    ParallelFor(g.batch * g.out_h, 1,
+                [&](int64_t r0, int64_t r1) { DepthwiseNhwcRows(g, x, w, y, r0, r1); });
+    return;
+  }
   if (g.IsPointwise() && g.groups == 1) {
-    ParallelGemm(g.batch * pixels, g.out_c, g.in_c, In(data), In(weight), Out(out));
+    ParallelGemm(g.batch * pixels, g.out_c, g.in_c, x, w, y);
     return;
   }
   const int64_t pixel_blocks = (pixels + kPixelsPerBlock - 1) / kPixelsPerBlock;
   if (g.batch * pixel_blocks < kMinTasks && g.group_out_c >= 2 * kMinChannelsPerTask) {
     for (int64_t n = 0; n < g.batch; ++n) {
-      ConvSharedColumnsNhwc(g, In(data) + n * in_image, In(weight), Out(out) + n * out_image);
+      ConvSharedColumnsNhwc(g, x + n * in_image, w, y + n * out_image);
     }
     return;
   }
   ParallelFor(g.batch * pixel_blocks, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / pixel_blocks, p0 = (t % pixel_blocks) * kPixelsPerBlock;
-      ConvBlockNhwc(g, In(data) + n * in_image, In(weight), Out(out) + n * out_image, p0,
+      ConvBlockNhwc(g, x + n * in_image, w, y + n * out_image, p0,
                     std::min(pixels, p0 + kPixelsPerBlock));
     }
   });
+}
+
+namespace {
+
+// out[..., M, N] = a[..., M, K] @ b[K, N]  or  a[b..., M, K] @ b[b..., K, N].
+void Matmul(TensorView a, TensorView b, TensorView out) { MatmulInto(a, b, out); }
+
+// NHWC/HWIO conv2d as im2col + GEMM: im2col copies contiguous channel runs, and a 1x1 stride-1
+// conv without padding is one GEMM over all images' pixels, the input read in place.
+void Conv2dNhwc(TensorView data, TensorView weight, Shape attrs, TensorView out) {
+  CheckFloat32(data, "conv2d data");
+  CheckFloat32(weight, "conv2d weight");
+  CheckFloat32(out, "conv2d output");
+  ConvNhwcInto(ConvGeometry::FromNhwc(data.shape(), weight.shape(), out.shape(), attrs), In(data),
+               In(weight), Out(out));
 }
 
 // Each BLAS call runs on one thread; the parallelism is TVM's (see ParallelFor).

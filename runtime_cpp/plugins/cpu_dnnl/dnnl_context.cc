@@ -6,7 +6,6 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <iterator>
 #include <list>
 #include <mutex>
@@ -175,30 +174,13 @@ void AppendShape(const tvm::ffi::TensorView& t, std::vector<int64_t>* key) {
 }
 
 Epilogue Epilogue::Decode(tvm::ffi::ShapeView attrs, size_t begin) {
+  const plugins::EpilogueSpec spec = plugins::EpilogueSpec::Decode(attrs, begin, "ember.dnnl");
   Epilogue e;
-  if (attrs.size() <= begin) return e;
-  auto bits_to_float = [](int64_t bits) {
-    uint32_t word = static_cast<uint32_t>(bits);
-    float value;
-    std::memcpy(&value, &word, sizeof(value));
-    return value;
-  };
-  e.bias = attrs[begin] != 0;
-  const int64_t count = attrs.size() > begin + 1 ? attrs[begin + 1] : 0;
-  if (static_cast<int64_t>(attrs.size()) != static_cast<int64_t>(begin) + 2 + 3 * count) {
-    TVM_FFI_THROW(ValueError) << "ember.dnnl: malformed epilogue attributes";
-  }
+  e.bias = spec.bias;
+  e.steps = spec.steps;
   std::ostringstream key;
   key << "e" << e.bias;
-  for (int64_t i = 0; i < count; ++i) {
-    Step step{attrs[begin + 2 + 3 * i], bits_to_float(attrs[begin + 3 + 3 * i]),
-              bits_to_float(attrs[begin + 4 + 3 * i])};
-    if (step.kind < 0 || step.kind > 5) {
-      TVM_FFI_THROW(ValueError) << "ember.dnnl: unknown epilogue kind " << step.kind;
-    }
-    key << '|' << step.kind << ',' << step.alpha << ',' << step.beta;
-    e.steps.push_back(step);
-  }
+  for (const Step& step : e.steps) key << '|' << step.kind << ',' << step.alpha << ',' << step.beta;
   e.key = key.str();
   return e;
 }
@@ -207,26 +189,26 @@ dnnl::post_ops Epilogue::PostOps(const dnnl::memory::desc& dst) const {
   dnnl::post_ops ops;
   for (const Step& step : steps) {
     switch (step.kind) {
-      case 0:
+      case plugins::kClip:
         if (step.alpha == 0.0f && std::isinf(step.beta) && step.beta > 0) {
           ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
         } else {
           ops.append_eltwise(dnnl::algorithm::eltwise_clip_v2, step.alpha, step.beta);
         }
         break;
-      case 1:
+      case plugins::kGeluErf:
         ops.append_eltwise(dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
         break;
-      case 2:
+      case plugins::kGeluTanh:
         ops.append_eltwise(dnnl::algorithm::eltwise_gelu_tanh, 0.0f, 0.0f);
         break;
-      case 3:
+      case plugins::kSigmoid:
         ops.append_eltwise(dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f);
         break;
-      case 4:
+      case plugins::kSilu:
         ops.append_eltwise(dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
         break;
-      default:  // 5
+      default:  // kResidual
         ops.append_binary(dnnl::algorithm::binary_add, dst);
         break;
     }
@@ -236,7 +218,7 @@ dnnl::post_ops Epilogue::PostOps(const dnnl::memory::desc& dst) const {
 
 int Epilogue::ResidualIndex() const {
   for (size_t i = 0; i < steps.size(); ++i) {
-    if (steps[i].kind == 5) return static_cast<int>(i);
+    if (steps[i].kind == plugins::kResidual) return static_cast<int>(i);
   }
   return -1;
 }

@@ -23,6 +23,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../common/epilogue.h"
+
 namespace ember {
 namespace dnnl_plugin {
 
@@ -48,17 +50,11 @@ struct Kernel {
 };
 
 /*!
- * \brief The epilogue a kernel applies to its output, as the compiler encodes it after the
- *        kernel's own attributes: [has_bias, count, (kind, alpha bits, beta bits) x count],
- *        alpha and beta being float32 bit patterns. Kinds: 0 clip to [alpha, beta] (ReLU is
- *        clip to [0, inf]), 1 GELU (erf), 2 GELU (tanh), 3 sigmoid, 4 SiLU, 5 add a tensor of
- *        the output's shape (a residual; at most one).
+ * \brief The epilogue a kernel applies to its output (encoding and kinds: common/epilogue.h),
+ *        with the key that tells kernels with different epilogues apart.
  */
 struct Epilogue {
-  struct Step {
-    int64_t kind;
-    float alpha, beta;
-  };
+  using Step = plugins::EpilogueStep;
   bool bias = false;
   std::vector<Step> steps;
   std::string key;  //!< the encoding, for kernel cache keys

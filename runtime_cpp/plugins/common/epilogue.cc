@@ -1,0 +1,79 @@
+#include "epilogue.h"
+
+#include <tvm/ffi/error.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace ember {
+namespace plugins {
+namespace {
+
+float BitsToFloat(int64_t bits) {
+  const uint32_t word = static_cast<uint32_t>(bits);
+  float value;
+  std::memcpy(&value, &word, sizeof(value));
+  return value;
+}
+
+float Sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+float ApplyStep(const EpilogueStep& step, float x) {
+  switch (step.kind) {
+    case kClip:
+      return std::min(std::max(x, step.alpha), step.beta);
+    case kGeluErf:
+      return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+    case kGeluTanh: {
+      const float inner = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+      return 0.5f * x * (1.0f + std::tanh(inner));
+    }
+    case kSigmoid:
+      return Sigmoid(x);
+    default:  // kSilu; a residual is added by the caller's loop
+      return x * Sigmoid(x);
+  }
+}
+
+}  // namespace
+
+EpilogueSpec EpilogueSpec::Decode(tvm::ffi::ShapeView attrs, size_t begin, const char* who) {
+  EpilogueSpec e;
+  if (attrs.size() <= begin) return e;
+  e.bias = attrs[begin] != 0;
+  const int64_t count = attrs.size() > begin + 1 ? attrs[begin + 1] : 0;
+  if (static_cast<int64_t>(attrs.size()) != static_cast<int64_t>(begin) + 2 + 3 * count) {
+    TVM_FFI_THROW(ValueError) << who << ": malformed epilogue attributes";
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    EpilogueStep step{attrs[begin + 2 + 3 * i], BitsToFloat(attrs[begin + 3 + 3 * i]),
+                      BitsToFloat(attrs[begin + 4 + 3 * i])};
+    if (step.kind < kClip || step.kind > kResidual) {
+      TVM_FFI_THROW(ValueError) << who << ": unknown epilogue kind " << step.kind;
+    }
+    e.steps.push_back(step);
+  }
+  return e;
+}
+
+void EpilogueSpec::Apply(float* out, int64_t r0, int64_t r1, int64_t cols, const float* bias,
+                         const float* residual) const {
+  for (int64_t r = r0; r < r1; ++r) {
+    float* row = out + r * cols;
+    if (this->bias) {
+      for (int64_t c = 0; c < cols; ++c) row[c] += bias[c];
+    }
+    for (const EpilogueStep& step : steps) {
+      if (step.kind == kResidual) {
+        const float* add = residual + r * cols;
+        for (int64_t c = 0; c < cols; ++c) row[c] += add[c];
+      } else {
+        for (int64_t c = 0; c < cols; ++c) row[c] = ApplyStep(step, row[c]);
+      }
+    }
+  }
+}
+
+}  // namespace plugins
+}  // namespace ember

@@ -1,0 +1,55 @@
+/*!
+ * \file epilogue.h
+ * \brief The epilogue the compiler fuses into a library matmul or convolution: a bias per
+ *        output channel, then activations and a residual add, in order.
+ *
+ * The compiler appends it to the call's attributes as [has_bias, count, (kind, alpha bits,
+ * beta bits) x count], alpha and beta being float32 bit patterns
+ * (compiler/passes/fuse_library_epilogues.py writes it). Every plugin that takes these calls
+ * reads it here, so the encoding has one decoder.
+ */
+#ifndef EMBER_RUNTIME_CPP_PLUGINS_COMMON_EPILOGUE_H_
+#define EMBER_RUNTIME_CPP_PLUGINS_COMMON_EPILOGUE_H_
+
+#include <tvm/ffi/container/shape.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace ember {
+namespace plugins {
+
+/*! \brief What one epilogue step does to each output value. */
+enum EpilogueKind : int64_t {
+  kClip = 0,      //!< clip to [alpha, beta] (ReLU is [0, inf])
+  kGeluErf = 1,   //!< GELU, erf form
+  kGeluTanh = 2,  //!< GELU, tanh approximation
+  kSigmoid = 3,
+  kSilu = 4,      //!< x * sigmoid(x)
+  kResidual = 5,  //!< add a tensor shaped like the output (at most one)
+};
+
+struct EpilogueStep {
+  int64_t kind;
+  float alpha, beta;
+};
+
+struct EpilogueSpec {
+  bool bias = false;
+  std::vector<EpilogueStep> steps;
+
+  /*! \brief Decode `attrs[begin:]` (an empty range is no epilogue); `who` names the caller. */
+  static EpilogueSpec Decode(tvm::ffi::ShapeView attrs, size_t begin, const char* who);
+
+  /*!
+   * \brief Apply to rows [r0, r1) of a row-major [rows, cols] output in place: `bias` [cols]
+   *        (when the spec has one), then the steps; `residual` is shaped like the output.
+   */
+  void Apply(float* out, int64_t r0, int64_t r1, int64_t cols, const float* bias,
+             const float* residual) const;
+};
+
+}  // namespace plugins
+}  // namespace ember
+
+#endif  // EMBER_RUNTIME_CPP_PLUGINS_COMMON_EPILOGUE_H_

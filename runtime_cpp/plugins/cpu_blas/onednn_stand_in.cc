@@ -1,0 +1,146 @@
+/*!
+ * \file onednn_stand_in.cc
+ * \brief The oneDNN plugin's calls (`ember.dnnl.*`) on OpenBLAS, for a machine where that
+ *        plugin cannot load (its libdnnl or libgomp missing) or is turned off (EMBER_ONEDNN=0).
+ *
+ * The runtime registers these only after the oneDNN plugin failed to load, by calling
+ * `ember_cpu_blas_stand_in_for_onednn`, and says so on one line: an artifact compiled where
+ * oneDNN worked still runs, slower, instead of failing to load. The operands and attributes are
+ * the oneDNN plugin's (dnnl_matmul.cc, dnnl_conv.cc); the weight hashes, which only key its
+ * packed copies, are ignored here. The epilogue runs as one pass over each output tile.
+ */
+#include <tvm/ffi/container/shape.h>
+#include <tvm/ffi/container/tensor.h>
+#include <tvm/ffi/error.h>
+#include <tvm/ffi/function.h>
+#include <tvm/ffi/reflection/registry.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "../common/epilogue.h"
+#include "../common/parallel_for.h"
+#include "blas_kernels.h"
+
+namespace ember {
+namespace blas {
+namespace {
+
+using plugins::EpilogueSpec;
+using tvm::ffi::Shape;
+using tvm::ffi::TensorView;
+
+constexpr int64_t kEpilogueRowsPerTask = 64;
+
+void ApplyEpilogue(const EpilogueSpec& epilogue, float* out, int64_t rows, int64_t cols,
+                   const float* bias, const float* residual) {
+  if (!epilogue.bias && epilogue.steps.empty()) return;
+  if ((epilogue.bias && bias == nullptr)) {
+    TVM_FFI_THROW(ValueError) << "ember.dnnl: the epilogue adds a bias the call does not pass";
+  }
+  plugins::ParallelFor(rows, kEpilogueRowsPerTask, [&](int64_t r0, int64_t r1) {
+    epilogue.Apply(out, r0, r1, cols, bias, residual);
+  });
+}
+
+void RunMatmul(const TensorView& a, const TensorView& b, const float* bias, const float* residual,
+               const Shape& attrs, const TensorView& out) {
+  // attrs: [content hash of b, or 0], then the epilogue.
+  const EpilogueSpec epilogue = EpilogueSpec::Decode(attrs, 1, "ember.dnnl.matmul");
+  CheckFloat32(out, "matmul output");
+  if (out.numel() == 0) return;
+  const int64_t k = a.shape()[a.ndim() - 1];
+  const int64_t n = b.shape()[b.ndim() - 1];
+  if (k == 0) {
+    std::fill(Out(out), Out(out) + out.numel(), 0.0f);
+  } else {
+    MatmulInto(a, b, out);
+  }
+  ApplyEpilogue(epilogue, Out(out), out.numel() / n, n, bias, residual);
+}
+
+// The oneDNN plugin's operands as 2-D ones: a conv1d (NWC / WIO / NWC) is a conv2d of height 1.
+Shape AsImage(const TensorView& t, bool weight) {
+  std::vector<int64_t> dims(t.shape().begin(), t.shape().end());
+  if (dims.size() == 3) dims.insert(dims.begin() + (weight ? 0 : 1), 1);
+  return Shape(dims);
+}
+
+void RunConv(const TensorView& data, const TensorView& weight, const float* bias,
+             const float* residual, const Shape& attrs, const TensorView& out) {
+  // attrs: [sh, sw, pt, pl, pb, pr, dh, dw, groups, weight hash], then the epilogue.
+  CheckFloat32(data, "conv data");
+  CheckFloat32(weight, "conv weight");
+  CheckFloat32(out, "conv output");
+  if (attrs.size() < 10 || data.ndim() < 3 || data.ndim() > 4) {
+    TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: unexpected operands";
+  }
+  const EpilogueSpec epilogue = EpilogueSpec::Decode(attrs, 10, "ember.dnnl.conv_nhwc");
+  if (out.numel() == 0) return;
+  const Shape geometry_attrs(std::vector<int64_t>(attrs.begin(), attrs.begin() + 9));
+  const ConvGeometry g = ConvGeometry::FromNhwc(AsImage(data, false), AsImage(weight, true),
+                                                AsImage(out, false), geometry_attrs);
+  ConvNhwcInto(g, In(data), In(weight), Out(out));
+  ApplyEpilogue(epilogue, Out(out), out.numel() / g.out_c, g.out_c, bias, residual);
+}
+
+void Matmul(TensorView a, TensorView b, Shape attrs, TensorView out) {
+  RunMatmul(a, b, nullptr, nullptr, attrs, out);
+}
+void MatmulEpilogue(TensorView a, TensorView b, TensorView bias, Shape attrs, TensorView out) {
+  CheckFloat32(bias, "matmul bias");
+  RunMatmul(a, b, In(bias), nullptr, attrs, out);
+}
+void MatmulResidual(TensorView a, TensorView b, TensorView bias, TensorView residual, Shape attrs,
+                    TensorView out) {
+  CheckFloat32(bias, "matmul bias");
+  CheckFloat32(residual, "matmul residual");
+  RunMatmul(a, b, In(bias), In(residual), attrs, out);
+}
+void ConvNhwc(TensorView data, TensorView weight, Shape attrs, TensorView out) {
+  RunConv(data, weight, nullptr, nullptr, attrs, out);
+}
+void ConvNhwcEpilogue(TensorView data, TensorView weight, TensorView bias, Shape attrs,
+                      TensorView out) {
+  CheckFloat32(bias, "conv bias");
+  RunConv(data, weight, In(bias), nullptr, attrs, out);
+}
+void ConvNhwcResidual(TensorView data, TensorView weight, TensorView bias, TensorView residual,
+                      Shape attrs, TensorView out) {
+  CheckFloat32(bias, "conv bias");
+  CheckFloat32(residual, "conv residual");
+  RunConv(data, weight, In(bias), In(residual), attrs, out);
+}
+
+tvm::ffi::String KernelIsa() { return tvm::ffi::String("OpenBLAS stand-in"); }
+
+}  // namespace
+}  // namespace blas
+}  // namespace ember
+
+/*!
+ * \brief Register the stand-ins under the oneDNN plugin's names; 0 on success, 1 when some of
+ *        those names are taken already (the oneDNN plugin is loaded after all: nothing done).
+ */
+extern "C" __attribute__((visibility("default"))) int ember_cpu_blas_stand_in_for_onednn() {
+  static std::once_flag once;
+  static int result = 0;
+  std::call_once(once, [] {
+    if (tvm::ffi::Function::GetGlobal("ember.dnnl.matmul").has_value()) {
+      result = 1;
+      return;
+    }
+    namespace refl = tvm::ffi::reflection;
+    refl::GlobalDef()
+        .def("ember.dnnl.matmul", ember::blas::Matmul)
+        .def("ember.dnnl.matmul_epilogue", ember::blas::MatmulEpilogue)
+        .def("ember.dnnl.matmul_residual", ember::blas::MatmulResidual)
+        .def("ember.dnnl.conv_nhwc", ember::blas::ConvNhwc)
+        .def("ember.dnnl.conv_nhwc_epilogue", ember::blas::ConvNhwcEpilogue)
+        .def("ember.dnnl.conv_nhwc_residual", ember::blas::ConvNhwcResidual)
+        .def("ember.dnnl.isa", ember::blas::KernelIsa);
+  });
+  return result;
+}

@@ -1,0 +1,91 @@
+"""An artifact compiled for the oneDNN plugin still runs where that plugin cannot be used.
+
+With oneDNN unavailable at run time (EMBER_ONEDNN=0 here; a missing libdnnl or libgomp takes
+the same path), the runtime registers the OpenBLAS plugin's stand-ins under oneDNN's names,
+says so on one line, and the outputs still match ONNX Runtime: every convolution shape the
+oneDNN tests cover, the matmuls, and the fused epilogues (bias, activations, residual).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from ember.compiler.libraries import onednn
+from ember.runtime import read_manifest
+from tests.compiler.test_onednn_dispatch import (
+    CONVS,
+    MATMULS,
+    _compile,
+    _epilogue_model,
+    conv_model,
+    matmul_model,
+)
+from tests.conftest import assert_close_to_ort, random_feed
+
+pytestmark = pytest.mark.skipif(
+    onednn.unavailable_reason() is not None,
+    reason=f"oneDNN is unavailable: {onednn.unavailable_reason()}",
+)
+
+EPILOGUES = ["conv relu6", "conv residual relu", "matmul relu", "matmul sigmoid"]
+
+# Loads each artifact in a process where oneDNN is turned off and saves its outputs.
+RUN_ALL = """
+import json, sys
+import numpy as np
+import ember
+for artifact, feed_path, out_path in json.loads(sys.argv[1]):
+    feed = dict(np.load(feed_path))
+    outputs = ember.load(artifact, threads=2).run(feed)
+    np.savez(out_path, *outputs)
+"""
+
+
+def _proto(case: str) -> onnx.ModelProto:
+    if case in CONVS:
+        return conv_model(**CONVS[case])
+    if case in MATMULS:
+        return matmul_model(*MATMULS[case])
+    return _epilogue_model(case)
+
+
+def test_onednn_calls_run_on_openblas_when_onednn_is_unavailable(tmp_path: Path):
+    cases = list(CONVS) + list(MATMULS) + EPILOGUES
+    jobs, sources, feeds = [], {}, {}
+    for case in cases:
+        name = case.replace(" ", "_")
+        source, artifact = _compile(_proto(case), tmp_path, name)
+        assert onednn.PLUGIN in read_manifest(artifact)["plugins"], case
+        feed = random_feed(onnx.load(source), seed=3)
+        feed_path, out_path = tmp_path / f"{name}_feed.npz", tmp_path / f"{name}_out.npz"
+        np.savez(feed_path, **feed)
+        jobs.append([str(artifact), str(feed_path), str(out_path)])
+        sources[case], feeds[case] = source, feed
+
+    env = {**os.environ, "EMBER_ONEDNN": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_ALL, json.dumps(jobs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # One line for the process, naming the library, the reason and what runs instead.
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, proc.stderr
+    assert "oneDNN is unavailable (EMBER_ONEDNN=0)" in warnings[0]
+    assert "run on OpenBLAS instead" in warnings[0]
+
+    for case, (_, _, out_path) in zip(cases, jobs, strict=True):
+        saved = np.load(out_path)
+        outputs = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        assert_close_to_ort(sources[case], feeds[case], outputs)
