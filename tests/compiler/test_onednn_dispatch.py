@@ -83,6 +83,9 @@ CONVS = {
     ),
     "batch 3": dict(cin=4, cout=4, size=15, kernel=3, pads=(1, 1, 1, 1), batch=3),
     "deep 3x3": dict(cin=64, cout=96, size=7, kernel=3, pads=(1, 1, 1, 1)),
+    # Few pixels, many channels: tiled by output channels (the last tile narrower).
+    "channel tiles 3x3": dict(cin=32, cout=160, size=7, kernel=3, pads=(1, 1, 1, 1)),
+    "channel tiles 1x1": dict(cin=256, cout=256, size=7, kernel=1),
     "wide padding": dict(cin=2, cout=3, size=6, kernel=3, pads=(2, 0, 2, 1)),
     "conv1d strided": dict(cin=1, cout=16, size=400, kernel=10, stride=5, dims=1),
     "conv1d padded grouped": dict(
@@ -119,7 +122,9 @@ def test_onednn_kernels_match_onnxruntime(case, tmp_path):
     assert_close_to_ort(source, feed, model.run(feed))
 
 
-@pytest.mark.parametrize("case", ["deep 3x3", "depthwise", "weights 2d", "row vector"])
+@pytest.mark.parametrize(
+    "case", ["deep 3x3", "channel tiles 3x3", "depthwise", "weights 2d", "row vector"]
+)
 def test_outputs_do_not_depend_on_the_thread_count(case, tmp_path):
     proto = conv_model(**CONVS[case]) if case in CONVS else matmul_model(*MATMULS[case])
     source, artifact = _compile(proto, tmp_path, case.replace(" ", "_"))
@@ -145,17 +150,19 @@ def test_equal_channels_get_equal_outputs(tmp_path):
 def _epilogue_model(kind: str) -> onnx.ModelProto:
     """A conv or matmul with a bias and an activation after it (the fusible chain)."""
     rng = np.random.default_rng(11)
-    if kind == "conv residual relu":
-        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 12, 12])
-        skip = helper.make_tensor_value_info("skip", TensorProto.FLOAT, [1, 16, 12, 12])
-        w = numpy_helper.from_array(rng.standard_normal((16, 8, 3, 3)).astype(np.float32), "w")
-        b = numpy_helper.from_array(rng.standard_normal(16).astype(np.float32), "b")
+    if kind.startswith("conv residual relu"):
+        # "... channel tiles": 7 x 7 pixels and 160 channels, tiled by channels.
+        cin, cout, size = (32, 160, 7) if kind.endswith("channel tiles") else (8, 16, 12)
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, size, size])
+        skip = helper.make_tensor_value_info("skip", TensorProto.FLOAT, [1, cout, size, size])
+        w = numpy_helper.from_array(rng.standard_normal((cout, cin, 3, 3)).astype(np.float32), "w")
+        b = numpy_helper.from_array(rng.standard_normal(cout).astype(np.float32), "b")
         nodes = [
             helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
             helper.make_node("Add", ["c", "skip"], ["s"]),
             helper.make_node("Relu", ["s"], ["y"]),
         ]
-        return _model(nodes, [x, skip], [1, 16, 12, 12], [w, b])
+        return _model(nodes, [x, skip], [1, cout, size, size], [w, b])
     if kind.startswith("conv"):
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 12, 12])
         w = numpy_helper.from_array(rng.standard_normal((16, 8, 3, 3)).astype(np.float32), "w")
@@ -178,7 +185,14 @@ def _epilogue_model(kind: str) -> onnx.ModelProto:
 
 
 @pytest.mark.parametrize(
-    "kind", ["conv relu6", "conv residual relu", "matmul relu", "matmul sigmoid"]
+    "kind",
+    [
+        "conv relu6",
+        "conv residual relu",
+        "conv residual relu channel tiles",
+        "matmul relu",
+        "matmul sigmoid",
+    ],
 )
 def test_bias_and_activation_run_inside_the_library_call(kind, tmp_path):
     source, artifact = _compile(_epilogue_model(kind), tmp_path, kind.replace(" ", "_"))
@@ -187,6 +201,7 @@ def test_bias_and_activation_run_inside_the_library_call(kind, tmp_path):
     fused = {
         "conv relu6": onednn.CONV_NHWC_EPILOGUE,
         "conv residual relu": onednn.CONV_NHWC_RESIDUAL,
+        "conv residual relu channel tiles": onednn.CONV_NHWC_RESIDUAL,
     }.get(kind, onednn.MATMUL_EPILOGUE)
     library = [c for c in calls if c["kernel"].startswith("ember.dnnl.")]
     assert [c["kernel"] for c in library] == [fused], calls

@@ -35,7 +35,13 @@ pytestmark = pytest.mark.skipif(
     reason=f"oneDNN is unavailable: {onednn.unavailable_reason()}",
 )
 
-EPILOGUES = ["conv relu6", "conv residual relu", "matmul relu", "matmul sigmoid"]
+EPILOGUES = [
+    "conv relu6",
+    "conv residual relu",
+    "conv residual relu channel tiles",
+    "matmul relu",
+    "matmul sigmoid",
+]
 
 # Loads each artifact in a process where oneDNN is turned off and saves its outputs.
 RUN_ALL = """

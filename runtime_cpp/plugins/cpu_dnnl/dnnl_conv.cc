@@ -8,8 +8,12 @@
  * computed by the same kernel whatever the thread count. A block reads the input rows its
  * windows cover, with the padding of the image's edges where it touches them. A pointwise
  * convolution (1 x 1, stride 1, no padding) is tiled by pixels instead, the image flattened to
- * one column: a 7 x 7 image's 49 pixels split evenly where its 7 rows cannot. The weights, a
- * constant the compiler hashed, are packed once into the layout the kernel reads.
+ * one column: a 7 x 7 image's 49 pixels split evenly where its 7 rows cannot. An image of few
+ * pixels and many output channels (ResNet-50's last stage) is tiled by output channels: each
+ * tile reads only its slice of the weights, not all of them for a few pixels; it writes a dense
+ * buffer that is copied into place (oneDNN runs strided outputs on its reference kernel).
+ * Depthwise tiles are smaller: little arithmetic per byte. The weights, a constant the compiler
+ * hashed, are packed once (per channel tile) into the layout the kernel reads.
  */
 #include <tvm/ffi/container/shape.h>
 #include <tvm/ffi/container/tensor.h>
@@ -37,6 +41,7 @@ using tvm::ffi::Shape;
 using tvm::ffi::TensorView;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
 
 struct Conv {
   int64_t batch, in_h, in_w, in_c, out_h, out_w, out_c, kernel_h, kernel_w;
@@ -72,6 +77,7 @@ struct Conv {
 // Work of one tile worth a task of the pool: below it, the fixed cost of running a primitive
 // (microseconds) is a visible share of the tile's time.
 constexpr int64_t kTileFlops = int64_t{1} << 20;
+constexpr int64_t kDepthwiseTileDivisor = 8;
 // Tiles per image at most: enough to keep a few threads busy on batch 1.
 constexpr int64_t kMaxTilesPerImage = 8;
 
@@ -79,7 +85,10 @@ constexpr int64_t kMaxTilesPerImage = 8;
 // kTileFlops of work unless the image itself is smaller, at most one per row.
 int64_t TilesPerImage(const Conv& c) {
   const int64_t row_flops = 2 * c.out_w * c.out_c * c.InPerGroup() * c.kernel_h * c.kernel_w;
-  const int64_t by_work = std::max<int64_t>(1, c.out_h * row_flops / kTileFlops);
+  // A depthwise convolution does a few flops per byte it moves: its tiles are worth a task at
+  // a fraction of the flops.
+  const int64_t tile_flops = c.InPerGroup() == 1 ? kTileFlops / kDepthwiseTileDivisor : kTileFlops;
+  const int64_t by_work = std::max<int64_t>(1, c.out_h * row_flops / tile_flops);
   const int64_t by_batch = std::max<int64_t>(1, CeilDiv(kMaxTilesPerImage, c.batch));
   return std::min({c.out_h, by_work, by_batch});
 }
@@ -100,12 +109,13 @@ Conv AsPixelColumn(Conv c) {
   return c;
 }
 
-// The weights as stored (HWIO), described in oneDNN's logical order ([g,] O, I, KH, KW).
-memory::desc PlainWeights(const Conv& c) {
+// The weights as stored (HWIO), described in oneDNN's logical order ([g,] O, I, KH, KW); with
+// `channels`, only that many output channels of them (a channel tile, ungrouped).
+memory::desc PlainWeights(const Conv& c, int64_t channels = 0) {
   const int64_t i = c.InPerGroup(), o = c.out_c;
   if (c.groups == 1) {
-    return memory::desc({o, i, c.kernel_h, c.kernel_w}, memory::data_type::f32,
-                        memory::dims{1, o, c.kernel_w * i * o, i * o});
+    return memory::desc({channels > 0 ? channels : o, i, c.kernel_h, c.kernel_w},
+                        memory::data_type::f32, memory::dims{1, o, c.kernel_w * i * o, i * o});
   }
   return memory::desc({c.groups, o / c.groups, i, c.kernel_h, c.kernel_w}, memory::data_type::f32,
                       memory::dims{o / c.groups, 1, o, c.kernel_w * i * o, i * o});
@@ -123,21 +133,23 @@ RowWindow WindowOf(const Conv& c, int64_t r0, int64_t r1) {
   return {first, std::max<int64_t>(0, last - first), first - begin, end - std::max(first, last)};
 }
 
+// The kernel of a tile of `rows` output rows and `channels` output channels (all of them, or a
+// channel tile, which writes a dense [rows, out_w, channels] buffer of its own).
 std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int64_t rows,
-                                         const Epilogue& epilogue) {
+                                         int64_t channels, const Epilogue& epilogue) {
   std::ostringstream key;
   key << "conv|" << c.in_w << '|' << c.in_c << '|' << c.out_w << '|' << c.out_c << '|' << c.kernel_h
       << '|' << c.kernel_w << '|' << c.stride_h << '|' << c.stride_w << '|' << c.pad_left << '|'
       << c.pad_right << '|' << c.dilation_h << '|' << c.dilation_w << '|' << c.groups << '|'
-      << w.count << '|' << w.pad_top << '|' << w.pad_bottom << '|' << rows << '|'
+      << w.count << '|' << w.pad_top << '|' << w.pad_bottom << '|' << rows << '|' << channels << '|'
       << (c.weight_hash != 0 ? 'p' : 'u') << '|' << epilogue.key;
   return CachedKernel(key.str(), [&] {
     // One image's rows, dense NHWC: the image stride is that of the tile itself.
     memory::desc src({1, c.in_c, w.count, c.in_w}, memory::data_type::f32,
                      memory::dims{w.count * c.in_w * c.in_c, 1, c.in_w * c.in_c, c.in_c});
-    memory::desc dst({1, c.out_c, rows, c.out_w}, memory::data_type::f32,
-                     memory::dims{rows * c.out_w * c.out_c, 1, c.out_w * c.out_c, c.out_c});
-    memory::desc plain = PlainWeights(c);
+    memory::desc dst({1, channels, rows, c.out_w}, memory::data_type::f32,
+                     memory::dims{rows * c.out_w * channels, 1, c.out_w * channels, channels});
+    memory::desc plain = PlainWeights(c, channels == c.out_c ? 0 : channels);
     memory::desc weights =
         c.weight_hash != 0
             ? memory::desc(plain.get_dims(), memory::data_type::f32, memory::format_tag::any)
@@ -160,7 +172,7 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
                                                        *bias, dst, strides, dilates, pad_begin,
                                                        pad_end, attr);
     };
-    const memory::desc bias({c.out_c}, memory::data_type::f32, memory::format_tag::a);
+    const memory::desc bias({channels}, memory::data_type::f32, memory::format_tag::a);
     auto pd = make(epilogue.bias ? &bias : nullptr);
     return Kernel{dnnl::convolution_forward(pd),
                   pd.src_desc(),
@@ -172,41 +184,76 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
   });
 }
 
+// Output channels per channel tile: a multiple of oneDNN's 16-channel blocks.
+constexpr int64_t kChannelBlock = 16;
+// Images of at most this many output pixels are tiled by output channels when they have
+// enough of them: tiles of a few pixels would each read all the weights (4 MB in ResNet-50's
+// last stage) for little arithmetic, and 7 rows do not split evenly over 2 threads.
+constexpr int64_t kChannelTilePixels = 64;
+constexpr int64_t kChannelTileMinChannels = 128;
+
+// Channel tiles per image (1: tile by rows), from the shape alone.
+int64_t ChannelTiles(const Conv& c) {
+  if (c.groups != 1 || c.out_c < kChannelTileMinChannels ||
+      c.out_h * c.out_w > kChannelTilePixels) {
+    return 1;
+  }
+  const int64_t flops = 2 * c.out_h * c.out_w * c.out_c * c.in_c * c.kernel_h * c.kernel_w;
+  const int64_t wanted = std::clamp<int64_t>(flops / kTileFlops, 1, kMaxTilesPerImage);
+  const int64_t per_tile = CeilDiv(CeilDiv(c.out_c, wanted), kChannelBlock) * kChannelBlock;
+  return CeilDiv(c.out_c, per_tile);
+}
+
 // What a call resolves from its shapes and attributes: each tile of an image (a few kernels
-// differ: tiles differ by a row at most, and the top and bottom edges' padding) and the keys of
-// the packed weights they read.
+// differ: tiles differ by a row at most, and the top and bottom edges' padding; or channel
+// tiles, the last maybe narrower) and the packed weights they read.
 struct ConvPlan {
   Conv conv;
   struct Tile {
     RowWindow window;
     int64_t first_row;
+    int64_t first_channel, channels;  // all of the output's, or a channel tile
     std::shared_ptr<const Kernel> kernel;
-    int pack;  // index into pack_keys, or -1: the weights are read as stored
+    int pack;  // index into packs, or -1: the weights are read as stored
+  };
+  struct Pack {
+    std::string key;
+    int64_t first_channel;  // where its slice of the stored weights starts
+    memory::desc plain;     // that slice as stored
+    memory::desc layout;    // as the kernel reads it
   };
   std::vector<Tile> tiles;
-  std::vector<std::string> pack_keys;
-  std::vector<memory::desc> pack_layouts;
-  memory::desc plain;  // the weights as stored, which each pack is made from
+  std::vector<Pack> packs;
+
+  bool ChannelTiled() const { return tiles.size() > 0 && tiles[0].channels != conv.out_c; }
 
   static ConvPlan Make(const Conv& c, const Epilogue& epilogue) {
-    ConvPlan plan{c, {}, {}, {}, PlainWeights(c)};
-    const int64_t count = TilesPerImage(c);
-    for (int64_t i = 0; i < count; ++i) {
-      const int64_t r0 = FirstRow(c, i, count), r1 = FirstRow(c, i + 1, count);
-      Tile tile{WindowOf(c, r0, r1), r0, nullptr, -1};
+    ConvPlan plan{c, {}, {}};
+    const int64_t channel_tiles = ChannelTiles(c);
+    const int64_t row_tiles = channel_tiles > 1 ? 1 : TilesPerImage(c);
+    const int64_t per_tile = CeilDiv(c.out_c, channel_tiles);
+    for (int64_t i = 0; i < row_tiles * channel_tiles; ++i) {
+      const int64_t r0 = FirstRow(c, i % row_tiles, row_tiles);
+      const int64_t r1 = FirstRow(c, i % row_tiles + 1, row_tiles);
+      const int64_t c0 = (i / row_tiles) * RoundUp(per_tile, kChannelBlock);
+      const int64_t channels =
+          channel_tiles > 1 ? std::min(RoundUp(per_tile, kChannelBlock), c.out_c - c0) : c.out_c;
+      Tile tile{WindowOf(c, r0, r1), r0, c0, channels, nullptr, -1};
       if (tile.window.count == 0) {
         TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: output rows see only padding";
       }
-      tile.kernel = TileKernel(c, tile.window, r1 - r0, epilogue);
+      tile.kernel = TileKernel(c, tile.window, r1 - r0, channels, epilogue);
       if (c.weight_hash != 0) {
         const memory::desc& layout = tile.kernel->weights;
-        auto known = std::find(plan.pack_layouts.begin(), plan.pack_layouts.end(), layout);
-        if (known == plan.pack_layouts.end()) {
-          plan.pack_keys.push_back(PackKey(c.weight_hash, 0, plan.plain, layout));
-          plan.pack_layouts.push_back(layout);
-          known = std::prev(plan.pack_layouts.end());
+        auto known = std::find_if(plan.packs.begin(), plan.packs.end(), [&](const Pack& p) {
+          return p.first_channel == c0 && p.layout == layout;
+        });
+        if (known == plan.packs.end()) {
+          const memory::desc plain = PlainWeights(c, channels == c.out_c ? 0 : channels);
+          plan.packs.push_back({PackKey(c.weight_hash, c0, plain, layout), c0, plain, layout});
+          known = std::prev(plan.packs.end());
         }
-        tile.pack = static_cast<int>(known - plan.pack_layouts.begin());
+        tile.pack = static_cast<int>(known - plan.packs.begin());
       }
       plan.tiles.push_back(std::move(tile));
     }
@@ -237,21 +284,45 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   const float* w = Data(weight);
   // The packed weights, looked up per call: the cache may have released a pack since.
   std::vector<std::shared_ptr<const void>> packs;
-  for (size_t i = 0; i < plan->pack_keys.size(); ++i) {
-    packs.push_back(PackedWeights(plan->pack_keys[i], plan->plain, w, plan->pack_layouts[i]));
+  for (const ConvPlan::Pack& pack : plan->packs) {
+    packs.push_back(PackedWeights(pack.key, pack.plain, w + pack.first_channel, pack.layout));
   }
   const int64_t in_image = c.in_h * c.in_w * c.in_c, out_image = c.out_h * c.out_w * c.out_c;
   const int64_t tiles_per_image = static_cast<int64_t>(plan->tiles.size());
+  const bool channel_tiled = plan->ChannelTiled();
   const float* x = Data(data);
   float* y = Data(out);
   plugins::ParallelFor(c.batch * tiles_per_image, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / tiles_per_image;
       const ConvPlan::Tile& tile = plan->tiles[t % tiles_per_image];
-      const void* weights = tile.pack >= 0 ? packs[tile.pack].get() : static_cast<const void*>(w);
+      const float* weights = tile.pack >= 0 ? static_cast<const float*>(packs[tile.pack].get())
+                                            : w + tile.first_channel;
+      const float* src = x + n * in_image + tile.window.first * c.in_w * c.in_c;
       const int64_t at = n * out_image + tile.first_row * c.out_w * c.out_c;
-      Execute(*tile.kernel, x + n * in_image + tile.window.first * c.in_w * c.in_c, weights, y + at,
-              bias, residual ? residual + at : nullptr);
+      const float* tile_bias = bias ? bias + tile.first_channel : nullptr;
+      if (!channel_tiled) {
+        Execute(*tile.kernel, src, weights, y + at, tile_bias, residual ? residual + at : nullptr);
+        continue;
+      }
+      // A channel tile writes (and reads its residual from) dense buffers of its own: oneDNN
+      // runs strided outputs on its reference kernel.
+      const int64_t pixels = c.out_h * c.out_w, width = tile.channels;
+      thread_local std::vector<float> tile_out, tile_residual;
+      tile_out.resize(static_cast<size_t>(pixels * width));
+      if (residual) {
+        tile_residual.resize(tile_out.size());
+        for (int64_t p = 0; p < pixels; ++p) {
+          const float* from = residual + at + p * c.out_c + tile.first_channel;
+          std::copy(from, from + width, tile_residual.data() + p * width);
+        }
+      }
+      Execute(*tile.kernel, src, weights, tile_out.data(), tile_bias,
+              residual ? tile_residual.data() : nullptr);
+      for (int64_t p = 0; p < pixels; ++p) {
+        const float* from = tile_out.data() + p * width;
+        std::copy(from, from + width, y + at + p * c.out_c + tile.first_channel);
+      }
     }
   });
 }
