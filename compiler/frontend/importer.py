@@ -11,6 +11,7 @@ from ember.errors import UnsupportedModelError
 from ..tvm_errors import summarize
 from .checks import check_graph
 from .fold_constants import fold_constants
+from .gelu_patterns import fuse_decomposed_gelu
 from .node_tags import NodeTagger
 from .shape_values import name_nodes, tensor_result_nodes
 from .signature import Dim, TensorSignature
@@ -36,6 +37,7 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: st
         if all(isinstance(d, int) for d in s.shape)
     }
     fold_constants(model, fixed)
+    fuse_decomposed_gelu(model)
     name_nodes(model)
     tensor_nodes = tensor_result_nodes(model)
 

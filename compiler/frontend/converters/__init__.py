@@ -47,7 +47,7 @@ def ember_converters() -> dict[str, Any]:
     )
     from .one_hot import OneHot
     from .pad import Pad
-    from .pointwise import Celu, Elu, Swish
+    from .pointwise import Celu, Elu, Gelu, Swish
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
     from .reduce_extremes import ReduceMax, ReduceMin
@@ -68,6 +68,7 @@ def ember_converters() -> dict[str, Any]:
         "LSTM": LSTM,
         "Attention": Attention,
         "Clip": Clip,
+        "Gelu": Gelu,
         "QLinearMatMul": QLinearMatMul,
         "QLinearConv": QLinearConv,
         "ConvInteger": ConvInteger,

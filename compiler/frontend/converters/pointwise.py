@@ -35,6 +35,24 @@ class Swish(OnnxOpConverter):
         return bb.emit(op.multiply(x, op.sigmoid(op.multiply(alpha, x))))
 
 
+class Gelu(OnnxOpConverter):
+    """GELU, erf form or (approximate="tanh") tanh form, at every opset.
+
+    The front end writes this node for GELU spelled out in elementary operators
+    (`gelu_patterns.py`), whatever the model's opset; ONNX's own Gelu is opset 20 and ONNX
+    Runtime's contrib Gelu has no attribute, so honouring the attribute serves all three.
+    """
+
+    @classmethod
+    def _impl_v1(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+        approximate = attr.get("approximate", "none")
+        if isinstance(approximate, bytes):
+            approximate = approximate.decode()
+        if approximate == "tanh":
+            return bb.emit(op.nn.gelu_tanh(inputs[0]))
+        return bb.emit(op.nn.gelu(inputs[0]))
+
+
 class Elu(OnnxOpConverter):
     """x for x >= 0, alpha * (exp(x) - 1) below.
 
