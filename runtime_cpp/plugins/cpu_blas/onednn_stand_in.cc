@@ -37,7 +37,7 @@ constexpr int64_t kEpilogueRowsPerTask = 64;
 void ApplyEpilogue(const EpilogueSpec& epilogue, float* out, int64_t rows, int64_t cols,
                    const float* bias, const float* residual) {
   if (!epilogue.bias && epilogue.steps.empty()) return;
-  if ((epilogue.bias && bias == nullptr)) {
+  if (epilogue.bias && bias == nullptr) {
     TVM_FFI_THROW(ValueError) << "ember.dnnl: the epilogue adds a bias the call does not pass";
   }
   plugins::ParallelFor(rows, kEpilogueRowsPerTask, [&](int64_t r0, int64_t r1) {

@@ -192,16 +192,15 @@ constexpr int64_t kChannelBlock = 16;
 constexpr int64_t kChannelTilePixels = 64;
 constexpr int64_t kChannelTileMinChannels = 128;
 
-// Channel tiles per image (1: tile by rows), from the shape alone.
-int64_t ChannelTiles(const Conv& c) {
+// Output channels per channel tile (all of them: tile by rows), from the shape alone.
+int64_t ChannelTileWidth(const Conv& c) {
   if (c.groups != 1 || c.out_c < kChannelTileMinChannels ||
       c.out_h * c.out_w > kChannelTilePixels) {
-    return 1;
+    return c.out_c;
   }
   const int64_t flops = 2 * c.out_h * c.out_w * c.out_c * c.in_c * c.kernel_h * c.kernel_w;
   const int64_t wanted = std::clamp<int64_t>(flops / kTileFlops, 1, kMaxTilesPerImage);
-  const int64_t per_tile = CeilDiv(CeilDiv(c.out_c, wanted), kChannelBlock) * kChannelBlock;
-  return CeilDiv(c.out_c, per_tile);
+  return std::min(c.out_c, RoundUp(CeilDiv(c.out_c, wanted), kChannelBlock));
 }
 
 // What a call resolves from its shapes and attributes: each tile of an image (a few kernels
@@ -229,15 +228,14 @@ struct ConvPlan {
 
   static ConvPlan Make(const Conv& c, const Epilogue& epilogue) {
     ConvPlan plan{c, {}, {}};
-    const int64_t channel_tiles = ChannelTiles(c);
+    const int64_t width = ChannelTileWidth(c);
+    const int64_t channel_tiles = CeilDiv(c.out_c, width);
     const int64_t row_tiles = channel_tiles > 1 ? 1 : TilesPerImage(c);
-    const int64_t per_tile = CeilDiv(c.out_c, channel_tiles);
     for (int64_t i = 0; i < row_tiles * channel_tiles; ++i) {
       const int64_t r0 = FirstRow(c, i % row_tiles, row_tiles);
       const int64_t r1 = FirstRow(c, i % row_tiles + 1, row_tiles);
-      const int64_t c0 = (i / row_tiles) * RoundUp(per_tile, kChannelBlock);
-      const int64_t channels =
-          channel_tiles > 1 ? std::min(RoundUp(per_tile, kChannelBlock), c.out_c - c0) : c.out_c;
+      const int64_t c0 = (i / row_tiles) * width;
+      const int64_t channels = std::min(width, c.out_c - c0);
       Tile tile{WindowOf(c, r0, r1), r0, c0, channels, nullptr, -1};
       if (tile.window.count == 0) {
         TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: output rows see only padding";
