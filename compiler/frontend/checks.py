@@ -20,6 +20,13 @@ from ember.errors import ModelError
 _NODE_ERROR = re.compile(r"\(op_type:([^,]*), node name: ([^)]*)\):\s*(.*)")
 
 
+#: Types packed several to a byte: their raw size is not dims x itemsize.
+_SUB_BYTE_TYPES = {
+    getattr(onnx.TensorProto, t)
+    for t in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2")
+    if hasattr(onnx.TensorProto, t)
+}
+
 #: Shape inference works on a serialized proto, which protobuf limits to 2 GB.
 _MAX_PROTO_BYTES = (1 << 31) - 1
 
@@ -44,6 +51,7 @@ def check_declarations(model: onnx.ModelProto, name: str) -> None:
             raise ModelError(
                 f"model '{name}': initializer '{t.name}' has unknown data type {t.data_type}"
             )
+        _check_raw_size(t, name)
     for kind, values in (("input", g.input), ("output", g.output)):
         for value in values:
             for i, dim in enumerate(value.type.tensor_type.shape.dim):
@@ -52,6 +60,25 @@ def check_declarations(model: onnx.ModelProto, name: str) -> None:
                         f"model '{name}': {kind} '{value.name}' has dimension {i} = "
                         f"{dim.dim_value} (dimensions must be >= 0)"
                     )
+
+
+def _check_raw_size(t: onnx.TensorProto, name: str) -> None:
+    """Raw bytes must fill the declared dimensions exactly (fixed-width types only)."""
+    if not t.HasField("raw_data") or t.data_location == onnx.TensorProto.EXTERNAL:
+        return
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    except (KeyError, ValueError, TypeError):
+        return  # strings and sub-byte types: ONNX's own loader reports those
+    if t.data_type in _SUB_BYTE_TYPES or t.data_type == onnx.TensorProto.STRING:
+        return
+    want = int(np.prod(t.dims, dtype=np.int64)) * itemsize
+    if len(t.raw_data) != want:
+        dims = "x".join(str(d) for d in t.dims) or "scalar"
+        raise ModelError(
+            f"model '{name}': initializer '{t.name}' holds {len(t.raw_data)} bytes, "
+            f"but its dimensions ({dims}) need {want}"
+        )
 
 
 def check_shapes(model: onnx.ModelProto, name: str) -> None:

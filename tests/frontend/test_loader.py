@@ -68,3 +68,18 @@ def test_truncated_model_is_refused(tmp_path):
 def test_good_model_loads(tmp_path):
     path = save_model(models.small_cnn(), tmp_path, "cnn")
     assert load_model(path).graph.name == "small_cnn"
+
+
+def test_initializer_with_wrong_byte_count_is_named(tmp_path):
+    from ember.compiler.api import compile_model
+
+    model = models.mlp()
+    weight = model.graph.initializer[0]
+    # ONNX's checker refuses too few bytes itself, but lets surplus bytes through.
+    weight.raw_data = weight.raw_data + bytes(12)
+    path = save_model(model, tmp_path, "short")
+    with pytest.raises(ModelError) as err:
+        compile_model(path, "x86", tmp_path / "short.so")
+    assert f"initializer '{weight.name}' holds" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "short.so").exists()
