@@ -13,6 +13,7 @@ from .checks import check_graph
 from .fold_constants import fold_constants
 from .gelu_patterns import fuse_decomposed_gelu
 from .node_tags import NodeTagger
+from .pad_into_conv import fold_pads_into_convs
 from .shape_values import name_nodes, tensor_result_nodes
 from .signature import Dim, TensorSignature
 
@@ -38,6 +39,7 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: st
     }
     fold_constants(model, fixed)
     fuse_decomposed_gelu(model)
+    fold_pads_into_convs(model)
     name_nodes(model)
     tensor_nodes = tensor_result_nodes(model)
 

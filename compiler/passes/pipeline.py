@@ -33,6 +33,7 @@ from .insert_guards import insert_guards
 from .isolate_scalar_kernels import isolate_scalar_kernels
 from .materialize_empty_constants import materialize_empty_constants
 from .mixed_precision import mixed_precision_passes
+from .recognize_silu import recognize_silu
 
 Phase = tuple[str, list[Any]]
 
@@ -75,6 +76,7 @@ def _graph_phases(
                 *_layout_passes(layout),
                 relax.transform.FoldConstant(),
                 expand_integer_powers,
+                recognize_silu,
                 # Before fast_math, which rewrites only float32 calls.
                 *mixed_precision_passes(precision),
                 fast_math,

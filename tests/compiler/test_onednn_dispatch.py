@@ -163,6 +163,20 @@ def _epilogue_model(kind: str) -> onnx.ModelProto:
             helper.make_node("Relu", ["s"], ["y"]),
         ]
         return _model(nodes, [x, skip], [1, cout, size, size], [w, b])
+    if kind == "padded conv silu":
+        # EfficientNet's strided block: a separate zero Pad (asymmetric, as TF's "same"),
+        # the Conv, then SiLU written as Sigmoid and Mul.
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 13, 13])
+        w = numpy_helper.from_array(rng.standard_normal((16, 8, 3, 3)).astype(np.float32), "w")
+        b = numpy_helper.from_array(rng.standard_normal(16).astype(np.float32), "b")
+        pads = numpy_helper.from_array(np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64), "pads")
+        nodes = [
+            helper.make_node("Pad", ["x", "pads"], ["p"]),
+            helper.make_node("Conv", ["p", "w", "b"], ["c"], strides=[2, 2]),
+            helper.make_node("Sigmoid", ["c"], ["s"]),
+            helper.make_node("Mul", ["c", "s"], ["y"]),
+        ]
+        return _model(nodes, [x], [1, 16, 6, 6], [w, b, pads])
     if kind.startswith("conv"):
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 12, 12])
         w = numpy_helper.from_array(rng.standard_normal((16, 8, 3, 3)).astype(np.float32), "w")
@@ -179,8 +193,12 @@ def _epilogue_model(kind: str) -> onnx.ModelProto:
         helper.make_node("MatMul", ["x", "w"], ["m"]),
         helper.make_node("Add", ["m", "b"], ["a"]),
     ]
-    act = {"matmul relu": "Relu", "matmul sigmoid": "Sigmoid"}[kind]
-    nodes.append(helper.make_node(act, ["a"], ["y"]))
+    if kind == "matmul silu":
+        nodes.append(helper.make_node("Sigmoid", ["a"], ["s"]))
+        nodes.append(helper.make_node("Mul", ["s", "a"], ["y"]))
+    else:
+        act = {"matmul relu": "Relu", "matmul sigmoid": "Sigmoid"}[kind]
+        nodes.append(helper.make_node(act, ["a"], ["y"]))
     return _model(nodes, [x], [24, 40], [w, b])
 
 
@@ -192,6 +210,8 @@ def _epilogue_model(kind: str) -> onnx.ModelProto:
         "conv residual relu channel tiles",
         "matmul relu",
         "matmul sigmoid",
+        "matmul silu",
+        "padded conv silu",
     ],
 )
 def test_bias_and_activation_run_inside_the_library_call(kind, tmp_path):
@@ -200,6 +220,7 @@ def test_bias_and_activation_run_inside_the_library_call(kind, tmp_path):
     calls = model.manifest["kernel_sources"]
     fused = {
         "conv relu6": onednn.CONV_NHWC_EPILOGUE,
+        "padded conv silu": onednn.CONV_NHWC_EPILOGUE,
         "conv residual relu": onednn.CONV_NHWC_RESIDUAL,
         "conv residual relu channel tiles": onednn.CONV_NHWC_RESIDUAL,
     }.get(kind, onednn.MATMUL_EPILOGUE)
