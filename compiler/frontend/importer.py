@@ -10,10 +10,10 @@ from ember.errors import UnsupportedModelError
 
 from ..tvm_errors import summarize
 from .checks import check_graph
+from .conv_padding import explicit_auto_pads, fold_pads_into_convs
 from .fold_constants import fold_constants
 from .gelu_patterns import fuse_decomposed_gelu
 from .node_tags import NodeTagger
-from .pad_into_conv import fold_pads_into_convs
 from .shape_values import name_nodes, tensor_result_nodes
 from .signature import Dim, TensorSignature
 
@@ -39,6 +39,7 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: st
     }
     fold_constants(model, fixed)
     fuse_decomposed_gelu(model)
+    explicit_auto_pads(model)
     fold_pads_into_convs(model)
     name_nodes(model)
     tensor_nodes = tensor_result_nodes(model)

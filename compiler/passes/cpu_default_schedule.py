@@ -4,7 +4,9 @@ Precondition: the module is legalized and fused (each PrimFunc is a list of root
 nests, one per block, as TE legalization emits them). For each block the leading spatial
 loops are fused and run in parallel on TVM's thread pool, and an elementwise innermost loop
 is vectorized; row reductions such as softmax instead get one parallel row loop with
-vectorized partial results (`row_reduction_schedule`). Without this, LegalizeOps' loops run
+vectorized partial results (`row_reduction_schedule`), and reductions over outer axes
+(a channels-last global pool) vectorize along the kept innermost axis
+(`column_reduction_schedule`). Without this, LegalizeOps' loops run
 on one core. Kernels that already carry `tirx.is_scheduled` (from a tuning record) are left
 alone.
 """
@@ -17,6 +19,7 @@ from typing import Any
 import tvm
 from tvm import s_tir, tirx
 
+from .column_reduction_schedule import schedule_column_reduction
 from .row_reduction_schedule import schedule_row_reductions
 
 _DATA_PAR = 0
@@ -24,7 +27,7 @@ _VECTOR_LANES = 8
 #: Which default schedule this is. Tuning stores measure each kernel's default as a candidate
 #: and list it under this number (`tuning.default_candidates`); raise it whenever
 #: `default_schedule` produces something else, so stores measure the new default again.
-DEFAULT_SCHEDULE_VERSION = 2
+DEFAULT_SCHEDULE_VERSION = 3
 
 
 @tvm.transform.module_pass(opt_level=0, name="EmberCPUDefaultSchedule")
@@ -65,7 +68,8 @@ def default_schedule(func: tirx.PrimFunc) -> s_tir.Schedule | None:
     if rows is not None:
         return rows
     for block in sch.get_child_blocks(sch.get_sblock("root")):
-        _parallelize(sch, block)
+        if not schedule_column_reduction(sch, block):
+            _parallelize(sch, block)
     return sch
 
 

@@ -178,3 +178,37 @@ def test_kernels_with_opaque_blocks_keep_their_intermediates(tmp_path):
         "scores": np.array([[[0.9, 0.8, 0.7, 0.3, 0.05]]], np.float32),
     }
     compiled_matches_onnxruntime(tmp_path, proto, feed)
+
+
+def _reduction(shape, axes, op="mean"):
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(shape, "float32"))
+    reduce = relax.op.mean if op == "mean" else relax.op.sum
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            out = bb.emit_output(reduce(x, axis=axes, keepdims=True))
+        bb.emit_func_output(out)
+    mod = relax.transform.LegalizeOps()(bb.get())
+    return relax.transform.FuseTIR()(relax.transform.AnnotateTIROpPattern()(mod))
+
+
+@pytest.mark.parametrize(
+    ("shape", "axes", "op", "vectorized"),
+    [
+        ((1, 20, 20, 64), [1, 2], "mean", True),  # a channels-last global pool
+        ((2, 9, 7, 24), [1, 2], "mean", True),  # 24 channels: 8 lanes, batch kept too
+        ((37, 48), [0], "sum", True),  # a sum over rows
+        ((1, 7, 7, 6), [1, 2], "mean", False),  # 6 channels: no vector width divides it
+        ((4, 32, 48), [2], "sum", False),  # the innermost axis reduced: a row reduction
+    ],
+)
+def test_reductions_over_outer_axes_vectorize_along_the_kept_axis(shape, axes, op, vectorized):
+    before = _reduction(shape, axes, op)
+    after = cpu_default_schedule(before)
+    script = "\n".join(f.script() for f in after.functions.values() if isinstance(f, tirx.PrimFunc))
+    # The reduction's update block runs its lanes as one vector under the reduced loops.
+    assert ("_red_update" in script) == vectorized
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    numpy_reduce = np.mean if op == "mean" else np.sum
+    expected = numpy_reduce(x.astype(np.float64), axis=tuple(axes), keepdims=True)
+    np.testing.assert_allclose(run(after, x), expected, rtol=2e-5, atol=2e-5)
