@@ -91,6 +91,13 @@ CONVS = {
     "conv1d padded grouped": dict(
         cin=16, cout=16, size=50, kernel=8, pads=(4, 4), groups=4, dims=1
     ),
+    # Long enough to split into tiles along the sequence, edge padding in the first and last.
+    "conv1d tiled": dict(
+        cin=64, cout=64, size=600, kernel=5, stride=2, pads=(3, 2), dilation=2, dims=1
+    ),
+    "conv1d tiled grouped": dict(
+        cin=64, cout=64, size=700, kernel=3, pads=(1, 1), groups=2, dims=1
+    ),
 }
 MATMULS = {
     "weights 2d": ([64, 96], [96, 80], [64, 80], True),

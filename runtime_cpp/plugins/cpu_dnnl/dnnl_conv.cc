@@ -8,7 +8,8 @@
  * computed by the same kernel whatever the thread count. A block reads the input rows its
  * windows cover, with the padding of the image's edges where it touches them. A pointwise
  * convolution (1 x 1, stride 1, no padding) is tiled by pixels instead, the image flattened to
- * one column: a 7 x 7 image's 49 pixels split evenly where its 7 rows cannot. An image of few
+ * one column: a 7 x 7 image's 49 pixels split evenly where its 7 rows cannot; a 1-D convolution
+ * (one row) is turned on its side, its pixels tiled as rows. An image of few
  * pixels and many output channels (ResNet-50's last stage) is tiled by output channels: each
  * tile reads only its slice of the weights, not all of them for a few pixels; it writes a dense
  * buffer that is copied into place (oneDNN runs strided outputs on its reference kernel).
@@ -47,6 +48,9 @@ struct Conv {
   int64_t batch, in_h, in_w, in_c, out_h, out_w, out_c, kernel_h, kernel_w;
   int64_t stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dilation_h, dilation_w;
   int64_t groups, weight_hash;
+  // A one-row image turned on its side for tiling (AsColumn): oneDNN is still given it as a
+  // row, since its kernels vectorize along the width.
+  bool sideways = false;
 
   // data [N, H, W, C] (or [N, W, C]), weight [KH, KW, C / groups, O] (or [KW, C / groups, O]),
   // out [N, OH, OW, O]; attrs [sh, sw, pt, pl, pb, pr, dh, dw, groups, weight hash].
@@ -64,7 +68,7 @@ struct Conv {
     Conv c{dim(data, 0), dim(data, 1), dim(data, 2),   dim(data, 3),   dim(out, 1),
            dim(out, 2),  dim(out, 3),  dim(weight, 0), dim(weight, 1), attrs[0],
            attrs[1],     attrs[2],     attrs[3],       attrs[4],       attrs[5],
-           attrs[6],     attrs[7],     attrs[8],       attrs[9]};
+           attrs[6],     attrs[7],     attrs[8],       attrs[9],       false};
     if (one_d) {  // a 1-D window along the width
       c.kernel_h = 1;
       c.kernel_w = weight.shape()[0];
@@ -98,12 +102,29 @@ int64_t TilesPerImage(const Conv& c) {
 // share of the rows: 14 rows in 8 tiles are 1,2,2,2,1,2,2,2, so each half holds 7.
 int64_t FirstRow(const Conv& c, int64_t i, int64_t tiles) { return i * c.out_h / tiles; }
 
-// A pointwise convolution seen as one column of pixels (height H x W, width 1): the same
-// arithmetic and memory, tiled by pixels.
-Conv AsPixelColumn(Conv c) {
+// The convolution seen as one column of pixels where that is the same arithmetic and memory,
+// since tiles split rows: a one-row image (a 1-D convolution: wav2vec2's feature extractor,
+// Whisper's front end) is turned on its side, window and all, for tiling (oneDNN still sees
+// each tile as a row: `sideways`), and a pointwise convolution's image is flattened, H x W
+// pixels in one column. NHWC bytes do not change either way.
+Conv AsColumn(Conv c) {
+  const bool one_row = c.in_h == 1 && c.out_h == 1 && c.kernel_h == 1 && c.pad_top == 0 &&
+                       c.pad_bottom == 0 && c.in_w > 1;
+  if (one_row) {
+    std::swap(c.in_h, c.in_w);
+    std::swap(c.out_h, c.out_w);
+    std::swap(c.kernel_h, c.kernel_w);
+    std::swap(c.stride_h, c.stride_w);
+    std::swap(c.dilation_h, c.dilation_w);
+    c.pad_top = c.pad_left;
+    c.pad_bottom = c.pad_right;
+    c.pad_left = c.pad_right = 0;
+    c.sideways = true;
+  }
   const bool pointwise = c.kernel_h == 1 && c.kernel_w == 1 && c.stride_h == 1 && c.stride_w == 1 &&
                          c.pad_top == 0 && c.pad_left == 0 && c.pad_bottom == 0 && c.pad_right == 0;
   if (!pointwise) return c;
+  c.sideways = false;  // a pointwise kernel runs as well on a column
   c.in_h = c.out_h = c.out_h * c.out_w;
   c.in_w = c.out_w = 1;
   return c;
@@ -113,12 +134,15 @@ Conv AsPixelColumn(Conv c) {
 // `channels`, only that many output channels of them (a channel tile, ungrouped).
 memory::desc PlainWeights(const Conv& c, int64_t channels = 0) {
   const int64_t i = c.InPerGroup(), o = c.out_c;
+  // As oneDNN is given the window: a sideways conv's column window is a row again.
+  const int64_t kh = c.sideways ? c.kernel_w : c.kernel_h;
+  const int64_t kw = c.sideways ? c.kernel_h : c.kernel_w;
   if (c.groups == 1) {
-    return memory::desc({channels > 0 ? channels : o, i, c.kernel_h, c.kernel_w},
-                        memory::data_type::f32, memory::dims{1, o, c.kernel_w * i * o, i * o});
+    return memory::desc({channels > 0 ? channels : o, i, kh, kw}, memory::data_type::f32,
+                        memory::dims{1, o, kw * i * o, i * o});
   }
-  return memory::desc({c.groups, o / c.groups, i, c.kernel_h, c.kernel_w}, memory::data_type::f32,
-                      memory::dims{o / c.groups, 1, o, c.kernel_w * i * o, i * o});
+  return memory::desc({c.groups, o / c.groups, i, kh, kw}, memory::data_type::f32,
+                      memory::dims{o / c.groups, 1, o, kw * i * o, i * o});
 }
 
 // Input rows [first, first + count) and the padding a tile of output rows [r0, r1) needs.
@@ -142,13 +166,17 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
       << '|' << c.kernel_w << '|' << c.stride_h << '|' << c.stride_w << '|' << c.pad_left << '|'
       << c.pad_right << '|' << c.dilation_h << '|' << c.dilation_w << '|' << c.groups << '|'
       << w.count << '|' << w.pad_top << '|' << w.pad_bottom << '|' << rows << '|' << channels << '|'
-      << (c.weight_hash != 0 ? 'p' : 'u') << '|' << epilogue.key;
+      << (c.weight_hash != 0 ? 'p' : 'u') << '|' << c.sideways << '|' << epilogue.key;
   return CachedKernel(key.str(), [&] {
-    // One image's rows, dense NHWC: the image stride is that of the tile itself.
-    memory::desc src({1, c.in_c, w.count, c.in_w}, memory::data_type::f32,
-                     memory::dims{w.count * c.in_w * c.in_c, 1, c.in_w * c.in_c, c.in_c});
-    memory::desc dst({1, channels, rows, c.out_w}, memory::data_type::f32,
-                     memory::dims{rows * c.out_w * channels, 1, c.out_w * channels, channels});
+    // One image's rows, dense NHWC: the image stride is that of the tile itself. A sideways
+    // tile is one row of `rows` pixels (the same bytes).
+    const int64_t in_rows = c.sideways ? 1 : w.count, in_cols = c.sideways ? w.count : c.in_w;
+    const int64_t out_rows = c.sideways ? 1 : rows, out_cols = c.sideways ? rows : c.out_w;
+    memory::desc src({1, c.in_c, in_rows, in_cols}, memory::data_type::f32,
+                     memory::dims{in_rows * in_cols * c.in_c, 1, in_cols * c.in_c, c.in_c});
+    memory::desc dst(
+        {1, channels, out_rows, out_cols}, memory::data_type::f32,
+        memory::dims{out_rows * out_cols * channels, 1, out_cols * channels, channels});
     memory::desc plain = PlainWeights(c, channels == c.out_c ? 0 : channels);
     memory::desc weights =
         c.weight_hash != 0
@@ -157,9 +185,14 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     attr.set_post_ops(epilogue.PostOps(dst));
-    const memory::dims strides{c.stride_h, c.stride_w};
-    const memory::dims dilates{c.dilation_h - 1, c.dilation_w - 1};
-    const memory::dims pad_begin{w.pad_top, c.pad_left}, pad_end{w.pad_bottom, c.pad_right};
+    memory::dims strides{c.stride_h, c.stride_w};
+    memory::dims dilates{c.dilation_h - 1, c.dilation_w - 1};
+    memory::dims pad_begin{w.pad_top, c.pad_left}, pad_end{w.pad_bottom, c.pad_right};
+    if (c.sideways) {
+      for (memory::dims* pair : {&strides, &dilates, &pad_begin, &pad_end}) {
+        std::swap((*pair)[0], (*pair)[1]);
+      }
+    }
     auto make = [&](const memory::desc* bias) {
       const auto kind = dnnl::prop_kind::forward_inference;
       const auto algorithm = dnnl::algorithm::convolution_direct;
@@ -275,7 +308,7 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   AppendShape(out, &key);
   key.insert(key.end(), attrs.begin(), attrs.end());
   const auto plan = plans.Get(key, [&] {
-    return ConvPlan::Make(AsPixelColumn(Conv::From(data, weight, out, attrs)),
+    return ConvPlan::Make(AsColumn(Conv::From(data, weight, out, attrs)),
                           Epilogue::Decode(attrs, 10));
   });
   const Conv& c = plan->conv;
