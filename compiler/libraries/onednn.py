@@ -30,6 +30,8 @@ CONV_NHWC_EPILOGUE = "ember.dnnl.conv_nhwc_epilogue"
 #: ... and also add a tensor shaped like the output (a residual connection).
 MATMUL_RESIDUAL = "ember.dnnl.matmul_residual"
 CONV_NHWC_RESIDUAL = "ember.dnnl.conv_nhwc_residual"
+#: Softmax over the last axis, for widths TVM's default schedule cannot vectorize whole.
+SOFTMAX = "ember.dnnl.softmax"
 
 
 @functools.cache

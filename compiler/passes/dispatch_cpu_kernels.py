@@ -10,7 +10,8 @@ load them.
 
 Kernel sources (`libraries.onednn` says why): with oneDNN, matmuls (`ember.dnnl.matmul`) and
 NHWC/HWIO convolutions of every group count, depthwise included (`ember.dnnl.conv_nhwc`), and
-NCW/OIW conv1d, run there as NWC with the weight stored WIO at build time; NCHW convs stay in
+NCW/OIW conv1d, run there as NWC with the weight stored WIO at build time, and softmaxes over
+rows whose width is not a multiple of 8 (`ember.dnnl.softmax`); NCHW convs stay in
 OpenBLAS (`ember.cpu.conv2d`). Without oneDNN, all go to OpenBLAS as below, and depthwise and
 1-D convolutions to TVM. Constant right operands and weights carry a content hash, so the
 plugin packs them once.
@@ -45,6 +46,10 @@ PLUGIN = "cpu_blas"
 _MATMUL = tvm.ir.Op.get("relax.matmul")
 _CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
 _CONV1D = tvm.ir.Op.get("relax.nn.conv1d")
+_SOFTMAX = tvm.ir.Op.get("relax.nn.softmax")
+#: Softmax rows whose width is a multiple of this vectorize whole in the default schedule
+#: (`row_reduction_schedule`), fused with the mask add before them; others go to oneDNN.
+_SOFTMAX_VECTOR_WIDTH = 8
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,9 @@ class _Rewriter(PyExprMutator):
         if call.op == _CONV1D and self.dnnl:
             rewritten = self._conv1d(call)
             return call if rewritten is None else rewritten
+        if call.op == _SOFTMAX and self.dnnl and _library_softmax(call):
+            self.plugins.add(onednn.PLUGIN)
+            return relax.op.call_dps_packed(onednn.SOFTMAX, [call.args[0]], call.ty)
         layouts = _conv2d_layouts(call) if call.op == _CONV2D else None
         if layouts == ("NHWC", "HWIO") and self.dnnl and _dnnl_takes_conv(call):
             attrs = conv2d_attrs(call)
@@ -182,6 +190,24 @@ class _Rewriter(PyExprMutator):
             return None
         gvar = self.builder_.add_func(func, f"{op}_generated")
         return relax.call_tir(gvar, list(call.args), call.ty)
+
+
+def _library_softmax(call: relax.Call) -> bool:
+    """Whether oneDNN should compute this softmax.
+
+    A float32 softmax over the last axis of static rows that the default schedule vectorizes
+    only in part (a width that is not a multiple of `_SOFTMAX_VECTOR_WIDTH`).
+    """
+    data = call.args[0]
+    if not _static_float32(data) or not _static_float32(call) or data.ty.shape is None:
+        return False
+    shape = _static_shapes([data])
+    if shape is None:
+        return False
+    dims = shape[0]
+    axis = int(call.attrs.axis)
+    last = axis in (-1, len(dims) - 1)
+    return last and dims[-1] > 1 and dims[-1] % _SOFTMAX_VECTOR_WIDTH != 0
 
 
 def _static_shapes(exprs: list[relax.Expr]) -> tuple[tuple[int, ...], ...] | None:

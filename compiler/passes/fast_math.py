@@ -27,19 +27,33 @@ _SOFTMAX = "relax.nn.softmax"
 
 @tvm.transform.module_pass(opt_level=0, name="EmberFastMath")
 def fast_math(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
-    """Replace float32 exp, tanh, erf and softmax calls by their fast TOPI forms."""
-    return rewrite_functions(mod, _Rewriter(mod))
+    """Replace float32 exp, tanh and erf calls by their fast TOPI forms."""
+    return rewrite_functions(mod, _Rewriter(mod, softmax=False))
+
+
+@tvm.transform.module_pass(opt_level=0, name="EmberFastSoftmax")
+def fast_softmax(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
+    """Replace float32 softmax calls by TOPI's fast form.
+
+    A pass of its own, run after dispatch: the softmaxes a library computes
+    (`dispatch_cpu_kernels`) must still be softmax calls there.
+    """
+    return rewrite_functions(mod, _Rewriter(mod, softmax=True))
 
 
 @mutator
 class _Rewriter(PyExprMutator):
+    def __init__(self, mod: tvm.IRModule, softmax: bool) -> None:
+        super().__init__(mod)
+        self.softmax = softmax
+
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         op = call.op
         # Calls to functions (external or in the module) have no operator name.
         if not isinstance(op, tvm.ir.Op) or getattr(call.ty, "dtype", None) != "float32":
             return call
-        if op.name in _ELEMENTWISE:
+        if op.name in _ELEMENTWISE and not self.softmax:
             return self.builder_.call_te(_ELEMENTWISE[op.name], call.args[0])
-        if op.name == _SOFTMAX:
+        if op.name == _SOFTMAX and self.softmax:
             return self.builder_.call_te(topi.nn.fast_softmax, call.args[0], call.attrs.axis)
         return call

@@ -26,7 +26,7 @@ from ..tvm_errors import summarize
 from .cpu_default_schedule import cpu_default_schedule
 from .dispatch_cpu_kernels import KernelChoice, make_dispatch
 from .expand_integer_powers import expand_integer_powers
-from .fast_math import fast_math
+from .fast_math import fast_math, fast_softmax
 from .fuse_library_epilogues import fuse_library_epilogues
 from .gpu_schedule import gpu_schedule
 from .insert_guards import insert_guards
@@ -90,6 +90,7 @@ def _graph_phases(
         (
             "legalize",
             [
+                fast_softmax,
                 relax.transform.LegalizeOps(),
                 relax.transform.AnnotateTIROpPattern(),
                 isolate_scalar_kernels,

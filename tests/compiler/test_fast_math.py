@@ -9,7 +9,7 @@ from onnx import TensorProto, helper
 from tvm.relax.frontend.onnx import from_onnx
 
 import ember
-from ember.compiler.passes.fast_math import fast_math
+from ember.compiler.passes.fast_math import fast_math, fast_softmax
 
 
 def unary_model(op: str, **attrs: object) -> onnx.ModelProto:
@@ -27,7 +27,9 @@ OPS = {"Exp": {}, "Tanh": {}, "Erf": {}, "Softmax": {"axis": -1}}
 
 @pytest.mark.parametrize("op", list(OPS))
 def test_calls_become_fast_kernels(op):
-    mod = fast_math(from_onnx(unary_model(op, **OPS[op]), keep_params_in_input=False))
+    # Softmax has a pass of its own, run after the libraries took theirs.
+    rewrite = fast_softmax if op == "Softmax" else fast_math
+    mod = rewrite(from_onnx(unary_model(op, **OPS[op]), keep_params_in_input=False))
     text = mod.script()
     assert f"R.{op.lower()}(" not in text and "R.nn.softmax(" not in text
     assert "fast_" in text

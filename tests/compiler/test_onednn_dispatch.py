@@ -109,6 +109,22 @@ MATMULS = {
 }
 
 
+# name: (input shape, axis, computed by oneDNN?). oneDNN takes the softmaxes whose rows the
+# default schedule cannot vectorize whole (a width that is not a multiple of 8).
+SOFTMAXES = {
+    "softmax 197 wide": ([2, 3, 197], -1, True),  # ViT's 197 tokens
+    "softmax 1500 wide": ([5, 1500], 1, True),  # Whisper's 1500 frames, axis given as last
+    "softmax 128 wide": ([4, 128], -1, False),
+    "softmax inner axis": ([3, 197, 8], 1, False),
+}
+
+
+def softmax_model(shape: list[int], axis: int) -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+    node = helper.make_node("Softmax", ["x"], ["y"], axis=axis)
+    return _model([node], [x], shape, [])
+
+
 def _compile(proto: onnx.ModelProto, folder: Path, name: str) -> tuple[Path, Path]:
     source = folder / f"{name}.onnx"
     onnx.save(proto, source)
@@ -127,6 +143,18 @@ def test_onednn_kernels_match_onnxruntime(case, tmp_path):
     assert any(name.startswith("ember.dnnl.") for name in calls), calls
     feed = random_feed(onnx.load(source), seed=3)
     assert_close_to_ort(source, feed, model.run(feed))
+
+
+@pytest.mark.parametrize("case", list(SOFTMAXES))
+def test_softmax_goes_to_onednn_only_where_rows_do_not_vectorize_whole(case, tmp_path):
+    shape, axis, library = SOFTMAXES[case]
+    source, artifact = _compile(softmax_model(shape, axis), tmp_path, case.replace(" ", "_"))
+    model = ember.load(artifact)
+    calls = [k["kernel"] for k in model.manifest["kernel_sources"]]
+    assert (onednn.SOFTMAX in calls) == library, calls
+    # Logits spread wide enough that the rows are far from uniform.
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32) * 6
+    assert_close_to_ort(source, {"x": x}, model.run({"x": x}))
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 With oneDNN unavailable at run time (EMBER_ONEDNN=0 here; a missing libdnnl or libgomp takes
 the same path), the runtime registers the OpenBLAS plugin's stand-ins under oneDNN's names,
 says so on one line, and the outputs still match ONNX Runtime: every convolution shape the
-oneDNN tests cover, the matmuls, and the fused epilogues (bias, activations, residual).
+oneDNN tests cover, the matmuls, the fused epilogues (bias, activations, residual) and the
+softmaxes oneDNN takes.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from ember.runtime import read_manifest
 from tests.compiler.test_onednn_dispatch import (
     CONVS,
     MATMULS,
+    SOFTMAXES,
     _compile,
     _epilogue_model,
     conv_model,
     matmul_model,
+    softmax_model,
 )
 from tests.conftest import assert_close_to_ort, random_feed
 
@@ -60,11 +63,14 @@ def _proto(case: str) -> onnx.ModelProto:
         return conv_model(**CONVS[case])
     if case in MATMULS:
         return matmul_model(*MATMULS[case])
+    if case in SOFTMAXES:
+        return softmax_model(*SOFTMAXES[case][:2])
     return _epilogue_model(case)
 
 
 def test_onednn_calls_run_on_openblas_when_onednn_is_unavailable(tmp_path: Path):
-    cases = list(CONVS) + list(MATMULS) + EPILOGUES
+    library_softmaxes = [case for case, (_, _, library) in SOFTMAXES.items() if library]
+    cases = list(CONVS) + list(MATMULS) + EPILOGUES + library_softmaxes
     jobs, sources, feeds = [], {}, {}
     for case in cases:
         name = case.replace(" ", "_")

@@ -7,7 +7,8 @@
  * `ember_cpu_blas_stand_in_for_onednn`, and says so on one line: an artifact compiled where
  * oneDNN worked still runs, slower, instead of failing to load. The operands and attributes are
  * the oneDNN plugin's (dnnl_matmul.cc, dnnl_conv.cc); the weight hashes, which only key its
- * packed copies, are ignored here. The epilogue runs as one pass over each output tile.
+ * packed copies, are ignored here. The epilogue runs as one pass over each output tile;
+ * softmax is a plain loop per row.
  */
 #include <tvm/ffi/container/shape.h>
 #include <tvm/ffi/container/tensor.h>
@@ -16,6 +17,7 @@
 #include <tvm/ffi/reflection/registry.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -114,6 +116,29 @@ void ConvNhwcResidual(TensorView data, TensorView weight, TensorView bias, Tenso
   RunConv(data, weight, In(bias), In(residual), attrs, out);
 }
 
+// Softmax over the last axis, one row at a time (max, sum of exponentials, scale).
+void Softmax(TensorView x, TensorView out) {
+  CheckFloat32(x, "softmax input");
+  CheckFloat32(out, "softmax output");
+  if (x.ndim() < 1 || x.numel() != out.numel()) {
+    TVM_FFI_THROW(ValueError) << "ember.dnnl.softmax: the output must have the input's shape";
+  }
+  if (x.numel() == 0) return;
+  const int64_t width = x.shape()[x.ndim() - 1];
+  const float* src = In(x);
+  float* dst = Out(out);
+  plugins::ParallelFor(x.numel() / width, kEpilogueRowsPerTask, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* row = src + r * width;
+      float* y = dst + r * width;
+      const float top = *std::max_element(row, row + width);
+      float sum = 0.0f;
+      for (int64_t i = 0; i < width; ++i) sum += (y[i] = std::exp(row[i] - top));
+      for (int64_t i = 0; i < width; ++i) y[i] /= sum;
+    }
+  });
+}
+
 tvm::ffi::String KernelIsa() { return tvm::ffi::String("OpenBLAS stand-in"); }
 
 }  // namespace
@@ -140,6 +165,7 @@ extern "C" __attribute__((visibility("default"))) int ember_cpu_blas_stand_in_fo
         .def("ember.dnnl.conv_nhwc", ember::blas::ConvNhwc)
         .def("ember.dnnl.conv_nhwc_epilogue", ember::blas::ConvNhwcEpilogue)
         .def("ember.dnnl.conv_nhwc_residual", ember::blas::ConvNhwcResidual)
+        .def("ember.dnnl.softmax", ember::blas::Softmax)
         .def("ember.dnnl.isa", ember::blas::KernelIsa);
   });
   return result;
