@@ -95,6 +95,8 @@ def _same_pads(
     rank = len(kernel)
     strides = _ints(conv, "strides", [1] * rank)
     dilations = _ints(conv, "dilations", [1] * rank)
+    if len(strides) != rank or len(dilations) != rank or min(strides) < 1:
+        return None  # malformed: ONNX's checks or the importer name it
     begins, ends = [], []
     for size, k, stride, dilation in zip(sizes, kernel, strides, dilations, strict=True):
         assert isinstance(size, int)
