@@ -23,7 +23,10 @@ _BUILTIN_PREFIXES = ("vm.builtin.", "vm.", "relax.")
 
 @dataclass(frozen=True)
 class KernelTime:
-    """Mean time per inference of one kernel at the call sites that compute `nodes`.
+    """Median time per inference of one kernel at the call sites that compute `nodes`.
+
+    The median, not the mean: one inference stalled by the scheduler (common on shared VMs)
+    would otherwise inflate whichever kernel it hit.
 
     `nodes` are the ONNX nodes the kernel computes there (from the manifest's
     `kernel_sources`; empty for artifacts without it). A kernel called for different nodes
@@ -111,11 +114,14 @@ class _SiteClock:
         self._sites = sites
         self._seen: dict[str, int] = defaultdict(int)
         self._started: dict[str, float] = {}
-        self._totals: dict[tuple[str, tuple[str, ...]], float] = defaultdict(float)
+        # Seconds per inference at each (kernel, call site): one list entry per inference.
+        self._times: dict[tuple[str, tuple[str, ...]], list[float]] = {}
         self._calls: dict[tuple[str, tuple[str, ...]], int] = defaultdict(int)
+        self._inference = -1
 
     def new_inference(self) -> None:
         self._seen.clear()
+        self._inference += 1
 
     def instrument(self, func: Any, name: str, before: bool, ret: Any, *rest: Any) -> int:
         if before:
@@ -124,15 +130,21 @@ class _SiteClock:
             known = self._sites.get(name, [])
             key = (name, known[self._seen[name] % len(known)] if known else ())
             self._seen[name] += 1
-            self._totals[key] += time.perf_counter() - self._started[name]
+            times = self._times.setdefault(key, [])
+            times.extend([0.0] * (self._inference + 1 - len(times)))
+            times[self._inference] += time.perf_counter() - self._started[name]
             self._calls[key] += 1
         return 0  # VMInstrumentReturnKind.NO_OP
 
     def rows(self, runs: int) -> list[KernelTime]:
-        whole = sum(self._totals.values()) or 1.0
+        medians = {
+            key: float(np.median(times + [0.0] * (runs - len(times))))
+            for key, times in self._times.items()
+        }
+        whole = sum(medians.values()) or 1.0
         rows = [
-            KernelTime(name, 1e3 * t / runs, self._calls[(name, nodes)] // runs, t / whole, nodes)
-            for (name, nodes), t in self._totals.items()
+            KernelTime(name, 1e3 * t, self._calls[(name, nodes)] // runs, t / whole, nodes)
+            for (name, nodes), t in medians.items()
         ]
         return sorted(rows, key=lambda r: -r.ms)
 

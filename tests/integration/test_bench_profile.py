@@ -97,3 +97,30 @@ def test_profile_of_a_bad_file_is_one_line(tmp_path):
     proc = ember("profile", str(bad))
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_one_stalled_inference_does_not_move_a_kernels_time(monkeypatch):
+    """A row is the median over inferences: a run the scheduler stalled (a shared VM) is ignored."""
+    from ember import profiling
+
+    now = [0.0]
+    monkeypatch.setattr(profiling.time, "perf_counter", lambda: now[0])
+    clock = profiling._SiteClock({"conv": [("a",), ("b",)]})
+
+    def call(name: str, seconds: float) -> None:
+        clock.instrument(None, name, True, None)
+        now[0] += seconds
+        clock.instrument(None, name, False, None)
+
+    for run in range(5):
+        clock.new_inference()
+        call("conv", 0.100 if run == 3 else 0.001)  # site a: one stall
+        call("conv", 0.002)  # site b
+        if run < 2:
+            call("warm_only", 0.001)  # called in two of five inferences: median 0
+    rows = {(r.name, r.nodes): r for r in clock.rows(5)}
+    assert rows[("conv", ("a",))].ms == pytest.approx(1.0)
+    assert rows[("conv", ("b",))].ms == pytest.approx(2.0)
+    assert rows[("warm_only", ())].ms == 0.0
+    assert rows[("conv", ("a",))].calls == 1
+    assert rows[("conv", ("b",))].share == pytest.approx(2 / 3)

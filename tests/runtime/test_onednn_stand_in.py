@@ -101,3 +101,31 @@ def test_onednn_calls_run_on_openblas_when_onednn_is_unavailable(tmp_path: Path)
         saved = np.load(out_path)
         outputs = [saved[f"arr_{i}"] for i in range(len(saved.files))]
         assert_close_to_ort(sources[case], feeds[case], outputs)
+
+
+# Calls `ember.dnnl.softmax` with a wrong output and prints what it raised.
+BAD_SOFTMAX = """
+import numpy as np
+import tvm
+from ember._plugins import load_plugins
+load_plugins(["cpu_dnnl"], "model.so")
+softmax = tvm.get_global_func("ember.dnnl.softmax")
+x = tvm.runtime.tensor(np.zeros((2, 7), "float32"))
+for out in (np.zeros((2, 6), "float32"), np.zeros((2, 7), "float64")):
+    try:
+        softmax(x, tvm.runtime.tensor(out))
+    except Exception as err:
+        print(type(err).__name__, str(err).splitlines()[-1])
+"""
+
+
+@pytest.mark.parametrize("onednn_on", ["1", "0"], ids=["oneDNN", "stand-in"])
+def test_both_softmaxes_refuse_a_wrong_output_alike(onednn_on: str):
+    env = {**os.environ, "EMBER_ONEDNN": onednn_on}
+    proc = subprocess.run(
+        [sys.executable, "-c", BAD_SOFTMAX], env=env, capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.splitlines() == [
+        "ValueError ember.dnnl.softmax: the output must have the input's shape",
+        "TypeError ember.dnnl.softmax: the output must be contiguous float32",
+    ]

@@ -14,7 +14,7 @@ from .console import out
 
 def profile_command(
     artifact: Annotated[Path, typer.Argument(help="The compiled model (.so).")],
-    runs: Annotated[int, typer.Option("--runs", help="Inferences to average over.")] = 10,
+    runs: Annotated[int, typer.Option("--runs", help="Inferences to take the median of.")] = 10,
     threads: Annotated[int, typer.Option("--threads", help="Worker threads.")] = 2,
     top: Annotated[int, typer.Option("--top", help="Show this many kernels.")] = 25,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

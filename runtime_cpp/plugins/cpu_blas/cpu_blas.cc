@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../common/operands.h"
 #include "../common/parallel_for.h"
 #include "blas_kernels.h"
 #include "conv_geometry.h"
@@ -36,10 +37,7 @@ float* Out(const TensorView& t) {
 const float* In(const TensorView& t) { return Out(t); }
 
 void CheckFloat32(const TensorView& t, const char* what) {
-  DLDataType d = t.dtype();
-  if (d.code != kDLFloat || d.bits != 32 || d.lanes != 1 || !t.IsContiguous()) {
-    TVM_FFI_THROW(TypeError) << "ember.cpu: " << what << " must be contiguous float32";
-  }
+  plugins::CheckFloat32(t, "ember.cpu", what);
 }
 
 namespace {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "../common/epilogue.h"
+#include "../common/operands.h"
 #include "../common/parallel_for.h"
 #include "blas_kernels.h"
 
@@ -118,13 +119,8 @@ void ConvNhwcResidual(TensorView data, TensorView weight, TensorView bias, Tenso
 
 // Softmax over the last axis, one row at a time (max, sum of exponentials, scale).
 void Softmax(TensorView x, TensorView out) {
-  CheckFloat32(x, "softmax input");
-  CheckFloat32(out, "softmax output");
-  if (x.ndim() < 1 || x.numel() != out.numel()) {
-    TVM_FFI_THROW(ValueError) << "ember.dnnl.softmax: the output must have the input's shape";
-  }
-  if (x.numel() == 0) return;
-  const int64_t width = x.shape()[x.ndim() - 1];
+  const int64_t width = plugins::SoftmaxRowWidth(x, out);
+  if (width == 0) return;
   const float* src = In(x);
   float* dst = Out(out);
   plugins::ParallelFor(x.numel() / width, kEpilogueRowsPerTask, [&](int64_t r0, int64_t r1) {

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "../common/operands.h"
+
 // The two OpenMP calls the plugin makes, from libgomp (oneDNN's threading runtime, linked
 // below). Declared here rather than through <omp.h>: clang installations without libomp's
 // headers build the plugin too (the sanitizer builds), and these signatures are OpenMP's ABI.
@@ -34,10 +36,7 @@ float* Data(const tvm::ffi::TensorView& t) {
 }
 
 void CheckFloat32(const tvm::ffi::TensorView& t, const char* what) {
-  DLDataType d = t.dtype();
-  if (d.code != kDLFloat || d.bits != 32 || d.lanes != 1 || !t.IsContiguous()) {
-    TVM_FFI_THROW(TypeError) << "ember.dnnl: " << what << " must be contiguous float32";
-  }
+  plugins::CheckFloat32(t, "ember.dnnl", what);
 }
 
 namespace {

@@ -17,6 +17,7 @@
 #include <dnnl.hpp>
 #include <string>
 
+#include "../common/operands.h"
 #include "../common/parallel_for.h"
 #include "dnnl_context.h"
 
@@ -50,13 +51,8 @@ std::shared_ptr<const Kernel> RowsKernel(int64_t rows, int64_t width) {
 }
 
 void Softmax(TensorView x, TensorView out) {
-  CheckFloat32(x, "softmax input");
-  CheckFloat32(out, "softmax output");
-  if (x.ndim() < 1 || x.numel() != out.numel()) {
-    TVM_FFI_THROW(ValueError) << "ember.dnnl.softmax: the output must have the input's shape";
-  }
-  if (x.numel() == 0) return;
-  const int64_t width = x.shape()[x.ndim() - 1];
+  const int64_t width = plugins::SoftmaxRowWidth(x, out);
+  if (width == 0) return;
   const int64_t rows = x.numel() / width;
   const int64_t rows_per_tile = std::clamp<int64_t>(kTileElements / width, 1, rows);
   const int64_t tiles = (rows + rows_per_tile - 1) / rows_per_tile;
