@@ -10,8 +10,12 @@ adds the bias and applies the activations to each tile of the output while it is
 one pass over memory instead of three. Links: an add of a per-output-channel constant (first
 only: it becomes the kernel's bias), an add of another tensor of the output's shape (a residual
 connection; one per chain, then the `_residual` variant), ReLU, Clip (as `clip` or max/min with
-scalar constants), GELU (erf or tanh), sigmoid and SiLU. The chain's ONNX node tags move to
-the fused call. Postcondition: the chain's inner bindings are gone; other calls are untouched.
+scalar constants), GELU (erf or tanh), sigmoid and SiLU; after a matmul, also a softmax over the
+last axis (`relax.nn.softmax` or its `ember.dnnl.softmax` call), which ends the chain: the
+plugin runs it on each tile of whole rows while the tile is in cache, so attention's score
+matrix is written once instead of written, read and written again. The chain's ONNX node
+tags move to the fused call. Postcondition: the chain's inner bindings are gone; other calls
+are untouched.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ _ACTIVATIONS = {
     tvm.ir.Op.get("relax.nn.silu"): 4,
 }
 _RELU = tvm.ir.Op.get("relax.nn.relu")
-_CLIP_KIND, _RESIDUAL_KIND = 0, 5
+_SOFTMAX = tvm.ir.Op.get("relax.nn.softmax")
+_CLIP_KIND, _RESIDUAL_KIND, _SOFTMAX_KIND = 0, 5, 6
 _FUSED = {onednn.CONV_NHWC: onednn.CONV_NHWC_EPILOGUE, onednn.MATMUL: onednn.MATMUL_EPILOGUE}
 _WITH_RESIDUAL = {
     onednn.CONV_NHWC: onednn.CONV_NHWC_RESIDUAL,
@@ -126,6 +131,13 @@ def _extend(chain: _Chain, value: Any) -> bool:
         return False
     last = chain.vars[-1]
     args = list(value.args)
+    if chain.steps and chain.steps[-1][0] == _SOFTMAX_KIND:
+        return False  # nothing may follow the softmax
+    if _is_row_softmax(value, last):
+        if str(chain.call.args[0].global_symbol) != onednn.MATMUL:
+            return False
+        chain.steps.append((_SOFTMAX_KIND, 0.0, 0.0))
+        return True
     if value.op.same_as(_ADD) and any(a.same_as(last) for a in args):
         other = args[1] if args[0].same_as(last) else args[0]
         bias = _channel_constant(other, chain.call)
@@ -156,6 +168,19 @@ def _extend(chain: _Chain, value: Any) -> bool:
             chain.steps.append((kind, 0.0, 0.0))
             return True
     return False
+
+
+def _is_row_softmax(value: relax.Call, last: relax.Var) -> bool:
+    """Whether `value` is a softmax of `last` over its last axis (Relax's op or the plugin's)."""
+    if value.op.same_as(_SOFTMAX):
+        ndim = last.ty.ndim if isinstance(last.ty, relax.TensorType) else -1
+        axis = int(value.attrs.axis)
+        return value.args[0].same_as(last) and ndim >= 1 and axis in (-1, ndim - 1)
+    if not value.op.same_as(_CALL_PACKED):
+        return False
+    callee = getattr(value.args[0], "global_symbol", None)
+    operands = list(value.args[1].fields)
+    return str(callee) == onednn.SOFTMAX and len(operands) == 1 and operands[0].same_as(last)
 
 
 def _add_clip(chain: _Chain, low: float, high: float) -> bool:

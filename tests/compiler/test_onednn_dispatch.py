@@ -221,6 +221,29 @@ def _epilogue_model(kind: str) -> onnx.ModelProto:
         hi = numpy_helper.from_array(np.array(6.0, np.float32), "hi")
         nodes.append(helper.make_node("Clip", ["c", "lo", "hi"], ["y"]))
         return _model(nodes, [x], [1, 16, 12, 12], [w, b, lo, hi])
+    if kind == "attention softmax":
+        # Attention's scores: q @ k^T of two activations, softmax over 70 keys (not a multiple
+        # of 8: the plugin's softmax call); 70 queries are a full row tile and a short one.
+        q = helper.make_tensor_value_info("q", TensorProto.FLOAT, [2, 3, 70, 16])
+        k = helper.make_tensor_value_info("k", TensorProto.FLOAT, [2, 3, 16, 70])
+        nodes = [
+            helper.make_node("MatMul", ["q", "k"], ["m"]),
+            helper.make_node("Softmax", ["m"], ["y"], axis=-1),
+        ]
+        return _model(nodes, [q, k], [2, 3, 70, 70], [])
+    if kind.startswith("matmul softmax"):
+        # "... column tiles": 4 rows x 1000 columns, split by columns, so the softmax runs
+        # as a pass of its own; "... row tiles": 300 rows in tiles of whole rows.
+        rows, cols = (4, 1000) if kind.endswith("column tiles") else (300, 40)
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, 32])
+        w = numpy_helper.from_array(rng.standard_normal((32, cols)).astype(np.float32), "w")
+        b = numpy_helper.from_array(rng.standard_normal(cols).astype(np.float32), "b")
+        nodes = [
+            helper.make_node("MatMul", ["x", "w"], ["m"]),
+            helper.make_node("Add", ["m", "b"], ["a"]),
+            helper.make_node("Softmax", ["a"], ["y"], axis=1),
+        ]
+        return _model(nodes, [x], [rows, cols], [w, b])
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [24, 32])
     w = numpy_helper.from_array(rng.standard_normal((32, 40)).astype(np.float32), "w")
     b = numpy_helper.from_array(rng.standard_normal(40).astype(np.float32), "b")
@@ -247,6 +270,9 @@ def _epilogue_model(kind: str) -> onnx.ModelProto:
         "matmul sigmoid",
         "matmul silu",
         "padded conv silu",
+        "attention softmax",
+        "matmul softmax column tiles",
+        "matmul softmax row tiles",
     ],
 )
 def test_bias_and_activation_run_inside_the_library_call(kind, tmp_path):

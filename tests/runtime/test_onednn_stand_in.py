@@ -44,6 +44,8 @@ EPILOGUES = [
     "conv residual relu channel tiles",
     "matmul relu",
     "matmul sigmoid",
+    "attention softmax",
+    "matmul softmax column tiles",
 ]
 
 # Loads each artifact in a process where oneDNN is turned off and saves its outputs.
@@ -129,3 +131,36 @@ def test_both_softmaxes_refuse_a_wrong_output_alike(onednn_on: str):
         "ValueError ember.dnnl.softmax: the output must have the input's shape",
         "TypeError ember.dnnl.softmax: the output must be contiguous float32",
     ]
+
+
+# Calls `ember.dnnl.matmul_epilogue` with a softmax that is not the epilogue's last step.
+SOFTMAX_NOT_LAST = """
+import numpy as np
+import tvm
+from ember._plugins import load_plugins
+load_plugins(["cpu_dnnl"], "model.so")
+matmul = tvm.get_global_func("ember.dnnl.matmul_epilogue")
+a, b = (tvm.runtime.tensor(np.ones((4, 4), "float32")) for _ in range(2))
+bias = tvm.runtime.tensor(np.zeros(4, "float32"))
+out = tvm.runtime.tensor(np.zeros((4, 4), "float32"))
+softmax_then_relu = [0, 1, 2, 6, 0, 0, 0, 0, 0x7F800000]  # hash, bias, 2 steps
+try:
+    matmul(a, b, bias, tvm.runtime.ShapeTuple(softmax_then_relu), out)
+except Exception as err:
+    print(type(err).__name__, str(err).splitlines()[-1])
+"""
+
+
+@pytest.mark.parametrize("onednn_on", ["1", "0"], ids=["oneDNN", "stand-in"])
+def test_a_softmax_epilogue_must_come_last(onednn_on: str):
+    env = {**os.environ, "EMBER_ONEDNN": onednn_on}
+    proc = subprocess.run(
+        [sys.executable, "-c", SOFTMAX_NOT_LAST],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    kind, message = proc.stdout.strip().split(" ", 1)
+    assert kind == "ValueError" and message.startswith("ember.dnnl")  # the call's namespace
+    assert message.endswith(": a softmax must be the epilogue's last step")

@@ -49,8 +49,11 @@ EpilogueSpec EpilogueSpec::Decode(tvm::ffi::ShapeView attrs, size_t begin, const
   for (int64_t i = 0; i < count; ++i) {
     EpilogueStep step{attrs[begin + 2 + 3 * i], BitsToFloat(attrs[begin + 3 + 3 * i]),
                       BitsToFloat(attrs[begin + 4 + 3 * i])};
-    if (step.kind < kClip || step.kind > kResidual) {
+    if (step.kind < kClip || step.kind > kSoftmax) {
       TVM_FFI_THROW(ValueError) << who << ": unknown epilogue kind " << step.kind;
+    }
+    if (step.kind == kSoftmax && i != count - 1) {
+      TVM_FFI_THROW(ValueError) << who << ": a softmax must be the epilogue's last step";
     }
     e.steps.push_back(step);
   }
@@ -68,11 +71,21 @@ void EpilogueSpec::Apply(float* out, int64_t r0, int64_t r1, int64_t cols, const
       if (step.kind == kResidual) {
         const float* add = residual + r * cols;
         for (int64_t c = 0; c < cols; ++c) row[c] += add[c];
+      } else if (step.kind == kSoftmax) {
+        SoftmaxRow(row, row, cols);
       } else {
         for (int64_t c = 0; c < cols; ++c) row[c] = ApplyStep(step, row[c]);
       }
     }
   }
+}
+
+void SoftmaxRow(const float* x, float* y, int64_t width) {
+  if (width == 0) return;
+  const float top = *std::max_element(x, x + width);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < width; ++i) sum += (y[i] = std::exp(x[i] - top));
+  for (int64_t i = 0; i < width; ++i) y[i] /= sum;
 }
 
 }  // namespace plugins

@@ -27,6 +27,7 @@ enum EpilogueKind : int64_t {
   kSigmoid = 3,
   kSilu = 4,      //!< x * sigmoid(x)
   kResidual = 5,  //!< add a tensor shaped like the output (at most one)
+  kSoftmax = 6,   //!< softmax over each output row (last step only; matmuls only)
 };
 
 struct EpilogueStep {
@@ -48,6 +49,9 @@ struct EpilogueSpec {
   void Apply(float* out, int64_t r0, int64_t r1, int64_t cols, const float* bias,
              const float* residual) const;
 };
+
+/*! \brief y = softmax(x) over one row of `width` values (max, exponentials, scale). */
+void SoftmaxRow(const float* x, float* y, int64_t width);
 
 }  // namespace plugins
 }  // namespace ember

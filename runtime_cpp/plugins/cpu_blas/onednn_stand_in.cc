@@ -124,14 +124,7 @@ void Softmax(TensorView x, TensorView out) {
   const float* src = In(x);
   float* dst = Out(out);
   plugins::ParallelFor(x.numel() / width, kEpilogueRowsPerTask, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* row = src + r * width;
-      float* y = dst + r * width;
-      const float top = *std::max_element(row, row + width);
-      float sum = 0.0f;
-      for (int64_t i = 0; i < width; ++i) sum += (y[i] = std::exp(row[i] - top));
-      for (int64_t i = 0; i < width; ++i) y[i] /= sum;
-    }
+    for (int64_t r = r0; r < r1; ++r) plugins::SoftmaxRow(src + r * width, dst + r * width, width);
   });
 }
 

@@ -177,6 +177,7 @@ Epilogue Epilogue::Decode(tvm::ffi::ShapeView attrs, size_t begin) {
   Epilogue e;
   e.bias = spec.bias;
   e.steps = spec.steps;
+  e.softmax = !e.steps.empty() && e.steps.back().kind == plugins::kSoftmax;
   std::ostringstream key;
   key << "e" << e.bias;
   for (const Step& step : e.steps) key << '|' << step.kind << ',' << step.alpha << ',' << step.beta;
@@ -206,6 +207,8 @@ dnnl::post_ops Epilogue::PostOps(const dnnl::memory::desc& dst) const {
         break;
       case plugins::kSilu:
         ops.append_eltwise(dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
+        break;
+      case plugins::kSoftmax:  // not a post-op: the caller runs it after the kernel
         break;
       default:  // kResidual
         ops.append_binary(dnnl::algorithm::binary_add, dst);

@@ -58,6 +58,8 @@ struct Epilogue {
   bool bias = false;
   std::vector<Step> steps;
   std::string key;  //!< the encoding, for kernel cache keys
+  //! Whether the last step is a row softmax: not a post-op, the caller runs it on each tile.
+  bool softmax = false;
 
   /*! \brief Decode `attrs[begin:]`; an empty range is no epilogue. */
   static Epilogue Decode(tvm::ffi::ShapeView attrs, size_t begin);
@@ -66,6 +68,12 @@ struct Epilogue {
   /*! \brief The post-op index of the residual add, or -1. */
   int ResidualIndex() const;
 };
+
+/*!
+ * \brief Softmax over each of `rows` rows of `width` values at `data`, in place, on the
+ *        calling thread (dnnl_softmax.cc): a matmul's softmax epilogue on a tile in cache.
+ */
+void SoftmaxRowsInPlace(float* data, int64_t rows, int64_t width);
 
 /*!
  * \brief The kernel cached under `key`, made by `make` on first use. Creating a primitive

@@ -260,6 +260,9 @@ struct ConvPlan {
   bool ChannelTiled() const { return tiles.size() > 0 && tiles[0].channels != conv.out_c; }
 
   static ConvPlan Make(const Conv& c, const Epilogue& epilogue) {
+    if (epilogue.softmax) {
+      TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: a softmax epilogue is for matmuls only";
+    }
     ConvPlan plan{c, {}, {}};
     const int64_t width = ChannelTileWidth(c);
     const int64_t channel_tiles = CeilDiv(c.out_c, width);

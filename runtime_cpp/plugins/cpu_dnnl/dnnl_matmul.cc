@@ -6,7 +6,9 @@
  * Tiles: rows of `a` in blocks whose size depends only on the shape, so each row is computed
  * by the same kernel whatever the thread count; with few rows (a decoder's one token) the
  * columns are split instead. A constant `b` (the compiler passes its content hash) is packed
- * once into the kernel's blocked layout; other operands are read as they are.
+ * once into the kernel's blocked layout; other operands are read as they are. A softmax
+ * epilogue (attention's scores) runs on each tile of whole rows right after the kernel wrote
+ * it, while it is in cache, instead of a second pass over a matrix that may not fit there.
  */
 #include <tvm/ffi/container/shape.h>
 #include <tvm/ffi/container/tensor.h>
@@ -87,6 +89,7 @@ std::shared_ptr<const Kernel> TileKernel(int64_t m, int64_t k, int64_t n, int64_
 struct Matmul2dPlan {
   Tiling t;
   int64_t row_tiles, col_tiles;
+  bool softmax;  // a row softmax after the kernel (Epilogue::softmax)
   struct Column {
     std::shared_ptr<const Kernel> full, last;
     std::string pack_key;  // empty: the weights are read as stored
@@ -97,7 +100,7 @@ struct Matmul2dPlan {
 
   static Matmul2dPlan Make(int64_t rows, int64_t k, int64_t n, int64_t b_hash,
                            const Epilogue& epilogue) {
-    Matmul2dPlan plan{ChooseTiling(rows, n), 0, 0, {}};
+    Matmul2dPlan plan{ChooseTiling(rows, n), 0, 0, epilogue.softmax, {}};
     plan.row_tiles = CeilDiv(rows, plan.t.rows_per_tile);
     plan.col_tiles = CeilDiv(n, plan.t.cols_per_tile);
     const int64_t last_rows = rows - (plan.row_tiles - 1) * plan.t.rows_per_tile;
@@ -122,8 +125,11 @@ struct Matmul2dPlan {
   }
 };
 
-void Matmul2d(int64_t k, int64_t n, const float* a, const float* b, float* c, const float* bias,
-              const float* residual, const Matmul2dPlan& plan) {
+// Rows per task of a softmax epilogue run after a column-tiled matmul.
+constexpr int64_t kSoftmaxRowsPerTask = 16;
+
+void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b, float* c,
+              const float* bias, const float* residual, const Matmul2dPlan& plan) {
   // The packed weights, looked up per call: the cache may have released a pack since.
   std::vector<std::shared_ptr<const void>> packs(plan.columns.size());
   for (size_t i = 0; i < plan.columns.size(); ++i) {
@@ -145,21 +151,30 @@ void Matmul2d(int64_t k, int64_t n, const float* a, const float* b, float* c, co
       const int64_t at = r0 * n + c0;
       Execute(kernel, a + r0 * k, weights, c + at, bias ? bias + c0 : nullptr,
               residual ? residual + at : nullptr);
+      if (plan.softmax && plan.col_tiles == 1) {  // the tile holds whole rows, still in cache
+        SoftmaxRowsInPlace(c + at, std::min(t.rows_per_tile, rows - r0), n);
+      }
     }
   });
+  if (plan.softmax && plan.col_tiles > 1) {  // rows split over column tiles: a pass of its own
+    plugins::ParallelFor(rows, kSoftmaxRowsPerTask, [&](int64_t r0, int64_t r1) {
+      SoftmaxRowsInPlace(c + r0 * n, r1 - r0, n);
+    });
+  }
 }
 
 // What a batched call a[batch..., m, k] @ b[batch..., k, n] resolves: tiles of rows within
 // each batch element, and the kernels of full row tiles and of the last one.
 struct BatchedPlan {
   int64_t rows_per_tile, row_tiles;
+  bool softmax;  // a row softmax after the kernel, on each tile (whole rows)
   std::shared_ptr<const Kernel> full, last;
 
   static BatchedPlan Make(int64_t m, int64_t k, int64_t n, const Epilogue& epilogue) {
     const int64_t rows_per_tile = m <= 64 ? m : 64;
     const int64_t row_tiles = CeilDiv(m, rows_per_tile);
     const int64_t last_rows = m - (row_tiles - 1) * rows_per_tile;
-    return {rows_per_tile, row_tiles,
+    return {rows_per_tile, row_tiles, epilogue.softmax,
             TileKernel(rows_per_tile, k, n, n, n, /*packed=*/false, epilogue),
             TileKernel(last_rows, k, n, n, n, /*packed=*/false, epilogue)};
   }
@@ -175,6 +190,7 @@ void MatmulBatched(int64_t batch, int64_t m, int64_t k, int64_t n, const float* 
       const int64_t at = i * m * n + r0 * n;
       Execute(kernel, a + i * m * k + r0 * k, b + i * k * n, c + at, bias,
               residual ? residual + at : nullptr);
+      if (plan.softmax) SoftmaxRowsInPlace(c + at, std::min(plan.rows_per_tile, m - r0), n);
     }
   });
 }
@@ -205,7 +221,7 @@ void Run(const TensorView& a, const TensorView& b, const float* bias, const floa
     static PlanCache<Matmul2dPlan> plans;
     const auto plan = plans.Get(
         key, [&] { return Matmul2dPlan::Make(rows, k, n, b_hash, Epilogue::Decode(attrs, 1)); });
-    Matmul2d(k, n, Data(a), Data(b), Data(out), bias, residual, *plan);
+    Matmul2d(rows, k, n, Data(a), Data(b), Data(out), bias, residual, *plan);
     return;
   }
   const int64_t m = a.shape()[a.ndim() - 2];

@@ -30,6 +30,8 @@ using tvm::ffi::TensorView;
 
 // Elements per tile: enough work to be worth a task of the pool, small enough for L2.
 constexpr int64_t kTileElements = int64_t{1} << 15;
+// Rows per call on a matmul tile: its tiles have at most 64 or 256 rows; one call for them all.
+constexpr int64_t kTileRowsInPlace = 256;
 
 std::shared_ptr<const Kernel> RowsKernel(int64_t rows, int64_t width) {
   const std::string key = "softmax|" + std::to_string(rows) + '|' + std::to_string(width);
@@ -49,6 +51,17 @@ std::shared_ptr<const Kernel> RowsKernel(int64_t rows, int64_t width) {
                   -1};
   });
 }
+
+}  // namespace
+
+void SoftmaxRowsInPlace(float* data, int64_t rows, int64_t width) {
+  for (int64_t first = 0; first < rows; first += kTileRowsInPlace) {
+    const int64_t count = std::min(kTileRowsInPlace, rows - first);
+    Execute(*RowsKernel(count, width), data + first * width, nullptr, data + first * width);
+  }
+}
+
+namespace {
 
 void Softmax(TensorView x, TensorView out) {
   const int64_t width = plugins::SoftmaxRowWidth(x, out);
