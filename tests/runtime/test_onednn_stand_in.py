@@ -105,12 +105,26 @@ def test_onednn_calls_run_on_openblas_when_onednn_is_unavailable(tmp_path: Path)
         assert_close_to_ort(sources[case], feeds[case], outputs)
 
 
-# Calls `ember.dnnl.softmax` with a wrong output and prints what it raised.
-BAD_SOFTMAX = """
+# Loads the oneDNN plugin (or its stand-in, by EMBER_ONEDNN) before each script below.
+PLUGIN = """
 import numpy as np
 import tvm
 from ember._plugins import load_plugins
 load_plugins(["cpu_dnnl"], "model.so")
+"""
+
+
+def _errors_printed(script: str, onednn_on: str) -> list[str]:
+    """What `script`, run after PLUGIN in a fresh process, printed: one line per error."""
+    env = {**os.environ, "EMBER_ONEDNN": onednn_on}
+    proc = subprocess.run(
+        [sys.executable, "-c", PLUGIN + script], env=env, capture_output=True, text=True, check=True
+    )
+    return proc.stdout.splitlines()
+
+
+# Calls `ember.dnnl.softmax` with a wrong output and prints what it raised.
+BAD_SOFTMAX = """
 softmax = tvm.get_global_func("ember.dnnl.softmax")
 x = tvm.runtime.tensor(np.zeros((2, 7), "float32"))
 for out in (np.zeros((2, 6), "float32"), np.zeros((2, 7), "float64")):
@@ -123,11 +137,7 @@ for out in (np.zeros((2, 6), "float32"), np.zeros((2, 7), "float64")):
 
 @pytest.mark.parametrize("onednn_on", ["1", "0"], ids=["oneDNN", "stand-in"])
 def test_both_softmaxes_refuse_a_wrong_output_alike(onednn_on: str):
-    env = {**os.environ, "EMBER_ONEDNN": onednn_on}
-    proc = subprocess.run(
-        [sys.executable, "-c", BAD_SOFTMAX], env=env, capture_output=True, text=True, check=True
-    )
-    assert proc.stdout.splitlines() == [
+    assert _errors_printed(BAD_SOFTMAX, onednn_on) == [
         "ValueError ember.dnnl.softmax: the output must have the input's shape",
         "TypeError ember.dnnl.softmax: the output must be contiguous float32",
     ]
@@ -135,10 +145,6 @@ def test_both_softmaxes_refuse_a_wrong_output_alike(onednn_on: str):
 
 # Calls `ember.dnnl.matmul_epilogue` with a softmax that is not the epilogue's last step.
 SOFTMAX_NOT_LAST = """
-import numpy as np
-import tvm
-from ember._plugins import load_plugins
-load_plugins(["cpu_dnnl"], "model.so")
 matmul = tvm.get_global_func("ember.dnnl.matmul_epilogue")
 a, b = (tvm.runtime.tensor(np.ones((4, 4), "float32")) for _ in range(2))
 bias = tvm.runtime.tensor(np.zeros(4, "float32"))
@@ -153,14 +159,7 @@ except Exception as err:
 
 @pytest.mark.parametrize("onednn_on", ["1", "0"], ids=["oneDNN", "stand-in"])
 def test_a_softmax_epilogue_must_come_last(onednn_on: str):
-    env = {**os.environ, "EMBER_ONEDNN": onednn_on}
-    proc = subprocess.run(
-        [sys.executable, "-c", SOFTMAX_NOT_LAST],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    kind, message = proc.stdout.strip().split(" ", 1)
+    [printed] = _errors_printed(SOFTMAX_NOT_LAST, onednn_on)
+    kind, message = printed.split(" ", 1)
     assert kind == "ValueError" and message.startswith("ember.dnnl")  # the call's namespace
     assert message.endswith(": a softmax must be the epilogue's last step")
