@@ -6,7 +6,8 @@ loops are fused and run in parallel on TVM's thread pool, and an elementwise inn
 is vectorized; row reductions such as softmax instead get one parallel row loop with
 vectorized partial results (`row_reduction_schedule`), and reductions over outer axes
 (a channels-last global pool) vectorize along the kept innermost axis
-(`column_reduction_schedule`). Without this, LegalizeOps' loops run
+(`column_reduction_schedule`), and an elementwise kernel that transposes is tiled so that
+its strided reads stay in cache (`transpose_tile_schedule`). Without this, LegalizeOps' loops run
 on one core. Kernels that already carry `tirx.is_scheduled` (from a tuning record) are left
 alone.
 """
@@ -21,13 +22,14 @@ from tvm import s_tir, tirx
 
 from .column_reduction_schedule import schedule_column_reduction
 from .row_reduction_schedule import schedule_row_reductions
+from .transpose_tile_schedule import tile_transpose
 
 _DATA_PAR = 0
 _VECTOR_LANES = 8
 #: Which default schedule this is. Tuning stores measure each kernel's default as a candidate
 #: and list it under this number (`tuning.default_candidates`); raise it whenever
 #: `default_schedule` produces something else, so stores measure the new default again.
-DEFAULT_SCHEDULE_VERSION = 3
+DEFAULT_SCHEDULE_VERSION = 4
 
 
 @tvm.transform.module_pass(opt_level=0, name="EmberCPUDefaultSchedule")
@@ -110,6 +112,8 @@ def _parallelize(sch: s_tir.Schedule, block: Any) -> None:
     if not spatial or _has_empty_loop(sch, loops):
         return  # an empty tensor's kernel runs no iteration (fusing its loops divides by 0)
     elementwise = len(spatial) == len(loops) == len(iter_vars)
+    if elementwise and tile_transpose(sch, block, loops):
+        return
     inner = spatial[-1] if elementwise and len(spatial) > 1 else None
     outer = spatial[:-1] if inner is not None else spatial
     sch.parallel(sch.fuse(*outer) if len(outer) > 1 else outer[0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnx
 import pytest
@@ -212,3 +214,45 @@ def test_reductions_over_outer_axes_vectorize_along_the_kept_axis(shape, axes, o
     numpy_reduce = np.mean if op == "mean" else np.sum
     expected = numpy_reduce(x.astype(np.float64), axis=tuple(axes), keepdims=True)
     np.testing.assert_allclose(run(after, x), expected, rtol=2e-5, atol=2e-5)
+
+
+def _transpose(shape, axes, gelu=False):
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(shape, "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            y = bb.emit(relax.op.nn.gelu(x)) if gelu else x
+            out = bb.emit_output(relax.op.permute_dims(y, axes))
+        bb.emit_func_output(out)
+    mod = relax.transform.LegalizeOps()(bb.get())
+    return relax.transform.FuseTIR()(
+        relax.transform.FuseOps()(relax.transform.AnnotateTIROpPattern()(mod))
+    )
+
+
+@pytest.mark.parametrize(
+    ("shape", "axes", "gelu", "tiled"),
+    [
+        ((1, 3199, 512), [0, 2, 1], False, True),  # wav2vec2's frames <-> channels, ragged
+        ((64, 96), [1, 0], True, True),  # GELU then a transpose, in one kernel
+        ((2, 40, 33, 64), [0, 3, 1, 2], False, True),  # NHWC -> NCHW, a ragged innermost axis
+        ((2, 64, 32, 32), [0, 2, 3, 1], False, True),  # NCHW -> NHWC: tiles divide evenly
+        ((4, 8, 16, 48), [0, 2, 1, 3], False, False),  # the innermost axis stays: rows copied
+        ((3, 20, 5), [0, 2, 1], False, False),  # a side under one tile: left as it was
+    ],
+)
+def test_transposes_run_in_cache_tiles_and_keep_their_values(shape, axes, gelu, tiled):
+    before = _transpose(shape, axes, gelu)
+    after = cpu_default_schedule(before)
+    script = "\n".join(f.script() for f in after.functions.values() if isinstance(f, tirx.PrimFunc))
+    # A tiled nest splits the innermost output axis by the tile: its inner loop runs 32 times.
+    tile_loops = re.findall(r"for .*T\.int64\(32\)", script)
+    assert bool(tile_loops) == tiled, script
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    reference = x.astype(np.float64)
+    if gelu:
+        from scipy.special import erf
+
+        reference = 0.5 * reference * (1 + erf(reference / np.sqrt(2)))
+    expected = np.transpose(reference, axes)
+    np.testing.assert_allclose(run(after, x), expected, rtol=1e-5, atol=1e-6)
