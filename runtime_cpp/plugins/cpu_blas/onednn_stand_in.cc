@@ -17,7 +17,6 @@
 #include <tvm/ffi/reflection/registry.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <mutex>
 #include <vector>

@@ -8,7 +8,6 @@
  * shape alone; each row is computed by one primitive whatever the thread count.
  */
 #include <tvm/ffi/container/tensor.h>
-#include <tvm/ffi/error.h>
 #include <tvm/ffi/function.h>
 #include <tvm/ffi/reflection/registry.h>
 
