@@ -2,6 +2,7 @@
 
     python benchmarks/run.py [--models resnet50,mlp] [--blocks 10] [--runs 10] [--out RESULTS.md]
                              [--layouts auto,nchw,nhwc] [--target x86-avx2] [--no-tuning-logs]
+                             [--precision bf16]
 
 Runs alternate in blocks (Ember, pause, ONNX Runtime, pause, OpenVINO, pause, ...) so that no
 side's thread pool, still spinning after its run, steals the cores another is using; ONNX
@@ -10,6 +11,10 @@ f32, latency hint, one stream). Reported: median and p90 latency of each, the ra
 / Ember median: above 1 means Ember is faster), compile time, output error, and achieved GFLOP/s
 against this machine's measured peak (a large float32 matmul in numpy). The header names the
 CPU model and its vector ISA extensions.
+
+`--precision bf16` compiles Ember with `--precision bf16` and gives OpenVINO the same precision
+hint; ONNX Runtime stays float32 (its CPU provider has no bf16 kernels for these models). The
+error column is then Ember's, and OpenVINO's, against ONNX Runtime's float32 output.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class Row:
     compile_s: float
     error: float
     gflop: float
+    #: OpenVINO's output error against ONNX Runtime's (NaN when not run).
+    openvino_error: float = float("nan")
 
 
 def measure(
@@ -59,29 +66,49 @@ def measure(
     layout: str = "auto",
     target: str = "x86",
     tuning_logs: bool = True,
+    precision: str = "fp32",
 ) -> Row:
     """Compile (convolutions in `layout`), check and time one benchmark network."""
     source = export(bench, folder)
     start = time.perf_counter()
     suffix = ("" if layout == "auto" else f"_{layout}") + ("" if target == "x86" else f"_{target}")
+    suffix += "" if precision == "fp32" else f"_{precision}"
     out = folder / f"{bench.name}{suffix}{'' if tuning_logs else '_untuned'}.so"
     artifact = ember.compile(
-        source, target=target, output=out, layout=layout, tuning_logs=tuning_logs
+        source,
+        target=target,
+        output=out,
+        layout=layout,
+        tuning_logs=tuning_logs,
+        precision=precision,
     )
     compile_s = time.perf_counter() - start
     model = ember.load(artifact, threads=THREADS)
     session = ort_session(str(source), threads=THREADS)
     feed = {bench.input_name: example_input(bench).numpy()}
-    error = relative_error(model.run(feed)[0], session.run(None, feed)[0])
+    reference = session.run(None, feed)[0]
+    error = relative_error(model.run(feed)[0], reference)
     runners = [lambda: model.run(feed), lambda: session.run(None, feed)]
+    openvino_error = float("nan")
     if openvino_available():
-        runners.append(openvino_runner(source, feed, THREADS))
+        openvino = openvino_runner(source, feed, THREADS, precision)
+        openvino_error = relative_error(next(iter(openvino().values())), reference)
+        runners.append(openvino)
     ember_lat, ort_lat, *ov_lat = interleaved(runners, blocks, runs)
     gflop = model_flops(onnx.load(source)) / 1e9
     chosen = model.manifest.get("layout", {}).get("conv", layout)
     name = f"{bench.name} ({layout}" + (f" -> {chosen})" if layout == "auto" else ")")
     ov_ms = list(ov_lat[0].samples) if ov_lat else []
-    return Row(name, list(ember_lat.samples), list(ort_lat.samples), ov_ms, compile_s, error, gflop)
+    return Row(
+        name,
+        list(ember_lat.samples),
+        list(ort_lat.samples),
+        ov_ms,
+        compile_s,
+        error,
+        gflop,
+        openvino_error,
+    )
 
 
 def machine_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -116,7 +143,8 @@ def table(rows: list[Row], peak: float) -> str:
     """The results as a Markdown table."""
     lines = [
         "| model | Ember median / p90 ms | ORT median ms | OpenVINO median ms | ORT/Ember "
-        "| OpenVINO/Ember | faster peer/Ember | compile s | rel. error | Ember GFLOP/s (% peak) |",
+        "| OpenVINO/Ember | faster peer/Ember | compile s | rel. error (OpenVINO's) "
+        "| Ember GFLOP/s (% peak) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     best_ratios, ort_ratios = [], []
@@ -130,7 +158,8 @@ def table(rows: list[Row], peak: float) -> str:
         ort_ratios.append(op / em)
         lines.append(
             f"| {r.name} | {em:.2f} / {ep:.2f} | {op:.2f} | {ov:.2f} | {op / em:.2f} "
-            f"| {ov / em:.2f} | {best / em:.2f} | {r.compile_s:.1f} | {r.error:.1e} "
+            f"| {ov / em:.2f} | {best / em:.2f} | {r.compile_s:.1f} "
+            f"| {r.error:.1e} ({r.openvino_error:.1e}) "
             f"| {gfs:.0f} ({100 * gfs / peak:.0f}%) |"
         )
     lines.append(
@@ -171,6 +200,12 @@ def main() -> None:
     parser.add_argument(
         "--no-tuning-logs", action="store_true", help="compile without any tuning records"
     )
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "bf16"],
+        help="Ember's --precision and OpenVINO's precision hint (ONNX Runtime stays fp32)",
+    )
     args = parser.parse_args()
     chosen = [b for b in BENCHMARKS if b.name in args.models.split(",")]
     peak = machine_peak_gflops()
@@ -186,6 +221,7 @@ def main() -> None:
                     layout,
                     args.target,
                     not args.no_tuning_logs,
+                    args.precision,
                 )
             )
             print(f"{bench.name} ({layout}): done", flush=True)
@@ -193,6 +229,7 @@ def main() -> None:
         f"## {dt.date.today()} · {cpu_description()} · "
         f"{THREADS} threads · target {args.target}"
         f"{' without tuning records' if args.no_tuning_logs else ''} · "
+        f"{args.precision} (ONNX Runtime fp32) · "
         f"numpy float32 matmul peak {peak:.0f} GFLOP/s"
     )
     text = f"{header}\n\n{table(rows, peak)}\n"

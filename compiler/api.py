@@ -68,7 +68,7 @@ def compile_model(
         mod = importer.import_model(model, inputs, str(source))
         outputs = importer.output_signatures(mod, model)
     with progress.stage("layout", options.layout):
-        layout = choose_layout(mod, resolved, options.layout)
+        layout = choose_layout(mod, resolved, options.layout, options.precision)
         progress.note(layout.summary())
     with progress.stage("passes", resolved.name):
         _note_cpu_library(resolved, progress)
@@ -146,7 +146,12 @@ def _lower(
     """
     records = _tuning_records(target, options, progress)
     tuning = tuning_passes(records) if records else []
-    race = kernel_race(records.stores, target.tvm) if records and records.records else None
+    # Library times in the records are float32: a reduced precision keeps the library calls.
+    race = (
+        kernel_race(records.stores, target.tvm)
+        if records and records.records and options.precision == "fp32"
+        else None
+    )
     try:
         mod = run_pipeline(
             mod,

@@ -1,9 +1,10 @@
 """`--precision`: which precisions a target can run today, and a one-line error otherwise.
 
 Ember computes a reduced precision only where it is faster than float32 and not emulated:
-fp16 on CUDA targets (tensor cores; `passes.mixed_precision`). bf16 on x86 needs AVX512-BF16
-or AMX-BF16 and kernels that use them, which Ember does not have yet, so it is refused rather
-than emulated; int8 is refused until QDQ models compile to int8 kernels.
+fp16 on CUDA targets (tensor cores; `passes.mixed_precision`); bf16 on x86 CPUs with
+AVX512-BF16 or AMX-BF16, in oneDNN's matmuls and convolutions (`passes.library_precision`;
+the rest stays float32), so it needs the oneDNN plugin. Targets without those instructions are
+refused rather than emulated; int8 is refused until QDQ models compile to int8 kernels.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
 #: LLVM's names of the x86 features that compute bf16 dot products.
 _BF16_X86_FEATURES = ("avx512bf16", "amx-bf16")
+#: oneDNN's instruction sets (`onednn.kernel_isa`) that include one of them.
+_BF16_ONEDNN_ISAS = (
+    "avx512_core_bf16",
+    "avx512_core_fp16",
+    "avx512_core_amx",
+    "avx512_core_amx_fp16",
+)
 
 
 def check_precision(precision: str, target: Target) -> str:
@@ -42,27 +50,34 @@ def check_precision(precision: str, target: Target) -> str:
             )
         return value
     if target.arch == "x86_64" and value == "bf16":
-        raise OptionError(_x86_bf16_problem(target))
+        problem = _x86_bf16_problem(target)
+        if problem is not None:
+            raise OptionError(problem)
+        return value
     raise OptionError(
         f"--precision {value} needs a CUDA target; target {target.name} ({target.arch} CPU) "
         f"has no {value} arithmetic in Ember faster than fp32"
     )
 
 
-def _x86_bf16_problem(target: Target) -> str:
-    """Why bf16 cannot run on this x86 target: no bf16 instructions, or no Ember kernels."""
+def _x86_bf16_problem(target: Target) -> str | None:
+    """Why bf16 cannot run on this x86 target (no bf16 instructions, or no oneDNN), or None."""
+    from .libraries import onednn
+
     mcpu = target.tvm.get("mcpu", "?")
-    found = [f for f in _BF16_X86_FEATURES if f in llvm_features(target)]
-    if not found:
+    if not any(f in llvm_features(target) for f in _BF16_X86_FEATURES) and not (
+        _is_this_cpu(target) and onednn.kernel_isa() in _BF16_ONEDNN_ISAS
+    ):
         return (
             f"--precision bf16 needs AVX512-BF16 or AMX-BF16, and target {target.name} "
             f"({mcpu}) has neither: bf16 would be emulated, slower than fp32"
         )
-    return (
-        f"--precision bf16 is not yet supported on x86: target {target.name} ({mcpu}) has "
-        f"{' and '.join(found)}, but Ember's CPU matmul and convolution kernels are fp32 only "
-        "(no bf16 kernels use them yet, and Ember does not emulate bf16)"
-    )
+    reason = onednn.unavailable_reason()
+    if reason is not None:
+        return (
+            f"--precision bf16 on x86 runs in oneDNN's kernels, and oneDNN is not used ({reason})"
+        )
+    return None
 
 
 def llvm_features(target: Target) -> set[str]:
@@ -72,3 +87,15 @@ def llvm_features(target: Target) -> set[str]:
 
     table = {k: v for k, v in target.tvm.items() if k in ("kind", "mcpu", "mtriple", "mattr")}
     return {str(f) for f in codegen.llvm_get_cpu_features(tvm.target.Target(table))}
+
+
+def _is_this_cpu(target: Target) -> bool:
+    """Whether `target` is this machine's CPU model, as LLVM names it (`--target x86`).
+
+    LLVM names a CPU by its model, and a virtual machine's model can be one that lacks
+    extensions the CPU has (a Xeon with AMX reported as Rocket Lake): for this machine's CPU,
+    what oneDNN finds at run time counts too.
+    """
+    from tvm.target import codegen
+
+    return target.tvm.get("mcpu") == str(codegen.llvm_get_system_cpu())

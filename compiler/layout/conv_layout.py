@@ -128,11 +128,14 @@ def _shape_of(call: relax.Call) -> ConvShape | None:
     return ConvShape(data, weight, out, attrs)
 
 
-def choose_layout(mod: tvm.IRModule, target: Target, requested: str) -> LayoutChoice:
+def choose_layout(
+    mod: tvm.IRModule, target: Target, requested: str, precision: str = "fp32"
+) -> LayoutChoice:
     """The conv layout for compiling `mod` for `target` (see the module docstring).
 
     "nchw" and "nhwc" are taken as asked; "auto" measures on x86 (the plugin's kernels) and
-    keeps NCHW elsewhere, for models without plugin convs, or without the built plugin.
+    keeps NCHW elsewhere, for models without plugin convs, or without the built plugin. A
+    reduced `precision` on x86 takes NHWC without measuring: only oneDNN's NHWC kernels have it.
     """
     requested = check_layout(requested)
     if requested != "auto":
@@ -147,6 +150,8 @@ def choose_layout(mod: tvm.IRModule, target: Target, requested: str) -> LayoutCh
     problem = nhwc_problem(mod)
     if problem is not None:
         return LayoutChoice("nchw", requested, reason=f"the model's layout (NHWC: {problem})")
+    if precision != "fp32" and onednn.unavailable_reason() is None:
+        return LayoutChoice("nhwc", requested, reason=f"oneDNN's {precision} convolutions")
     from .conv_timing import time_convs
 
     totals = time_convs(shapes + generated, target)

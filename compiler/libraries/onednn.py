@@ -32,6 +32,18 @@ MATMUL_RESIDUAL = "ember.dnnl.matmul_residual"
 CONV_NHWC_RESIDUAL = "ember.dnnl.conv_nhwc_residual"
 #: Softmax over the last axis, for widths TVM's default schedule cannot vectorize whole.
 SOFTMAX = "ember.dnnl.softmax"
+#: Attributes each matmul and convolution call starts with, before its epilogue
+#: (matmul: the weights' content hash; conv: strides, padding, dilation, groups, hash).
+LEADING_ATTRS = {
+    MATMUL: 1,
+    MATMUL_EPILOGUE: 1,
+    MATMUL_RESIDUAL: 1,
+    CONV_NHWC: 10,
+    CONV_NHWC_EPILOGUE: 10,
+    CONV_NHWC_RESIDUAL: 10,
+}
+#: `--precision` -> the compute type that ends a call's attributes (plugins/common/epilogue.h).
+COMPUTE_TYPES = {"fp32": 0, "bf16": 1}
 
 
 @functools.cache

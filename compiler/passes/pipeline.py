@@ -31,6 +31,7 @@ from .fuse_library_epilogues import fuse_library_epilogues
 from .gpu_schedule import gpu_schedule
 from .insert_guards import insert_guards
 from .isolate_scalar_kernels import isolate_scalar_kernels
+from .library_precision import library_precision
 from .materialize_empty_constants import materialize_empty_constants
 from .mixed_precision import mixed_precision_passes
 from .recognize_silu import recognize_silu
@@ -106,16 +107,24 @@ def _graph_phases(
 
 
 def cpu_phases(
-    plugin_kernels: bool = True, layout: str = "nchw", choice: KernelChoice | None = None
+    plugin_kernels: bool = True,
+    layout: str = "nchw",
+    choice: KernelChoice | None = None,
+    precision: str = "fp32",
 ) -> list[Phase]:
     """The CPU pipeline: graph phases, then parallel loop nests.
 
     `plugin_kernels` sends float32 matmuls and convolutions to the x86 runtime's kernel plugins
     (oneDNN, OpenBLAS), with bias and activations folded into oneDNN's calls; aarch64 artifacts
     keep TVM's own kernels. `layout` is the convolutions' data layout, "nchw" or "nhwc" (see
-    `_layout_passes`).
+    `_layout_passes`). `precision` "bf16" makes oneDNN's calls multiply in bfloat16
+    (`library_precision`); everything else computes in float32.
     """
-    dispatch = [make_dispatch(choice), fuse_library_epilogues] if plugin_kernels else []
+    dispatch = (
+        [make_dispatch(choice), fuse_library_epilogues, library_precision(precision)]
+        if plugin_kernels
+        else []
+    )
     return [*_graph_phases(dispatch, layout), ("schedule", [cpu_default_schedule])]
 
 
@@ -144,7 +153,7 @@ def phases_for(
     tune` (which stops there) match the kernels a compile schedules.
     """
     if target.device == "cpu":
-        phases = cpu_phases(target.arch == "x86_64", layout, choice)
+        phases = cpu_phases(target.arch == "x86_64", layout, choice, precision)
     elif target.device == "cuda":
         phases = cuda_phases(precision)
     else:

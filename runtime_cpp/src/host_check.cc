@@ -28,6 +28,17 @@ bool HasF16c() {
   return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
 }
 
+// CPUID leaf 7: AVX512-BF16 is sub-leaf 1's EAX bit 5, AMX-BF16 sub-leaf 0's EDX bit 22 (older
+// compilers' __builtin_cpu_supports know neither).
+bool HasAvx512Bf16() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) != 0 && (eax & (1u << 5)) != 0;
+}
+bool HasAmxBf16() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0 && (edx & (1u << 22)) != 0;
+}
+
 // __builtin_cpu_supports needs literal names, hence one lambda per feature. Manifest names
 // follow LLVM ("sse4.2"); /proc/cpuinfo spellings ("sse4_2") are accepted too.
 const Feature kFeatures[] = {
@@ -46,6 +57,8 @@ const Feature kFeatures[] = {
     {"avx512dq", [] { return __builtin_cpu_supports("avx512dq") != 0; }},
     {"avx512cd", [] { return __builtin_cpu_supports("avx512cd") != 0; }},
     {"avx512vnni", [] { return __builtin_cpu_supports("avx512vnni") != 0; }},
+    {"avx512bf16", HasAvx512Bf16},
+    {"amx-bf16", HasAmxBf16},
 };
 #else
 // No runtime test on other architectures yet: their baseline features (NEON) are implied.
@@ -57,6 +70,8 @@ std::string Normalize(std::string name) {
     if (c == '_') c = '.';
   }
   if (name == "avx512.vnni") return "avx512vnni";
+  if (name == "avx512.bf16") return "avx512bf16";
+  if (name == "amx.bf16") return "amx-bf16";
   return name;
 }
 
@@ -77,6 +92,21 @@ bool HiddenByEnv(const std::string& name) {
     if (c == '_') c = '.';
   }
   return list.find("," + Normalize(name) + ",") != std::string::npos;
+}
+
+bool Supported(const char* name) {
+  const Feature* f = FindFeature(name);
+  return f != nullptr && f->supported() && !HiddenByEnv(name);
+}
+
+// bf16 artifacts multiply in oneDNN's bf16 kernels, which emulate bf16 (slower than fp32) on
+// x86 CPUs without either extension: refuse those rather than run slowly.
+void CheckPrecision(const Manifest& m, const std::string& path) {
+  if (m.precision != "bf16" || m.arch != "x86_64") return;
+  if (Supported("avx512bf16") || Supported("amx-bf16")) return;
+  Fail(ErrorCode::kIncompatible, path,
+       ": computes in bf16, and this CPU has neither AVX512-BF16 nor AMX-BF16; compile the "
+       "model without --precision bf16 for it");
 }
 
 }  // namespace
@@ -100,6 +130,7 @@ void CheckHost(const Manifest& m, uint16_t elf_machine, const std::string& path)
     Fail(ErrorCode::kInvalidArtifact, path, ": manifest says ", m.arch, " but the library is ",
          ElfMachineName(elf_machine), "; rebuild it with `ember compile`");
   }
+  CheckPrecision(m, path);
   std::vector<std::string> missing;
   for (const std::string& name : m.cpu_features) {
     const Feature* f = FindFeature(name);

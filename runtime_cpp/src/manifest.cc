@@ -93,6 +93,15 @@ void ParseTarget(const json::Object& root, const std::string& path, Manifest* m)
   }
 }
 
+// Optional: the compile's options; the runtime reads the precision (absent: fp32).
+void ParseOptions(const json::Object& root, const std::string& path, Manifest* m) {
+  Any options = Member(root, "options");
+  if (options == nullptr) return;
+  const std::string precision =
+      OptionalString(AsObject(options, "options", path), "precision", path);
+  if (!precision.empty()) m->precision = precision;
+}
+
 // Optional: kernel plugins the artifact calls into ("cpu_blas" -> libember_cpu_blas.so).
 void ParsePlugins(const json::Object& root, const std::string& path, Manifest* m) {
   Any plugins = Member(root, "plugins");
@@ -129,6 +138,7 @@ Manifest ParseManifestUnchecked(const std::string& text, const std::string& path
   m.inputs = ParseSpecs(root, "inputs", path);
   m.outputs = ParseSpecs(root, "outputs", path);
   ParsePlugins(root, path, &m);
+  ParseOptions(root, path, &m);
   ParsePayload(root, path, &m);
   return m;
 }

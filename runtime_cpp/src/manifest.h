@@ -21,7 +21,8 @@ struct Manifest {
   std::string device;  //!< "cpu" or "cuda"
   std::string arch;    //!< "x86_64", "aarch64"
   std::vector<std::string> cpu_features;
-  std::string cuda_arch;  //!< "sm_80", or "" when absent
+  std::string cuda_arch;           //!< "sm_80", or "" when absent
+  std::string precision = "fp32";  //!< what matmuls and convolutions compute in (`--precision`)
   std::string entry = "main";
   std::vector<TensorSpec> inputs;
   std::vector<TensorSpec> outputs;

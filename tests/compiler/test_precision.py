@@ -1,4 +1,6 @@
-"""`--precision`: fp16 on CUDA targets computes matmuls on tensor cores, the rest is refused."""
+"""`--precision`: fp16 on CUDA targets computes matmuls on tensor cores, bf16 on x86 CPUs with
+AVX512-BF16 or AMX-BF16 in oneDNN (tests/compiler/test_bf16_kernels.py runs it); the rest is
+refused with one line."""
 
 from __future__ import annotations
 
@@ -131,7 +133,6 @@ def _sapphire_rapids(tmp_path):
     [
         ("x86-avx2", "bf16", ["needs AVX512-BF16 or AMX-BF16", "x86-avx2 (haswell) has neither"]),
         ("x86-avx512", "bf16", ["(skylake-avx512) has neither", "emulated, slower than fp32"]),
-        ("{spr}", "bf16", ["not yet supported on x86", "has avx512bf16 and amx-bf16"]),
         ("x86", "fp16", ["--precision fp16 needs a CUDA target"]),
         ("arm", "bf16", ["--precision bf16 needs a CUDA target", "aarch64"]),
         ("cuda-sm80", "bf16", ["bf16 is not supported yet on CUDA", "use --precision fp16"]),
@@ -147,3 +148,29 @@ def test_precisions_a_target_cannot_run_are_one_line_errors(tmp_path, target, pr
     assert not (tmp_path / "mlp.so").exists()
     with pytest.raises(OptionError, match=needles[0].replace("(", r"\(").replace(")", r"\)")):
         compile_model(source, target, options=CompileOptions(precision=precision))
+
+
+def test_bf16_compiles_for_a_cpu_with_bf16_from_any_machine(tmp_path):
+    # Sapphire Rapids has AVX512-BF16 and AMX-BF16: the compile needs them on the target, not
+    # on the compiling machine (the artifact then runs only where they are).
+    source = save_model(models.mlp(), tmp_path, "mlp")
+    out = compile_model(
+        source, _sapphire_rapids(tmp_path), tmp_path / "mlp.so", CompileOptions(precision="bf16")
+    )
+    assert read_manifest(out)["options"]["precision"] == "bf16"
+
+
+def test_bf16_without_onednn_is_one_line_error(tmp_path):
+    source = save_model(models.mlp(), tmp_path, "mlp")
+    target = _sapphire_rapids(tmp_path)
+    proc = ember(
+        "compile",
+        str(source),
+        "--target",
+        target,
+        "--precision",
+        "bf16",
+        env={"EMBER_ONEDNN": "0"},
+    )
+    assert_one_line_error(proc, "--precision bf16 on x86 runs in oneDNN", "EMBER_ONEDNN=0")
+    assert not (tmp_path / "mlp.so").exists()

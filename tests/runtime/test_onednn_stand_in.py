@@ -163,3 +163,27 @@ def test_a_softmax_epilogue_must_come_last(onednn_on: str):
     kind, message = printed.split(" ", 1)
     assert kind == "ValueError" and message.startswith("ember.dnnl")  # the call's namespace
     assert message.endswith(": a softmax must be the epilogue's last step")
+
+
+# Calls `ember.dnnl.matmul` with each compute type after an empty epilogue: bf16 (1), and 7,
+# which no Ember compiler writes.
+COMPUTE_TYPES = """
+matmul = tvm.get_global_func("ember.dnnl.matmul")
+a, b = (tvm.runtime.tensor(np.ones((4, 4), "float32")) for _ in range(2))
+out = tvm.runtime.tensor(np.zeros((4, 4), "float32"))
+for compute in (1, 7):
+    try:
+        matmul(a, b, tvm.runtime.ShapeTuple([0, 0, 0, compute]), out)
+        print("ok", float(out.numpy()[0, 0]))
+    except Exception as err:
+        print(type(err).__name__, str(err).splitlines()[-1])
+"""
+
+
+@pytest.mark.parametrize("onednn_on", ["1", "0"], ids=["oneDNN", "stand-in"])
+def test_compute_type_after_the_epilogue_is_read_and_checked(onednn_on: str):
+    # Ones times ones over 4 terms is 4 in bf16 too; the stand-in computes it in float32.
+    bf16, unknown = _errors_printed(COMPUTE_TYPES, onednn_on)
+    assert bf16 == "ok 4.0"
+    kind, message = unknown.split(" ", 1)
+    assert kind == "ValueError" and message.endswith(": unknown compute type 7")

@@ -9,7 +9,13 @@ from typing import Annotated, Any
 import typer
 
 from ..feeds import read_inputs
-from ..peers import Runner, onnxruntime_runner, openvino_available, openvino_runner
+from ..peers import (
+    OPENVINO_PRECISIONS,
+    Runner,
+    onnxruntime_runner,
+    openvino_available,
+    openvino_runner,
+)
 from ..runtime import load
 from ..timing import interleaved
 from .console import err, out
@@ -48,7 +54,10 @@ def bench_command(
     if vs is not None:
         runners["onnxruntime"] = onnxruntime_runner(vs, feed, model.threads)
         if openvino_available():
-            runners["openvino"] = openvino_runner(vs, feed, model.threads)
+            # OpenVINO in the artifact's precision (bf16 against bf16); ONNX Runtime stays fp32.
+            precision = model.manifest.get("options", {}).get("precision", "fp32")
+            ov_precision = precision if precision in OPENVINO_PRECISIONS else "fp32"
+            runners["openvino"] = openvino_runner(vs, feed, model.threads, ov_precision)
         elif not as_json:
             err.print("OpenVINO is not installed (pip install openvino): not timed", markup=False)
     stats = dict(zip(runners, interleaved(list(runners.values()), blocks, runs), strict=True))

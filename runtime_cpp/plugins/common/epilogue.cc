@@ -43,8 +43,16 @@ EpilogueSpec EpilogueSpec::Decode(tvm::ffi::ShapeView attrs, size_t begin, const
   if (attrs.size() <= begin) return e;
   e.bias = attrs[begin] != 0;
   const int64_t count = attrs.size() > begin + 1 ? attrs[begin + 1] : 0;
-  if (static_cast<int64_t>(attrs.size()) != static_cast<int64_t>(begin) + 2 + 3 * count) {
+  const int64_t end = static_cast<int64_t>(begin) + 2 + 3 * count;
+  const int64_t size = static_cast<int64_t>(attrs.size());
+  if (count < 0 || (size != end && size != end + 1)) {
     TVM_FFI_THROW(ValueError) << who << ": malformed epilogue attributes";
+  }
+  if (size == end + 1) {
+    if (attrs[end] != kComputeF32 && attrs[end] != kComputeBf16) {
+      TVM_FFI_THROW(ValueError) << who << ": unknown compute type " << attrs[end];
+    }
+    e.compute = static_cast<ComputeType>(attrs[end]);
   }
   for (int64_t i = 0; i < count; ++i) {
     EpilogueStep step{attrs[begin + 2 + 3 * i], BitsToFloat(attrs[begin + 3 + 3 * i]),

@@ -5,8 +5,10 @@
  *
  * The compiler appends it to the call's attributes as [has_bias, count, (kind, alpha bits,
  * beta bits) x count], alpha and beta being float32 bit patterns
- * (compiler/passes/fuse_library_epilogues.py writes it). Every plugin that takes these calls
- * reads it here, so the encoding has one decoder.
+ * (compiler/passes/fuse_library_epilogues.py writes it), then optionally the type the kernel
+ * computes in (ComputeType; absent is float32, as in artifacts that predate it:
+ * compiler/passes/library_precision.py writes it). Every plugin that takes these calls reads it
+ * here, so the encoding has one decoder.
  */
 #ifndef EMBER_RUNTIME_CPP_PLUGINS_COMMON_EPILOGUE_H_
 #define EMBER_RUNTIME_CPP_PLUGINS_COMMON_EPILOGUE_H_
@@ -30,6 +32,15 @@ enum EpilogueKind : int64_t {
   kSoftmax = 6,   //!< softmax over each output row (last step only; matmuls only)
 };
 
+/*!
+ * \brief The type a matmul or convolution multiplies in; operands and output stay float32 and
+ *        products are summed in float32 either way.
+ */
+enum ComputeType : int64_t {
+  kComputeF32 = 0,
+  kComputeBf16 = 1,  //!< operands rounded to bfloat16 (AMX, AVX512-BF16)
+};
+
 struct EpilogueStep {
   int64_t kind;
   float alpha, beta;
@@ -38,6 +49,7 @@ struct EpilogueStep {
 struct EpilogueSpec {
   bool bias = false;
   std::vector<EpilogueStep> steps;
+  ComputeType compute = kComputeF32;
 
   /*! \brief Decode `attrs[begin:]` (an empty range is no epilogue); `who` names the caller. */
   static EpilogueSpec Decode(tvm::ffi::ShapeView attrs, size_t begin, const char* who);

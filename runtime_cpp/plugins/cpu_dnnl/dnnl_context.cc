@@ -4,6 +4,7 @@
 #include <tvm/ffi/function.h>
 #include <tvm/ffi/reflection/registry.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <iterator>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "../common/operands.h"
+#include "../common/parallel_for.h"
 
 // The two OpenMP calls the plugin makes, from libgomp (oneDNN's threading runtime, linked
 // below). Declared here rather than through <omp.h>: clang installations without libomp's
@@ -87,6 +89,7 @@ std::string DescKey(const dnnl::memory::desc& desc) {
     key << tag;
     for (auto v : values) key << v << ',';
   };
+  key << 't' << static_cast<int>(desc.get_data_type());
   put("d", desc.get_dims());
   put("s", desc.get_strides());
   put("b", desc.get_inner_blks());
@@ -178,8 +181,9 @@ Epilogue Epilogue::Decode(tvm::ffi::ShapeView attrs, size_t begin) {
   e.bias = spec.bias;
   e.steps = spec.steps;
   e.softmax = !e.steps.empty() && e.steps.back().kind == plugins::kSoftmax;
+  e.bf16 = spec.compute == plugins::kComputeBf16;
   std::ostringstream key;
-  key << "e" << e.bias;
+  key << (e.bf16 ? "bf16|e" : "e") << e.bias;
   for (const Step& step : e.steps) key << '|' << step.kind << ',' << step.alpha << ',' << step.beta;
   e.key = key.str();
   return e;
@@ -225,6 +229,29 @@ int Epilogue::ResidualIndex() const {
   return -1;
 }
 
+dnnl::memory::data_type Epilogue::OperandType() const {
+  return bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+}
+
+dnnl::primitive_attr Epilogue::Attributes(const dnnl::memory::desc& dst,
+                                          bool float32_weights) const {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  attr.set_post_ops(PostOps(dst));
+  // Weights that are not a packed constant stay float32, and oneDNN takes no mix of float32
+  // and bf16 operands: its bf16 math mode rounds both inside the kernel instead.
+  if (bf16 && float32_weights) attr.set_fpmath_mode(dnnl::fpmath_mode::bf16);
+  return attr;
+}
+
+Kernel WithSourceConversion(Kernel kernel, const dnnl::memory::desc& given) {
+  if (kernel.src.get_data_type() == dnnl::memory::data_type::f32) return kernel;
+  kernel.given_src = given;
+  kernel.convert_src =
+      dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), given, Engine(), kernel.src));
+  return kernel;
+}
+
 namespace {
 
 // A kernel's memory objects and argument map on one thread, made on its first execution there:
@@ -232,11 +259,13 @@ namespace {
 // than a small tile's arithmetic).
 struct BoundArgs {
   dnnl::memory src, weights, dst, bias, residual, scratchpad;
+  dnnl::memory given_src;  // the caller's float32 source, when the kernel rounds it to bf16
   std::unordered_map<int, dnnl::memory> args;
 
   explicit BoundArgs(const Kernel& kernel) {
     // DNNL_MEMORY_NONE: no buffer yet; every execution sets each handle.
     src = dnnl::memory(kernel.src, Engine(), DNNL_MEMORY_NONE);
+    if (kernel.convert_src) given_src = dnnl::memory(kernel.given_src, Engine(), DNNL_MEMORY_NONE);
     weights = dnnl::memory(kernel.weights, Engine(), DNNL_MEMORY_NONE);
     dst = dnnl::memory(kernel.dst, Engine(), DNNL_MEMORY_NONE);
     args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
@@ -269,7 +298,16 @@ void Execute(const Kernel& kernel, const void* src, const void* weights, void* d
   auto found = bound.find(&kernel);
   if (found == bound.end()) found = bound.emplace(&kernel, BoundArgs(kernel)).first;
   BoundArgs& b = found->second;
-  b.src.set_data_handle(const_cast<void*>(src));
+  if (kernel.convert_src) {
+    // The tile's source rounded to bf16 in this thread's buffer, while the tile is in cache.
+    thread_local std::vector<char> rounded;
+    if (rounded.size() < kernel.src.get_size()) rounded.resize(kernel.src.get_size());
+    b.given_src.set_data_handle(const_cast<void*>(src));
+    b.src.set_data_handle(rounded.data());
+    kernel.convert_src.execute(stream, {{DNNL_ARG_FROM, b.given_src}, {DNNL_ARG_TO, b.src}});
+  } else {
+    b.src.set_data_handle(const_cast<void*>(src));
+  }
   b.weights.set_data_handle(const_cast<void*>(weights));
   b.dst.set_data_handle(dst);
   if (b.bias) {
@@ -283,6 +321,43 @@ void Execute(const Kernel& kernel, const void* src, const void* weights, void* d
   if (b.scratchpad) b.scratchpad.set_data_handle(Scratchpad(kernel.scratchpad_bytes));
   kernel.primitive.execute(stream, b.args);
   stream.wait();
+}
+
+namespace {
+
+// Floats per task of RoundToBf16: a few hundred microseconds of work at most.
+constexpr int64_t kRoundChunk = int64_t{1} << 16;
+
+// The reorder that rounds `count` contiguous floats to bfloat16, as a kernel for Execute.
+std::shared_ptr<const Kernel> RoundKernel(int64_t count) {
+  return CachedKernel("round|" + std::to_string(count), [&] {
+    const dnnl::memory::desc from({count}, dnnl::memory::data_type::f32, dnnl::memory::dims{1});
+    const dnnl::memory::desc to({count}, dnnl::memory::data_type::bf16, dnnl::memory::dims{1});
+    return Kernel{dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), from, Engine(), to)),
+                  from,
+                  dnnl::memory::desc(),  // no weights
+                  to,
+                  0,
+                  dnnl::memory::desc(),  // no bias
+                  -1,
+                  {},
+                  {}};
+  });
+}
+
+}  // namespace
+
+void RoundToBf16(const float* from, uint16_t* to, int64_t count) {
+  const int64_t chunks = (count + kRoundChunk - 1) / kRoundChunk;
+  const int64_t last = count - (chunks - 1) * kRoundChunk;
+  const std::shared_ptr<const Kernel> full = RoundKernel(std::min(count, kRoundChunk));
+  const std::shared_ptr<const Kernel> tail = RoundKernel(last);
+  plugins::ParallelFor(chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      Execute(c == chunks - 1 ? *tail : *full, from + c * kRoundChunk, nullptr,
+              to + c * kRoundChunk);
+    }
+  });
 }
 
 namespace {

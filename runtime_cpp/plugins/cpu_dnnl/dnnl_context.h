@@ -47,7 +47,17 @@ struct Kernel {
   size_t scratchpad_bytes = 0;
   dnnl::memory::desc bias;    //!< empty when the kernel adds no bias
   int residual_post_op = -1;  //!< the post-op that adds a residual tensor, or -1
+  //! Where `src` is bfloat16: the float32 source as the caller passes it, and the reorder that
+  //! rounds it into a buffer of the executing thread's before the primitive runs.
+  dnnl::memory::desc given_src;
+  dnnl::primitive convert_src;
 };
+
+/*!
+ * \brief `kernel` with the reorder that makes its bfloat16 `src` from the float32 one the
+ *        caller passes (described by `given`); a float32 `src` needs none.
+ */
+Kernel WithSourceConversion(Kernel kernel, const dnnl::memory::desc& given);
 
 /*!
  * \brief The epilogue a kernel applies to its output (encoding and kinds: common/epilogue.h),
@@ -60,6 +70,9 @@ struct Epilogue {
   std::string key;  //!< the encoding, for kernel cache keys
   //! Whether the last step is a row softmax: not a post-op, the caller runs it on each tile.
   bool softmax = false;
+  //! Whether the kernel multiplies in bfloat16: constant weights are packed as bfloat16 and
+  //! the source rounded per tile; other weights through oneDNN's bf16 math mode.
+  bool bf16 = false;
 
   /*! \brief Decode `attrs[begin:]`; an empty range is no epilogue. */
   static Epilogue Decode(tvm::ffi::ShapeView attrs, size_t begin);
@@ -67,6 +80,11 @@ struct Epilogue {
   dnnl::post_ops PostOps(const dnnl::memory::desc& dst) const;
   /*! \brief The post-op index of the residual add, or -1. */
   int ResidualIndex() const;
+  /*! \brief The element type of operands the kernel rounds (bf16), else float32. */
+  dnnl::memory::data_type OperandType() const;
+  /*! \brief The attributes every kernel with this epilogue starts from: scratchpad, post-ops
+   *        and, for bf16 kernels reading float32 weights, the bf16 math mode. */
+  dnnl::primitive_attr Attributes(const dnnl::memory::desc& dst, bool float32_weights) const;
 };
 
 /*!
@@ -149,8 +167,31 @@ void AppendShape(const tvm::ffi::TensorView& t, std::vector<int64_t>* key);
 void Execute(const Kernel& kernel, const void* src, const void* weights, void* dst,
              const void* bias = nullptr, const void* residual = nullptr);
 
-/*! \brief A readable key part for a memory descriptor (dims, strides, blocking). */
+/*!
+ * \brief `count` floats at `from` rounded to bfloat16 at `to`, on TVM's pool: the source of a
+ *        bf16 matmul whose column tiles would otherwise each round the same rows.
+ */
+void RoundToBf16(const float* from, uint16_t* to, int64_t count);
+
+/*! \brief A readable key part for a memory descriptor (type, dims, strides, blocking). */
 std::string DescKey(const dnnl::memory::desc& desc);
+
+/*!
+ * \brief The kernel of a matmul or convolution primitive `pd` with `epilogue` (its bias and
+ *        residual post-op); its source is read as given.
+ */
+template <typename Primitive>
+Kernel KernelOf(const typename Primitive::primitive_desc& pd, const Epilogue& epilogue) {
+  return Kernel{Primitive(pd),
+                pd.src_desc(),
+                pd.weights_desc(),
+                pd.dst_desc(),
+                pd.scratchpad_desc().get_size(),
+                epilogue.bias ? pd.bias_desc() : dnnl::memory::desc(),
+                epilogue.ResidualIndex(),
+                {},
+                {}};
+}
 
 }  // namespace dnnl_plugin
 }  // namespace ember

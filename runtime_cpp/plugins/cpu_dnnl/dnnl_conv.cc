@@ -172,19 +172,21 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
     // tile is one row of `rows` pixels (the same bytes).
     const int64_t in_rows = c.sideways ? 1 : w.count, in_cols = c.sideways ? w.count : c.in_w;
     const int64_t out_rows = c.sideways ? 1 : rows, out_cols = c.sideways ? rows : c.out_w;
-    memory::desc src({1, c.in_c, in_rows, in_cols}, memory::data_type::f32,
-                     memory::dims{in_rows * in_cols * c.in_c, 1, in_cols * c.in_c, c.in_c});
+    // A bf16 kernel with packed weights reads both operands as bf16 (the source rounded per
+    // tile); one reading float32 weights as stored rounds both inside (Epilogue::Attributes).
+    const bool packed = c.weight_hash != 0;
+    const memory::data_type operands = packed ? epilogue.OperandType() : memory::data_type::f32;
+    const memory::dims src_dims{1, c.in_c, in_rows, in_cols};
+    const memory::dims src_strides{in_rows * in_cols * c.in_c, 1, in_cols * c.in_c, c.in_c};
+    const memory::desc given_src(src_dims, memory::data_type::f32, src_strides);
+    const memory::desc src(src_dims, operands, src_strides);
     memory::desc dst(
         {1, channels, out_rows, out_cols}, memory::data_type::f32,
         memory::dims{out_rows * out_cols * channels, 1, out_cols * channels, channels});
     memory::desc plain = PlainWeights(c, channels == c.out_c ? 0 : channels);
     memory::desc weights =
-        c.weight_hash != 0
-            ? memory::desc(plain.get_dims(), memory::data_type::f32, memory::format_tag::any)
-            : plain;
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    attr.set_post_ops(epilogue.PostOps(dst));
+        packed ? memory::desc(plain.get_dims(), operands, memory::format_tag::any) : plain;
+    const dnnl::primitive_attr attr = epilogue.Attributes(dst, !packed);
     memory::dims strides{c.stride_h, c.stride_w};
     memory::dims dilates{c.dilation_h - 1, c.dilation_w - 1};
     memory::dims pad_begin{w.pad_top, c.pad_left}, pad_end{w.pad_bottom, c.pad_right};
@@ -207,13 +209,7 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
     };
     const memory::desc bias({channels}, memory::data_type::f32, memory::format_tag::a);
     auto pd = make(epilogue.bias ? &bias : nullptr);
-    return Kernel{dnnl::convolution_forward(pd),
-                  pd.src_desc(),
-                  pd.weights_desc(),
-                  pd.dst_desc(),
-                  pd.scratchpad_desc().get_size(),
-                  epilogue.bias ? pd.bias_desc() : memory::desc(),
-                  epilogue.ResidualIndex()};
+    return WithSourceConversion(KernelOf<dnnl::convolution_forward>(pd, epilogue), given_src);
   });
 }
 

@@ -55,32 +55,35 @@ Tiling ChooseTiling(int64_t rows, int64_t n) {
 }
 
 // The kernel for an [m, k] x [k, n] tile; `ldb`/`ldc` are the full operands' row lengths.
-// With `packed`, the weights are in the layout the kernel chose (format "any").
+// With `packed`, the weights are in the layout the kernel chose (format "any"). A bf16 kernel
+// with packed weights reads both operands as bf16: its source rounded per tile, or already
+// rounded (`rounded_src`); one reading float32 weights as stored rounds both inside
+// (Epilogue::Attributes).
 std::shared_ptr<const Kernel> TileKernel(int64_t m, int64_t k, int64_t n, int64_t ldb, int64_t ldc,
-                                         bool packed, const Epilogue& epilogue) {
+                                         bool packed, const Epilogue& epilogue,
+                                         bool rounded_src = false) {
   std::string key = "mm|" + std::to_string(m) + "|" + std::to_string(k) + "|" + std::to_string(n) +
                     "|" + std::to_string(ldb) + "|" + std::to_string(ldc) +
-                    (packed ? "|p|" : "|u|") + epilogue.key;
+                    (packed ? "|p|" : "|u|") + (rounded_src ? "r|" : "") + epilogue.key;
   return CachedKernel(key, [&] {
-    memory::desc src({m, k}, memory::data_type::f32, memory::dims{k, 1});
-    memory::desc weights =
-        packed ? memory::desc({k, n}, memory::data_type::f32, memory::format_tag::any)
-               : memory::desc({k, n}, memory::data_type::f32, memory::dims{ldb, 1});
+    const memory::data_type operands = packed ? epilogue.OperandType() : memory::data_type::f32;
+    const memory::desc given_src({m, k}, memory::data_type::f32, memory::dims{k, 1});
+    const memory::desc src({m, k}, operands, memory::dims{k, 1});
+    memory::desc weights = packed ? memory::desc({k, n}, operands, memory::format_tag::any)
+                                  : memory::desc({k, n}, operands, memory::dims{ldb, 1});
     memory::desc dst({m, n}, memory::data_type::f32, memory::dims{ldc, 1});
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    attr.set_post_ops(epilogue.PostOps(dst));
+    const dnnl::primitive_attr attr = epilogue.Attributes(dst, !packed);
     const memory::desc bias({1, n}, memory::data_type::f32, memory::dims{n, 1});
     auto pd = epilogue.bias ? dnnl::matmul::primitive_desc(Engine(), src, weights, bias, dst, attr)
                             : dnnl::matmul::primitive_desc(Engine(), src, weights, dst, attr);
-    return Kernel{dnnl::matmul(pd),
-                  pd.src_desc(),
-                  pd.weights_desc(),
-                  pd.dst_desc(),
-                  pd.scratchpad_desc().get_size(),
-                  epilogue.bias ? pd.bias_desc() : memory::desc(),
-                  epilogue.ResidualIndex()};
+    Kernel kernel = KernelOf<dnnl::matmul>(pd, epilogue);
+    return rounded_src ? kernel : WithSourceConversion(std::move(kernel), given_src);
   });
+}
+
+// Whether `kernel` reads a source already rounded to bf16 (rather than float32).
+bool ReadsRoundedSource(const Kernel& kernel) {
+  return kernel.src.get_data_type() == memory::data_type::bf16 && !kernel.convert_src;
 }
 
 // What a [rows, k] x [k, n] call with a 2-D right operand resolves from its shapes: the
@@ -90,6 +93,10 @@ struct Matmul2dPlan {
   Tiling t;
   int64_t row_tiles, col_tiles;
   bool softmax;  // a row softmax after the kernel (Epilogue::softmax)
+  // bf16 column tiles: the source is rounded once for all of them, and each tile writes a
+  // dense buffer that is copied into place (oneDNN's AMX kernels take no strided output; it
+  // runs a far slower GEMM for one).
+  bool dense_tiles;
   struct Column {
     std::shared_ptr<const Kernel> full, last;
     std::string pack_key;  // empty: the weights are read as stored
@@ -100,23 +107,25 @@ struct Matmul2dPlan {
 
   static Matmul2dPlan Make(int64_t rows, int64_t k, int64_t n, int64_t b_hash,
                            const Epilogue& epilogue) {
-    Matmul2dPlan plan{ChooseTiling(rows, n), 0, 0, epilogue.softmax, {}};
+    Matmul2dPlan plan{ChooseTiling(rows, n), 0, 0, epilogue.softmax, false, {}};
     plan.row_tiles = CeilDiv(rows, plan.t.rows_per_tile);
     plan.col_tiles = CeilDiv(n, plan.t.cols_per_tile);
+    const bool packed = b_hash != 0;
+    plan.dense_tiles = epilogue.bf16 && packed && plan.col_tiles > 1;
     const int64_t last_rows = rows - (plan.row_tiles - 1) * plan.t.rows_per_tile;
     for (int64_t c0 = 0; c0 < n; c0 += plan.t.cols_per_tile) {
       const int64_t cols = std::min(plan.t.cols_per_tile, n - c0);
+      const int64_t ldc = plan.dense_tiles ? cols : n;
       Column column{nullptr, nullptr, "", memory::desc(), false};
-      const bool packed = b_hash != 0;
-      column.full =
-          TileKernel(std::min(plan.t.rows_per_tile, rows), k, cols, n, n, packed, epilogue);
-      column.last = TileKernel(last_rows, k, cols, n, n, packed, epilogue);
+      column.full = TileKernel(std::min(plan.t.rows_per_tile, rows), k, cols, n, ldc, packed,
+                               epilogue, plan.dense_tiles);
+      column.last = TileKernel(last_rows, k, cols, n, ldc, packed, epilogue, plan.dense_tiles);
       if (packed) {
         column.plain = memory::desc({k, cols}, memory::data_type::f32, memory::dims{n, 1});
         column.pack_key = PackKey(b_hash, c0, column.plain, column.full->weights);
         column.last_packed = column.last->weights == column.full->weights;
         if (!column.last_packed) {  // a layout of its own: read the weights as stored
-          column.last = TileKernel(last_rows, k, cols, n, n, /*packed=*/false, epilogue);
+          column.last = TileKernel(last_rows, k, cols, n, ldc, /*packed=*/false, epilogue);
         }
       }
       plan.columns.push_back(std::move(column));
@@ -124,6 +133,22 @@ struct Matmul2dPlan {
     return plan;
   }
 };
+
+// Executes `kernel` on a [rows, cols] tile at element `at` of a [.., n] output through dense
+// buffers of this thread's: the tile's residual copied in, the output copied out.
+void DenseTile(const Kernel& kernel, const void* src, const void* weights, const float* bias,
+               const float* residual, float* c, int64_t at, int64_t rows, int64_t cols, int64_t n) {
+  thread_local std::vector<float> out, added;
+  out.resize(static_cast<size_t>(rows * cols));
+  if (residual) {
+    added.resize(out.size());
+    for (int64_t r = 0; r < rows; ++r) {
+      std::copy_n(residual + at + r * n, cols, added.data() + r * cols);
+    }
+  }
+  Execute(kernel, src, weights, out.data(), bias, residual ? added.data() : nullptr);
+  for (int64_t r = 0; r < rows; ++r) std::copy_n(out.data() + r * cols, cols, c + at + r * n);
+}
 
 // Rows per task of a softmax epilogue run after a column-tiled matmul.
 constexpr int64_t kSoftmaxRowsPerTask = 16;
@@ -139,6 +164,14 @@ void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b
                              column.full->weights);
   }
   const Tiling& t = plan.t;
+  // The caller's thread holds the rounded source while the pool's threads read it (through
+  // `a16`: inside the tasks, `rounded` would name each pool thread's own).
+  thread_local std::vector<uint16_t> rounded;
+  if (plan.dense_tiles) {
+    rounded.resize(static_cast<size_t>(rows * k));
+    RoundToBf16(a, rounded.data(), rows * k);
+  }
+  const uint16_t* a16 = rounded.data();
   plugins::ParallelFor(plan.row_tiles * plan.col_tiles, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t tile = t0; tile < t1; ++tile) {
       const int64_t row_tile = tile / plan.col_tiles, col_tile = tile % plan.col_tiles;
@@ -148,8 +181,15 @@ void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b
       const Kernel& kernel = last ? *column.last : *column.full;
       const bool packed = packs[col_tile] && (!last || column.last_packed);
       const void* weights = packed ? packs[col_tile].get() : static_cast<const void*>(b + c0);
+      const void* src = ReadsRoundedSource(kernel) ? static_cast<const void*>(a16 + r0 * k)
+                                                   : static_cast<const void*>(a + r0 * k);
       const int64_t at = r0 * n + c0;
-      Execute(kernel, a + r0 * k, weights, c + at, bias ? bias + c0 : nullptr,
+      if (plan.dense_tiles) {
+        DenseTile(kernel, src, weights, bias ? bias + c0 : nullptr, residual, c, at,
+                  std::min(t.rows_per_tile, rows - r0), std::min(t.cols_per_tile, n - c0), n);
+        continue;
+      }
+      Execute(kernel, src, weights, c + at, bias ? bias + c0 : nullptr,
               residual ? residual + at : nullptr);
       if (plan.softmax && plan.col_tiles == 1) {  // the tile holds whole rows, still in cache
         SoftmaxRowsInPlace(c + at, std::min(t.rows_per_tile, rows - r0), n);

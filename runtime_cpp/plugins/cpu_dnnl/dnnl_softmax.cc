@@ -47,7 +47,9 @@ std::shared_ptr<const Kernel> RowsKernel(int64_t rows, int64_t width) {
                   pd.dst_desc(),
                   pd.scratchpad_desc().get_size(),
                   memory::desc(),  // no bias
-                  -1};
+                  -1,
+                  {},  // the source is read as given
+                  {}};
   });
 }
 

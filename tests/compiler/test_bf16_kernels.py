@@ -1,0 +1,143 @@
+"""`--precision bf16` on x86: oneDNN's matmuls and convolutions multiply in bfloat16.
+
+Each case compiles a small model for this machine with `--precision bf16` and compares with
+ONNX Runtime in float32: within bf16's error (1e-2 of the output's scale), and, where the
+weights are packed constants, visibly further from float32 than a float32 kernel gets (so the
+kernel really rounded). Skipped on CPUs without AVX512-BF16 or AMX-BF16, where the compile is
+refused (tests/compiler/test_precision.py checks that error).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import ember
+from ember.compiler.api import compile_model
+from ember.compiler.examples.reference import ort_outputs
+from ember.compiler.libraries import onednn
+from ember.compiler.options import CompileOptions
+from ember.compiler.precision import check_precision
+from ember.compiler.target import resolve
+from ember.errors import OptionError
+from ember.runtime import read_manifest
+from tests.compiler.test_onednn_dispatch import _const, _model, conv_model, matmul_model
+from tests.conftest import random_feed, save_model
+
+
+def _host_bf16_problem() -> str | None:
+    try:
+        check_precision("bf16", resolve("x86"))
+    except OptionError as err:
+        return str(err)
+    return None
+
+
+pytestmark = pytest.mark.skipif(
+    _host_bf16_problem() is not None, reason=f"no bf16 on this host: {_host_bf16_problem()}"
+)
+
+#: bf16 keeps 8 significant bits: sums of products stay within this of the output's scale.
+BF16_TOLERANCE = 1e-2
+#: A float32 kernel's error on these cases is ~1e-7; bf16 rounding shows above this.
+ROUNDED = 1e-5
+
+
+def residual_matmul_model(rows: int, k: int, n: int) -> onnx.ModelProto:
+    """y = a @ W + bias + r: a matmul with a bias and residual epilogue."""
+    nodes = [
+        helper.make_node("MatMul", ["a", "w"], ["p"]),
+        helper.make_node("Add", ["p", "bias"], ["q"]),
+        helper.make_node("Add", ["q", "r"], ["y"]),
+    ]
+    inputs = [
+        helper.make_tensor_value_info("a", TensorProto.FLOAT, [rows, k]),
+        helper.make_tensor_value_info("r", TensorProto.FLOAT, [rows, n]),
+    ]
+    return _model(nodes, inputs, [rows, n], [_const("w", (k, n)), _const("bias", (n,), 1)])
+
+
+# name: (model, whether it must round: packed constant weights in oneDNN)
+CASES = {
+    # Many rows: tiles of rows, each rounding its own source rows.
+    "matmul row tiles": (lambda: matmul_model([300, 96], [96, 80], [300, 80], True), True),
+    # Few rows: column tiles reading one rounded source, writing dense tiles copied into place.
+    "matmul column tiles": (lambda: matmul_model([16, 256], [256, 600], [16, 600], True), True),
+    "matmul column tiles residual": (lambda: residual_matmul_model(24, 128, 520), True),
+    "matmul row vector": (lambda: matmul_model([1, 256], [256, 300], [1, 300], True), True),
+    # Both operands computed: oneDNN's bf16 math mode, float32 in memory.
+    "batched activations": (
+        lambda: matmul_model([2, 3, 70, 16], [2, 3, 16, 9], [2, 3, 70, 9], False),
+        False,
+    ),
+    "conv 3x3": (lambda: conv_model(cin=16, cout=32, size=14, kernel=3, pads=(1,) * 4), True),
+    "conv channel tiles": (
+        lambda: conv_model(cin=32, cout=160, size=7, kernel=3, pads=(1,) * 4),
+        True,
+    ),
+    # Alone in a model, a depthwise conv stays a generated float32 kernel (little arithmetic
+    # per byte: nothing for bf16 to speed up).
+    "conv depthwise": (
+        lambda: conv_model(cin=16, cout=16, size=20, kernel=3, pads=(1,) * 4, groups=16),
+        False,
+    ),
+    "conv1d strided": (
+        lambda: conv_model(cin=1, cout=16, size=400, kernel=10, stride=5, dims=1),
+        True,
+    ),
+}
+
+
+def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bf16_kernels_round_within_bf16_error(case, tmp_path):
+    make, rounds = CASES[case]
+    proto = make()
+    source = save_model(proto, tmp_path, case.replace(" ", "_"))
+    out = compile_model(source, "x86", tmp_path / "m.so", CompileOptions(precision="bf16"))
+    feed = random_feed(proto)
+    got = ember.load(out).run(feed)
+    (want,) = ort_outputs(str(source), feed)
+    error = _relative_error(got[0], want)
+    assert error <= BF16_TOLERANCE, f"{case}: {error:.2e} beyond bf16's error"
+    if rounds:
+        assert error >= ROUNDED, f"{case}: {error:.2e} is float32's error, not bf16's"
+
+
+def test_bf16_artifact_records_its_precision_and_runs_the_whole_mlp(tmp_path):
+    from ember.compiler.examples import models
+
+    proto = models.mlp()
+    source = save_model(proto, tmp_path, "mlp")
+    out = compile_model(source, "x86", tmp_path / "mlp.so", CompileOptions(precision="bf16"))
+    manifest = read_manifest(out)
+    assert manifest["options"]["precision"] == "bf16"
+    assert manifest["inputs"][0]["dtype"] == manifest["outputs"][0]["dtype"] == "float32"
+    assert onednn.PLUGIN in manifest["plugins"]
+    feed = random_feed(proto)
+    (want,) = ort_outputs(str(source), feed)
+    assert _relative_error(ember.load(out).run(feed)[0], want) <= BF16_TOLERANCE
+
+
+def test_bf16_artifact_on_a_cpu_without_bf16_is_one_clear_error(tmp_path):
+    # EMBER_HIDE_CPU_FEATURES makes the runtime treat the extensions as absent.
+    from ember.compiler.examples import models
+
+    source = save_model(models.mlp(), tmp_path, "mlp")
+    out = compile_model(source, "x86", tmp_path / "mlp.so", CompileOptions(precision="bf16"))
+    env = {**os.environ, "EMBER_HIDE_CPU_FEATURES": "avx512bf16,amx-bf16"}
+    code = f"import ember; ember.load({str(out)!r})"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "IncompatibleArtifactError" in last
+    assert "computes in bf16, and this CPU has neither AVX512-BF16 nor AMX-BF16" in last
