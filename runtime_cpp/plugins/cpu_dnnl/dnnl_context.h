@@ -169,9 +169,24 @@ void Execute(const Kernel& kernel, const void* src, const void* weights, void* d
 
 /*!
  * \brief `count` floats at `from` rounded to bfloat16 at `to`, on TVM's pool: the source of a
- *        bf16 matmul whose column tiles would otherwise each round the same rows.
+ *        bf16 matmul or convolution whose tiles would otherwise each round the same values.
  */
 void RoundToBf16(const float* from, uint16_t* to, int64_t count);
+
+/*! \brief Whether `kernel` reads a source already rounded to bf16 (rather than float32). */
+inline bool ReadsRoundedSource(const Kernel& kernel) {
+  return kernel.src.get_data_type() == dnnl::memory::data_type::bf16 && !kernel.convert_src;
+}
+
+/*!
+ * \brief The source a tile reads at element `offset`: of the rounded copy `rounded` when its
+ *        kernel reads one, else of the float32 `given`.
+ */
+inline const void* TileSource(const Kernel& kernel, const float* given, const uint16_t* rounded,
+                              int64_t offset) {
+  if (ReadsRoundedSource(kernel)) return rounded + offset;
+  return given + offset;
+}
 
 /*! \brief A readable key part for a memory descriptor (type, dims, strides, blocking). */
 std::string DescKey(const dnnl::memory::desc& desc);

@@ -159,14 +159,18 @@ RowWindow WindowOf(const Conv& c, int64_t r0, int64_t r1) {
 
 // The kernel of a tile of `rows` output rows and `channels` output channels (all of them, or a
 // channel tile, which writes a dense [rows, out_w, channels] buffer of its own).
+// A bf16 kernel with packed weights reads both operands as bf16: its source rounded per tile,
+// or already rounded (`rounded_src`).
 std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int64_t rows,
-                                         int64_t channels, const Epilogue& epilogue) {
+                                         int64_t channels, const Epilogue& epilogue,
+                                         bool rounded_src) {
   std::ostringstream key;
   key << "conv|" << c.in_w << '|' << c.in_c << '|' << c.out_w << '|' << c.out_c << '|' << c.kernel_h
       << '|' << c.kernel_w << '|' << c.stride_h << '|' << c.stride_w << '|' << c.pad_left << '|'
       << c.pad_right << '|' << c.dilation_h << '|' << c.dilation_w << '|' << c.groups << '|'
       << w.count << '|' << w.pad_top << '|' << w.pad_bottom << '|' << rows << '|' << channels << '|'
-      << (c.weight_hash != 0 ? 'p' : 'u') << '|' << c.sideways << '|' << epilogue.key;
+      << (c.weight_hash != 0 ? 'p' : 'u') << '|' << c.sideways << '|' << rounded_src << '|'
+      << epilogue.key;
   return CachedKernel(key.str(), [&] {
     // One image's rows, dense NHWC: the image stride is that of the tile itself. A sideways
     // tile is one row of `rows` pixels (the same bytes).
@@ -209,7 +213,8 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
     };
     const memory::desc bias({channels}, memory::data_type::f32, memory::format_tag::a);
     auto pd = make(epilogue.bias ? &bias : nullptr);
-    return WithSourceConversion(KernelOf<dnnl::convolution_forward>(pd, epilogue), given_src);
+    Kernel kernel = KernelOf<dnnl::convolution_forward>(pd, epilogue);
+    return rounded_src ? kernel : WithSourceConversion(std::move(kernel), given_src);
   });
 }
 
@@ -252,6 +257,8 @@ struct ConvPlan {
   };
   std::vector<Tile> tiles;
   std::vector<Pack> packs;
+  // bf16 channel tiles: each reads the whole image, so the source is rounded once for all.
+  bool round_source = false;
 
   bool ChannelTiled() const { return tiles.size() > 0 && tiles[0].channels != conv.out_c; }
 
@@ -262,6 +269,7 @@ struct ConvPlan {
     ConvPlan plan{c, {}, {}};
     const int64_t width = ChannelTileWidth(c);
     const int64_t channel_tiles = CeilDiv(c.out_c, width);
+    plan.round_source = epilogue.bf16 && c.weight_hash != 0 && channel_tiles > 1;
     const int64_t row_tiles = channel_tiles > 1 ? 1 : TilesPerImage(c);
     for (int64_t i = 0; i < row_tiles * channel_tiles; ++i) {
       const int64_t r0 = FirstRow(c, i % row_tiles, row_tiles);
@@ -272,7 +280,7 @@ struct ConvPlan {
       if (tile.window.count == 0) {
         TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: output rows see only padding";
       }
-      tile.kernel = TileKernel(c, tile.window, r1 - r0, channels, epilogue);
+      tile.kernel = TileKernel(c, tile.window, r1 - r0, channels, epilogue, plan.round_source);
       if (c.weight_hash != 0) {
         const memory::desc& layout = tile.kernel->weights;
         auto known = std::find_if(plan.packs.begin(), plan.packs.end(), [&](const Pack& p) {
@@ -322,13 +330,22 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   const bool channel_tiled = plan->ChannelTiled();
   const float* x = Data(data);
   float* y = Data(out);
+  // The caller's thread holds the rounded source while the pool's threads read it (through
+  // `x16`: inside the tasks, `rounded` would name each pool thread's own).
+  thread_local std::vector<uint16_t> rounded;
+  if (plan->round_source) {
+    rounded.resize(static_cast<size_t>(data.numel()));
+    RoundToBf16(x, rounded.data(), data.numel());
+  }
+  const uint16_t* x16 = rounded.data();
   plugins::ParallelFor(c.batch * tiles_per_image, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / tiles_per_image;
       const ConvPlan::Tile& tile = plan->tiles[t % tiles_per_image];
       const float* weights = tile.pack >= 0 ? static_cast<const float*>(packs[tile.pack].get())
                                             : w + tile.first_channel;
-      const float* src = x + n * in_image + tile.window.first * c.in_w * c.in_c;
+      const void* src =
+          TileSource(*tile.kernel, x, x16, n * in_image + tile.window.first * c.in_w * c.in_c);
       const int64_t at = n * out_image + tile.first_row * c.out_w * c.out_c;
       const float* tile_bias = bias ? bias + tile.first_channel : nullptr;
       if (!channel_tiled) {

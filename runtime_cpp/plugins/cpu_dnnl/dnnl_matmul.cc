@@ -81,11 +81,6 @@ std::shared_ptr<const Kernel> TileKernel(int64_t m, int64_t k, int64_t n, int64_
   });
 }
 
-// Whether `kernel` reads a source already rounded to bf16 (rather than float32).
-bool ReadsRoundedSource(const Kernel& kernel) {
-  return kernel.src.get_data_type() == memory::data_type::bf16 && !kernel.convert_src;
-}
-
 // What a [rows, k] x [k, n] call with a 2-D right operand resolves from its shapes: the
 // tiling, and for each column tile the kernels of full row tiles and of the last (shorter)
 // one, and the key of its packed weights.
@@ -181,8 +176,7 @@ void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b
       const Kernel& kernel = last ? *column.last : *column.full;
       const bool packed = packs[col_tile] && (!last || column.last_packed);
       const void* weights = packed ? packs[col_tile].get() : static_cast<const void*>(b + c0);
-      const void* src = ReadsRoundedSource(kernel) ? static_cast<const void*>(a16 + r0 * k)
-                                                   : static_cast<const void*>(a + r0 * k);
+      const void* src = TileSource(kernel, a, a16, r0 * k);
       const int64_t at = r0 * n + c0;
       if (plan.dense_tiles) {
         DenseTile(kernel, src, weights, bias ? bias + c0 : nullptr, residual, c, at,
