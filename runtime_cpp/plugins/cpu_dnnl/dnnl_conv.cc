@@ -14,7 +14,9 @@
  * tile reads only its slice of the weights, not all of them for a few pixels; it writes a dense
  * buffer that is copied into place (oneDNN runs strided outputs on its reference kernel).
  * Depthwise tiles are smaller: little arithmetic per byte. The weights, a constant the compiler
- * hashed, are packed once (per channel tile) into the layout the kernel reads.
+ * hashed, are packed once (per channel tile) into the layout the kernel reads; in a bf16 call,
+ * as bf16, with each tile's input rows rounded just before its kernel reads them (channel
+ * tiles share one rounded image).
  */
 #include <tvm/ffi/container/shape.h>
 #include <tvm/ffi/container/tensor.h>
@@ -176,8 +178,7 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
     // tile is one row of `rows` pixels (the same bytes).
     const int64_t in_rows = c.sideways ? 1 : w.count, in_cols = c.sideways ? w.count : c.in_w;
     const int64_t out_rows = c.sideways ? 1 : rows, out_cols = c.sideways ? rows : c.out_w;
-    // A bf16 kernel with packed weights reads both operands as bf16 (the source rounded per
-    // tile); one reading float32 weights as stored rounds both inside (Epilogue::Attributes).
+    // Weights read as stored stay float32 (Epilogue::Attributes rounds them inside).
     const bool packed = c.weight_hash != 0;
     const memory::data_type operands = packed ? epilogue.OperandType() : memory::data_type::f32;
     const memory::dims src_dims{1, c.in_c, in_rows, in_cols};
@@ -342,8 +343,8 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / tiles_per_image;
       const ConvPlan::Tile& tile = plan->tiles[t % tiles_per_image];
-      const float* weights = tile.pack >= 0 ? static_cast<const float*>(packs[tile.pack].get())
-                                            : w + tile.first_channel;
+      const void* weights = tile.pack >= 0 ? packs[tile.pack].get()
+                                           : static_cast<const void*>(w + tile.first_channel);
       const void* src =
           TileSource(*tile.kernel, x, x16, n * in_image + tile.window.first * c.in_w * c.in_c);
       const int64_t at = n * out_image + tile.first_row * c.out_w * c.out_c;

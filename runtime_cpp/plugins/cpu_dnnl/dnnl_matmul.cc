@@ -9,6 +9,8 @@
  * once into the kernel's blocked layout; other operands are read as they are. A softmax
  * epilogue (attention's scores) runs on each tile of whole rows right after the kernel wrote
  * it, while it is in cache, instead of a second pass over a matrix that may not fit there.
+ * A bf16 call (the compute type after the epilogue) packs its constant weights as bf16 and
+ * rounds the source per row tile, or once for all column tiles, which then write dense tiles.
  */
 #include <tvm/ffi/container/shape.h>
 #include <tvm/ffi/container/tensor.h>
