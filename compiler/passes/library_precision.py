@@ -7,7 +7,10 @@ it has one). For a precision other than fp32, every `ember.dnnl.matmul*` and
 weights as bfloat16 and rounds each tile's source to bfloat16, and sums products in float32.
 Operands, outputs and everything outside these calls (softmax, normalization, elementwise
 kernels) stay float32. A call without an epilogue gets an empty one first, so the compute
-type always follows [has_bias, count, steps]. Postcondition: no other call changes; fp32
+type always follows [has_bias, count, steps]. Then a convolution (without a residual add)
+whose result only feeds other bf16 convolutions' data, with constant weights, gets a bf16
+output: the plugin writes bf16 and the next call reads it as it is (the same numbers as
+rounding it there). Postcondition: no other call changes; fp32
 changes nothing, so fp32 artifacts keep the attributes older runtimes read.
 """
 
@@ -33,9 +36,73 @@ def library_precision(precision: str) -> tvm.transform.Pass:
     def apply(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
         if compute == onednn.COMPUTE_TYPES["fp32"]:
             return mod
-        return rewrite_functions(mod, _Rewriter(mod, compute))
+        mod = rewrite_functions(mod, _Rewriter(mod, compute))
+        producers = [call for f in mod.functions.values() for call in _bf16_producers(f)]
+        return rewrite_functions(mod, _Bf16Outputs(mod, producers)) if producers else mod
 
     return apply
+
+
+_CONVS = (onednn.CONV_NHWC, onednn.CONV_NHWC_EPILOGUE)
+_CONV_HASH = 9  # the weights' content hash among a convolution's leading attributes
+
+
+def _conv_fields(value: Any) -> list[Any] | None:
+    """The operands of a oneDNN convolution call, or None for any other value."""
+    if not (isinstance(value, relax.Call) and value.op.same_as(_CALL_PACKED)):
+        return None
+    if str(value.args[0].global_symbol) not in (*_CONVS, onednn.CONV_NHWC_RESIDUAL):
+        return None
+    return list(value.args[1].fields)
+
+
+def _bf16_producers(func: Any) -> list[relax.Call]:
+    """Convolutions (no residual) whose output only feeds other bf16 convolutions' data.
+
+    Such an output is written as bf16 and read as it is: no float32 round trip through memory
+    and no rounding before the next kernel (activations stay bf16 between convolutions).
+    """
+    if not isinstance(func, relax.Function) or not isinstance(func.body, relax.SeqExpr):
+        return []
+    bindings = [b for block in func.body.blocks for b in block.bindings]
+    other_uses: set[Any] = set(relax.analysis.free_vars(func.body.body))
+    data_uses: set[Any] = set()
+    for binding in bindings:
+        fields = _conv_fields(binding.value)
+        packed = fields is not None and int(fields[-1].values[_CONV_HASH]) != 0
+        if fields is None or not packed:
+            other_uses.update(relax.analysis.free_vars(binding.value))
+            continue
+        data_uses.add(fields[0])
+        for field in fields[1:]:
+            other_uses.update(relax.analysis.free_vars(field))
+    return [
+        binding.value
+        for binding in bindings
+        if binding.var in data_uses
+        and binding.var not in other_uses
+        and isinstance(binding.value, relax.Call)
+        and _conv_fields(binding.value) is not None
+        and str(binding.value.args[0].global_symbol) in _CONVS
+    ]
+
+
+@mutator
+class _Bf16Outputs(PyExprMutator):
+    """Give the calls in `producers` a bf16 output (their readers' types follow)."""
+
+    def __init__(self, mod: tvm.IRModule, producers: list[relax.Call]) -> None:
+        super().__init__(mod)
+        self.producers = producers
+
+    def visit_call_(self, call: relax.Call) -> relax.Expr:
+        visited = super().visit_call_(call)
+        if not any(call.same_as(p) for p in self.producers):
+            return visited
+        ty = call.ty
+        return relax.op.call_dps_packed(
+            visited.args[0], list(visited.args[1].fields), relax.TensorType(ty.shape, "bfloat16")
+        )
 
 
 @mutator

@@ -141,3 +141,39 @@ def test_bf16_artifact_on_a_cpu_without_bf16_is_one_clear_error(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert "IncompatibleArtifactError" in last
     assert "computes in bf16, and this CPU has neither AVX512-BF16 nor AMX-BF16" in last
+
+
+def conv_chain_model() -> onnx.ModelProto:
+    """Conv -> ReLU -> Conv -> Conv: each inner result only feeds the next convolution."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["h1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["h1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["h2"]),
+        helper.make_node("Conv", ["h2", "w3", "b3"], ["y"], pads=[1, 1, 1, 1]),
+    ]
+    inits = [
+        _const("w1", (32, 16, 3, 3)),
+        _const("b1", (32,), 1),
+        _const("w2", (48, 32, 1, 1), 2),
+        _const("b2", (48,), 3),
+        _const("w3", (16, 48, 3, 3), 4),
+        _const("b3", (16,), 5),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 12, 12])
+    return _model(nodes, [x], [1, 16, 12, 12], inits)
+
+
+def test_activations_between_convolutions_stay_bf16(tmp_path):
+    proto = conv_chain_model()
+    source = save_model(proto, tmp_path, "chain")
+    dump = tmp_path / "ir"
+    options = CompileOptions(precision="bf16", layout="nhwc", dump_ir=dump)
+    out = compile_model(source, "x86", tmp_path / "chain.so", options)
+    # The two inner results are written as bf16 by one convolution and read by the next.
+    fused = sorted(dump.glob("*_fuse.py"))[-1].read_text()
+    assert fused.count('R.Tensor((1, 12, 12, 32), dtype="bfloat16")') >= 1
+    assert fused.count('R.Tensor((1, 12, 12, 48), dtype="bfloat16")') >= 1
+    feed = random_feed(proto)
+    (want,) = ort_outputs(str(source), feed)
+    error = _relative_error(ember.load(out).run(feed)[0], want)
+    assert ROUNDED <= error <= BF16_TOLERANCE

@@ -33,12 +33,21 @@ const dnnl::engine& Engine() {
   return engine;
 }
 
-float* Data(const tvm::ffi::TensorView& t) {
-  return reinterpret_cast<float*>(static_cast<char*>(t.data_ptr()) + t.byte_offset());
-}
+float* Data(const tvm::ffi::TensorView& t) { return reinterpret_cast<float*>(Bytes(t)); }
 
 void CheckFloat32(const tvm::ffi::TensorView& t, const char* what) {
   plugins::CheckFloat32(t, "ember.dnnl", what);
+}
+
+bool IsBf16Activation(const tvm::ffi::TensorView& t, const char* what) {
+  const DLDataType d = t.dtype();
+  if (d.code == kDLBfloat && d.bits == 16 && d.lanes == 1 && t.IsContiguous()) return true;
+  CheckFloat32(t, what);
+  return false;
+}
+
+char* Bytes(const tvm::ffi::TensorView& t) {
+  return static_cast<char*>(t.data_ptr()) + t.byte_offset();
 }
 
 namespace {

@@ -40,6 +40,15 @@ float* Data(const tvm::ffi::TensorView& t);
 /*! \brief Throws unless `t` is contiguous float32 (`what` names it in the error). */
 void CheckFloat32(const tvm::ffi::TensorView& t, const char* what);
 
+/*!
+ * \brief Whether `t`, an activation of a bf16 call, is bfloat16 (written so by the oneDNN call
+ *        before it); throws unless it is that or contiguous float32.
+ */
+bool IsBf16Activation(const tvm::ffi::TensorView& t, const char* what);
+
+/*! \brief The first byte of `t`'s data. */
+char* Bytes(const tvm::ffi::TensorView& t);
+
 /*! \brief A primitive and what executing it needs besides its operands. */
 struct Kernel {
   dnnl::primitive primitive;

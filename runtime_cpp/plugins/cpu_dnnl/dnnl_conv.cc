@@ -162,17 +162,18 @@ RowWindow WindowOf(const Conv& c, int64_t r0, int64_t r1) {
 // The kernel of a tile of `rows` output rows and `channels` output channels (all of them, or a
 // channel tile, which writes a dense [rows, out_w, channels] buffer of its own).
 // A bf16 kernel with packed weights reads both operands as bf16: its source rounded per tile,
-// or already rounded (`rounded_src`).
+// or already rounded (`rounded_src`: by the caller, or written as bf16 by the call before); it
+// writes bf16 with `bf16_out`.
 std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int64_t rows,
                                          int64_t channels, const Epilogue& epilogue,
-                                         bool rounded_src) {
+                                         bool rounded_src, bool bf16_out) {
   std::ostringstream key;
   key << "conv|" << c.in_w << '|' << c.in_c << '|' << c.out_w << '|' << c.out_c << '|' << c.kernel_h
       << '|' << c.kernel_w << '|' << c.stride_h << '|' << c.stride_w << '|' << c.pad_left << '|'
       << c.pad_right << '|' << c.dilation_h << '|' << c.dilation_w << '|' << c.groups << '|'
       << w.count << '|' << w.pad_top << '|' << w.pad_bottom << '|' << rows << '|' << channels << '|'
-      << (c.weight_hash != 0 ? 'p' : 'u') << '|' << c.sideways << '|' << rounded_src << '|'
-      << epilogue.key;
+      << (c.weight_hash != 0 ? 'p' : 'u') << '|' << c.sideways << '|' << rounded_src << bf16_out
+      << '|' << epilogue.key;
   return CachedKernel(key.str(), [&] {
     // One image's rows, dense NHWC: the image stride is that of the tile itself. A sideways
     // tile is one row of `rows` pixels (the same bytes).
@@ -186,7 +187,8 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
     const memory::desc given_src(src_dims, memory::data_type::f32, src_strides);
     const memory::desc src(src_dims, operands, src_strides);
     memory::desc dst(
-        {1, channels, out_rows, out_cols}, memory::data_type::f32,
+        {1, channels, out_rows, out_cols},
+        bf16_out ? memory::data_type::bf16 : memory::data_type::f32,
         memory::dims{out_rows * out_cols * channels, 1, out_cols * channels, channels});
     memory::desc plain = PlainWeights(c, channels == c.out_c ? 0 : channels);
     memory::desc weights =
@@ -260,17 +262,29 @@ struct ConvPlan {
   std::vector<Pack> packs;
   // bf16 channel tiles: each reads the whole image, so the source is rounded once for all.
   bool round_source = false;
+  // The operands' element types: bf16 where the call before wrote bf16, or the call after
+  // reads it (the compiler decides, passes/library_precision.py).
+  bool bf16_in = false, bf16_out = false;
 
   bool ChannelTiled() const { return tiles.size() > 0 && tiles[0].channels != conv.out_c; }
 
-  static ConvPlan Make(const Conv& c, const Epilogue& epilogue) {
+  static ConvPlan Make(const Conv& c, const Epilogue& epilogue, bool bf16_in, bool bf16_out) {
     if (epilogue.softmax) {
       TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: a softmax epilogue is for matmuls only";
     }
+    if ((bf16_in || bf16_out) && (!epilogue.bf16 || c.weight_hash == 0)) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: bfloat16 data or output needs a bf16 "
+                                  "call with constant weights";
+    }
+    if (bf16_out && epilogue.ResidualIndex() >= 0) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: a residual add writes float32";
+    }
     ConvPlan plan{c, {}, {}};
+    plan.bf16_in = bf16_in;
+    plan.bf16_out = bf16_out;
     const int64_t width = ChannelTileWidth(c);
     const int64_t channel_tiles = CeilDiv(c.out_c, width);
-    plan.round_source = epilogue.bf16 && c.weight_hash != 0 && channel_tiles > 1;
+    plan.round_source = epilogue.bf16 && c.weight_hash != 0 && channel_tiles > 1 && !bf16_in;
     const int64_t row_tiles = channel_tiles > 1 ? 1 : TilesPerImage(c);
     for (int64_t i = 0; i < row_tiles * channel_tiles; ++i) {
       const int64_t r0 = FirstRow(c, i % row_tiles, row_tiles);
@@ -281,7 +295,8 @@ struct ConvPlan {
       if (tile.window.count == 0) {
         TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: output rows see only padding";
       }
-      tile.kernel = TileKernel(c, tile.window, r1 - r0, channels, epilogue, plan.round_source);
+      tile.kernel = TileKernel(c, tile.window, r1 - r0, channels, epilogue,
+                               plan.round_source || bf16_in, bf16_out);
       if (c.weight_hash != 0) {
         const memory::desc& layout = tile.kernel->weights;
         auto known = std::find_if(plan.packs.begin(), plan.packs.end(), [&](const Pack& p) {
@@ -302,9 +317,9 @@ struct ConvPlan {
 
 void Run(const TensorView& data, const TensorView& weight, const float* bias, const float* residual,
          const Shape& attrs, const TensorView& out) {
-  CheckFloat32(data, "conv data");
+  const bool bf16_in = IsBf16Activation(data, "conv data");
   CheckFloat32(weight, "conv weight");
-  CheckFloat32(out, "conv output");
+  const bool bf16_out = IsBf16Activation(out, "conv output");
   if (out.numel() == 0) return;
   if (data.numel() == 0 || weight.numel() == 0) {
     TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: empty input or weight";
@@ -315,9 +330,11 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   AppendShape(weight, &key);
   AppendShape(out, &key);
   key.insert(key.end(), attrs.begin(), attrs.end());
+  key.push_back(bf16_in);
+  key.push_back(bf16_out);
   const auto plan = plans.Get(key, [&] {
     return ConvPlan::Make(AsColumn(Conv::From(data, weight, out, attrs)),
-                          Epilogue::Decode(attrs, 10));
+                          Epilogue::Decode(attrs, 10), bf16_in, bf16_out);
   });
   const Conv& c = plan->conv;
   const float* w = Data(weight);
@@ -330,7 +347,9 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   const int64_t tiles_per_image = static_cast<int64_t>(plan->tiles.size());
   const bool channel_tiled = plan->ChannelTiled();
   const float* x = Data(data);
-  float* y = Data(out);
+  // Output elements are bf16 or float32: addressed in bytes.
+  char* y = Bytes(out);
+  const int64_t y_size = bf16_out ? 2 : 4;
   // The caller's thread holds the rounded source while the pool's threads read it (through
   // `x16`: inside the tasks, `rounded` would name each pool thread's own).
   thread_local std::vector<uint16_t> rounded;
@@ -338,7 +357,7 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
     rounded.resize(static_cast<size_t>(data.numel()));
     RoundToBf16(x, rounded.data(), data.numel());
   }
-  const uint16_t* x16 = rounded.data();
+  const uint16_t* x16 = bf16_in ? reinterpret_cast<const uint16_t*>(Bytes(data)) : rounded.data();
   plugins::ParallelFor(c.batch * tiles_per_image, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / tiles_per_image;
@@ -350,16 +369,18 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
       const int64_t at = n * out_image + tile.first_row * c.out_w * c.out_c;
       const float* tile_bias = bias ? bias + tile.first_channel : nullptr;
       if (!channel_tiled) {
-        Execute(*tile.kernel, src, weights, y + at, tile_bias, residual ? residual + at : nullptr);
+        Execute(*tile.kernel, src, weights, y + at * y_size, tile_bias,
+                residual ? residual + at : nullptr);
         continue;
       }
       // A channel tile writes (and reads its residual from) dense buffers of its own: oneDNN
       // runs strided outputs on its reference kernel.
       const int64_t pixels = c.out_h * c.out_w, width = tile.channels;
-      thread_local std::vector<float> tile_out, tile_residual;
-      tile_out.resize(static_cast<size_t>(pixels * width));
+      thread_local std::vector<char> tile_out;
+      thread_local std::vector<float> tile_residual;
+      tile_out.resize(static_cast<size_t>(pixels * width * y_size));
       if (residual) {
-        tile_residual.resize(tile_out.size());
+        tile_residual.resize(static_cast<size_t>(pixels * width));
         for (int64_t p = 0; p < pixels; ++p) {
           const float* from = residual + at + p * c.out_c + tile.first_channel;
           std::copy(from, from + width, tile_residual.data() + p * width);
@@ -368,8 +389,8 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
       Execute(*tile.kernel, src, weights, tile_out.data(), tile_bias,
               residual ? tile_residual.data() : nullptr);
       for (int64_t p = 0; p < pixels; ++p) {
-        const float* from = tile_out.data() + p * width;
-        std::copy(from, from + width, y + at + p * c.out_c + tile.first_channel);
+        std::copy_n(tile_out.data() + p * width * y_size, width * y_size,
+                    y + (at + p * c.out_c + tile.first_channel) * y_size);
       }
     }
   });
