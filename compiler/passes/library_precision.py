@@ -44,7 +44,8 @@ def library_precision(precision: str) -> tvm.transform.Pass:
 
 
 _CONVS = (onednn.CONV_NHWC, onednn.CONV_NHWC_EPILOGUE)
-_CONV_HASH = 9  # the weights' content hash among a convolution's leading attributes
+#: The weights' content hash: the last of a convolution's leading attributes.
+_CONV_HASH = onednn.LEADING_ATTRS[onednn.CONV_NHWC] - 1
 
 
 def _conv_fields(value: Any) -> list[Any] | None:
