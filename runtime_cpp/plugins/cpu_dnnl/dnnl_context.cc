@@ -332,6 +332,25 @@ void Execute(const Kernel& kernel, const void* src, const void* weights, void* d
   stream.wait();
 }
 
+void ExecuteDense(const Kernel& kernel, const void* src, const void* weights, const float* bias,
+                  const float* residual, char* out, size_t elem_size, int64_t at, int64_t rows,
+                  int64_t cols, int64_t ld) {
+  thread_local std::vector<char> block;
+  thread_local std::vector<float> added;
+  const size_t row_bytes = static_cast<size_t>(cols) * elem_size;
+  block.resize(static_cast<size_t>(rows) * row_bytes);
+  if (residual) {
+    added.resize(static_cast<size_t>(rows * cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      std::copy_n(residual + at + r * ld, cols, added.data() + r * cols);
+    }
+  }
+  Execute(kernel, src, weights, block.data(), bias, residual ? added.data() : nullptr);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::copy_n(block.data() + r * row_bytes, row_bytes, out + (at + r * ld) * elem_size);
+  }
+}
+
 namespace {
 
 // Floats per task of RoundToBf16: a few hundred microseconds of work at most.

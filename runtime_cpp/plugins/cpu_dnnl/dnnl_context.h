@@ -197,6 +197,18 @@ inline const void* TileSource(const Kernel& kernel, const float* given, const ui
   return given + offset;
 }
 
+/*!
+ * \brief Execute `kernel` on a [rows, cols] block of a row-major output whose rows are `ld`
+ *        elements apart, from element `at`, through dense buffers of this thread's: the
+ *        block's `residual` (float32, shaped like the output) copied in, the result copied
+ *        out. oneDNN runs strided outputs on slower kernels (the reference one for a
+ *        convolution, a plain GEMM instead of AMX for a matmul). `elem_size` is the output
+ *        element's size in bytes (4 float32, 2 bf16).
+ */
+void ExecuteDense(const Kernel& kernel, const void* src, const void* weights, const float* bias,
+                  const float* residual, char* out, size_t elem_size, int64_t at, int64_t rows,
+                  int64_t cols, int64_t ld);
+
 /*! \brief A readable key part for a memory descriptor (type, dims, strides, blocking). */
 std::string DescKey(const dnnl::memory::desc& desc);
 

@@ -375,23 +375,8 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
       }
       // A channel tile writes (and reads its residual from) dense buffers of its own: oneDNN
       // runs strided outputs on its reference kernel.
-      const int64_t pixels = c.out_h * c.out_w, width = tile.channels;
-      thread_local std::vector<char> tile_out;
-      thread_local std::vector<float> tile_residual;
-      tile_out.resize(static_cast<size_t>(pixels * width * y_size));
-      if (residual) {
-        tile_residual.resize(static_cast<size_t>(pixels * width));
-        for (int64_t p = 0; p < pixels; ++p) {
-          const float* from = residual + at + p * c.out_c + tile.first_channel;
-          std::copy(from, from + width, tile_residual.data() + p * width);
-        }
-      }
-      Execute(*tile.kernel, src, weights, tile_out.data(), tile_bias,
-              residual ? tile_residual.data() : nullptr);
-      for (int64_t p = 0; p < pixels; ++p) {
-        std::copy_n(tile_out.data() + p * width * y_size, width * y_size,
-                    y + (at + p * c.out_c + tile.first_channel) * y_size);
-      }
+      ExecuteDense(*tile.kernel, src, weights, tile_bias, residual, y, y_size,
+                   at + tile.first_channel, c.out_h * c.out_w, tile.channels, c.out_c);
     }
   });
 }

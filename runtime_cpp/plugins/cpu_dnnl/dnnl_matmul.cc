@@ -131,22 +131,6 @@ struct Matmul2dPlan {
   }
 };
 
-// Executes `kernel` on a [rows, cols] tile at element `at` of a [.., n] output through dense
-// buffers of this thread's: the tile's residual copied in, the output copied out.
-void DenseTile(const Kernel& kernel, const void* src, const void* weights, const float* bias,
-               const float* residual, float* c, int64_t at, int64_t rows, int64_t cols, int64_t n) {
-  thread_local std::vector<float> out, added;
-  out.resize(static_cast<size_t>(rows * cols));
-  if (residual) {
-    added.resize(out.size());
-    for (int64_t r = 0; r < rows; ++r) {
-      std::copy_n(residual + at + r * n, cols, added.data() + r * cols);
-    }
-  }
-  Execute(kernel, src, weights, out.data(), bias, residual ? added.data() : nullptr);
-  for (int64_t r = 0; r < rows; ++r) std::copy_n(out.data() + r * cols, cols, c + at + r * n);
-}
-
 // Rows per task of a softmax epilogue run after a column-tiled matmul.
 constexpr int64_t kSoftmaxRowsPerTask = 16;
 
@@ -181,8 +165,9 @@ void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b
       const void* src = TileSource(kernel, a, a16, r0 * k);
       const int64_t at = r0 * n + c0;
       if (plan.dense_tiles) {
-        DenseTile(kernel, src, weights, bias ? bias + c0 : nullptr, residual, c, at,
-                  std::min(t.rows_per_tile, rows - r0), std::min(t.cols_per_tile, n - c0), n);
+        ExecuteDense(kernel, src, weights, bias ? bias + c0 : nullptr, residual,
+                     reinterpret_cast<char*>(c), sizeof(float), at,
+                     std::min(t.rows_per_tile, rows - r0), std::min(t.cols_per_tile, n - c0), n);
         continue;
       }
       Execute(kernel, src, weights, c + at, bias ? bias + c0 : nullptr,
