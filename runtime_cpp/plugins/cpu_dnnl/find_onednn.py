@@ -16,7 +16,7 @@ def _folder_of(distribution: str, name: str, parent: str) -> str:
         message = f"error: {distribution} is not installed: pip install {distribution}"
         raise SystemExit(message) from None
     for file in dist.files or []:
-#RECORD paths of data files are relative to site - packages("../../../lib/x.so").
+        # RECORD paths of data files are relative to site-packages ("../../../lib/x.so").
         path = Path(str(dist.locate_file(file))).resolve()
         if path.name == name and path.parent.name == parent:
             return str(path.parent)
