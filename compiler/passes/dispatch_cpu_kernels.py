@@ -38,9 +38,9 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from ..ir.rewrite import rewrite_functions
 from ..kernels.standalone_kernel import legalize_alone, workload_key
 from ..libraries import onednn
-from .rewrite import rewrite_functions
 
 PLUGIN = "cpu_blas"
 _MATMUL = tvm.ir.Op.get("relax.matmul")

@@ -14,7 +14,7 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from .rewrite import rewrite_functions
+from ..ir.rewrite import rewrite_functions
 
 _POWER = tvm.ir.Op.get("relax.power")
 

@@ -15,7 +15,7 @@ import tvm
 from tvm import relax, topi
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from .rewrite import rewrite_functions
+from ..ir.rewrite import rewrite_functions
 
 _ELEMENTWISE = {
     "relax.exp": topi.fast_exp,

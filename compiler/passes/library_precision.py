@@ -22,8 +22,8 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from ..ir.rewrite import rewrite_functions
 from ..libraries import onednn
-from .rewrite import rewrite_functions
 
 _CALL_PACKED = tvm.ir.Op.get("relax.call_dps_packed")
 

@@ -15,7 +15,7 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from .rewrite import rewrite_functions
+from ..ir.rewrite import rewrite_functions
 
 
 @tvm.transform.module_pass(opt_level=0, name="EmberMaterializeEmptyConstants")

@@ -16,7 +16,7 @@ import tvm_ffi
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from .rewrite import rewrite_functions
+from ..ir.rewrite import rewrite_functions
 
 _MULTIPLY = tvm.ir.Op.get("relax.multiply")
 _SIGMOID = tvm.ir.Op.get("relax.sigmoid")

@@ -1,0 +1,1 @@
+"""Helpers over Relax IR that several passes share (not passes themselves)."""
