@@ -26,6 +26,7 @@ from ..tvm_errors import summarize
 from .cpu_default_schedule import cpu_default_schedule
 from .dispatch_cpu_kernels import KernelChoice, make_dispatch
 from .expand_integer_powers import expand_integer_powers
+from .fake_quantize import fake_quantize
 from .fast_math import fast_math, fast_softmax
 from .fuse_library_epilogues import fuse_library_epilogues
 from .gpu_schedule import gpu_schedule
@@ -74,6 +75,8 @@ def _graph_phases(
                 # The remaining BatchNorms become arithmetic that fusion folds into a kernel.
                 relax.transform.DecomposeOpsForInference(),
                 relax.transform.CanonicalizeBindings(),
+                # Before the layout pass: quantize/dequantize pairs have no layout rule.
+                fake_quantize,
                 *_layout_passes(layout),
                 relax.transform.FoldConstant(),
                 expand_integer_powers,

@@ -1,0 +1,94 @@
+"""Rewrite QuantizeLinear -> DequantizeLinear pairs as float32 arithmetic on the same grid.
+
+QDQ models (`onnxruntime.quantization.quantize_static`) put such a pair on every activation
+that feeds a Conv, MatMul or Gemm, and the pair changes only values: x becomes the nearest
+point of the quantization grid, `(clip(round(x / s) + zp, qmin, qmax) - zp) * s`. As two
+typed ops (float32 -> uint8 -> float32) it has no layout rule, so the NHWC pass wraps every
+pair in transposes back to NCHW, and the uint8 tensor between them is written and read again.
+As `min(max(round(x / s), qmin - zp), qmax - zp) * s` (the same values: integers up to 2^24 are
+exact in float32, round is half to even as ONNX asks) it is plain elementwise float32 that
+follows any layout and fuses into the kernel before or after it.
+
+Matched: a dequantize whose input is a quantize with the same constant scalar scale and zero
+point (per-tensor, as QDQ activations are). Per-axis pairs, a quantize whose integers are an
+output of the model, and a lone Quantize or Dequantize stay as they are. Precondition: Relax
+before LegalizeOps. A quantize left without readers is removed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tvm
+from tvm import relax
+from tvm.relax.expr_functor import PyExprMutator, mutator
+
+from ..ir.rewrite import rewrite_functions
+
+_QUANTIZE = tvm.ir.Op.get("relax.quantize")
+_DEQUANTIZE = tvm.ir.Op.get("relax.dequantize")
+_INTEGER_TYPES = ("int8", "uint8", "int16", "uint16")
+
+
+@tvm.transform.module_pass(opt_level=0, name="EmberFakeQuantize")
+def fake_quantize(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
+    """Replace `dequantize(quantize(x, s, zp), s, zp)` by float32 rounding to its grid."""
+    mod = rewrite_functions(mod, _Rewriter(mod))
+    for gvar, func in mod.functions_items():
+        if isinstance(func, relax.Function):
+            mod[gvar] = relax.analysis.remove_all_unused(func)
+    return mod
+
+
+@mutator
+class _Rewriter(PyExprMutator):
+    def visit_call_(self, call: relax.Call) -> relax.Expr:
+        call = super().visit_call_(call)
+        if not isinstance(call, relax.Call) or call.op != _DEQUANTIZE:
+            return call
+        quantized = call.args[0]
+        if not isinstance(quantized, relax.Var):
+            return call
+        quantize = self.lookup_binding(quantized)
+        if not isinstance(quantize, relax.Call) or quantize.op != _QUANTIZE:
+            return call
+        grid = _grid(quantize, call)
+        if grid is None:
+            return call
+        scale, low, high = grid
+        x = quantize.args[0]
+        s = relax.const(scale, "float32")
+        # maximum/minimum with scalar constants, not clip: clip has no layout rule in TVM.
+        steps = relax.op.round(relax.op.divide(x, s))
+        steps = relax.op.minimum(
+            relax.op.maximum(steps, relax.const(low, "float32")), relax.const(high, "float32")
+        )
+        return relax.op.multiply(self.builder_.emit(steps), s)
+
+
+def _grid(quantize: relax.Call, dequantize: relax.Call) -> tuple[float, float, float] | None:
+    """(scale, lowest step, highest step) of a per-tensor float32 pair, else None."""
+    x = quantize.args[0]
+    dtype = str(quantize.attrs.out_dtype)
+    if dtype not in _INTEGER_TYPES or str(dequantize.attrs.out_dtype) != "float32":
+        return None
+    if not isinstance(x.ty, relax.TensorType) or x.ty.dtype != "float32":
+        return None
+    q_scale, q_zero = _scalar(quantize.args[1]), _scalar(quantize.args[2])
+    d_scale, d_zero = _scalar(dequantize.args[1]), _scalar(dequantize.args[2])
+    if None in (q_scale, q_zero, d_scale, d_zero) or (q_scale, q_zero) != (d_scale, d_zero):
+        return None
+    assert q_scale is not None and q_zero is not None
+    if not (np.isfinite(q_scale) and q_scale > 0):
+        return None
+    info = np.iinfo(dtype)
+    return q_scale, float(info.min) - q_zero, float(info.max) - q_zero
+
+
+def _scalar(expr: relax.Expr) -> float | None:
+    """The value of a constant with one element, else None."""
+    if not isinstance(expr, tvm.ir.GenericConst):
+        return None
+    values = expr.value.numpy()
+    return float(values.reshape(-1)[0]) if values.size == 1 else None
