@@ -18,3 +18,12 @@ def rewrite_functions(mod: tvm.IRModule, rewriter: Any) -> tvm.IRModule:
         if isinstance(func, relax.Function):
             rewriter.builder_.update_func(gvar, rewriter.visit_expr(func))
     return rewriter.builder_.get()
+
+
+def rewrite_and_prune(mod: tvm.IRModule, rewriter: Any) -> tvm.IRModule:
+    """`rewrite_functions`, then each Relax function without the bindings left unread."""
+    mod = rewrite_functions(mod, rewriter)
+    for gvar, func in mod.functions_items():
+        if isinstance(func, relax.Function):
+            mod[gvar] = relax.analysis.remove_all_unused(func)
+    return mod

@@ -24,7 +24,7 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from ..ir.rewrite import rewrite_functions
+from ..ir.rewrite import rewrite_and_prune
 
 _QUANTIZE = tvm.ir.Op.get("relax.quantize")
 _DEQUANTIZE = tvm.ir.Op.get("relax.dequantize")
@@ -34,11 +34,7 @@ _INTEGER_TYPES = ("int8", "uint8", "int16", "uint16")
 @tvm.transform.module_pass(opt_level=0, name="EmberFakeQuantize")
 def fake_quantize(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
     """Replace `dequantize(quantize(x, s, zp), s, zp)` by float32 rounding to its grid."""
-    mod = rewrite_functions(mod, _Rewriter(mod))
-    for gvar, func in mod.functions_items():
-        if isinstance(func, relax.Function):
-            mod[gvar] = relax.analysis.remove_all_unused(func)
-    return mod
+    return rewrite_and_prune(mod, _Rewriter(mod))
 
 
 @mutator

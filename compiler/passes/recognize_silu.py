@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import tvm
-import tvm_ffi
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from ..ir.rewrite import rewrite_functions
+import tvm_ffi
+
+from ..ir.rewrite import rewrite_and_prune
 
 _MULTIPLY = tvm.ir.Op.get("relax.multiply")
 _SIGMOID = tvm.ir.Op.get("relax.sigmoid")
@@ -25,11 +26,7 @@ _SIGMOID = tvm.ir.Op.get("relax.sigmoid")
 @tvm.transform.module_pass(opt_level=0, name="EmberRecognizeSilu")
 def recognize_silu(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
     """Replace `multiply(x, sigmoid(x))` (either order) by `nn.silu(x)`."""
-    mod = rewrite_functions(mod, _Rewriter(mod))
-    for gvar, func in mod.functions_items():
-        if isinstance(func, relax.Function):
-            mod[gvar] = relax.analysis.remove_all_unused(func)
-    return mod
+    return rewrite_and_prune(mod, _Rewriter(mod))
 
 
 @mutator
