@@ -42,8 +42,9 @@ LEADING_ATTRS = {
     CONV_NHWC_EPILOGUE: 10,
     CONV_NHWC_RESIDUAL: 10,
 }
-#: `--precision` -> the compute type that ends a call's attributes (plugins/common/epilogue.h).
-COMPUTE_TYPES = {"fp32": 0, "bf16": 1}
+#: Compute type -> its code after a call's epilogue (plugins/common/epilogue.h): `--precision`
+#: gives fp32 or bf16; int8 comes from the model's own quantization (quantized_library_calls).
+COMPUTE_TYPES = {"fp32": 0, "bf16": 1, "int8": 2}
 
 
 @functools.cache

@@ -6,7 +6,8 @@ it has one). For a precision other than fp32, every `ember.dnnl.matmul*` and
 (runtime_cpp/plugins/common/epilogue.h decodes it): with bf16 the plugin packs constant
 weights as bfloat16 and rounds each tile's source to bfloat16, and sums products in float32.
 Operands, outputs and everything outside these calls (softmax, normalization, elementwise
-kernels) stay float32. A call without an epilogue gets an empty one first, so the compute
+kernels) stay float32; so do the int8 calls of a quantized model (`quantized_library_calls`).
+A call without an epilogue gets an empty one first, so the compute
 type always follows [has_bias, count, steps]. Then a convolution (without a residual add)
 whose result only feeds other bf16 convolutions' data, with constant weights, gets a bf16
 output: the plugin writes bf16 and the next call reads it as it is (the same numbers as
@@ -24,6 +25,7 @@ from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from ..ir.rewrite import rewrite_functions
 from ..libraries import onednn
+from ..libraries.onednn_calls import library_call
 
 _CALL_PACKED = tvm.ir.Op.get("relax.call_dps_packed")
 
@@ -57,6 +59,12 @@ def _conv_fields(value: Any) -> list[Any] | None:
     return list(value.args[1].fields)
 
 
+def _is_int8(call: relax.Call) -> bool:
+    """Whether a oneDNN call computes in int8 (`quantized_library_calls` made it so)."""
+    parts = library_call(call)
+    return parts is not None and parts.compute_type == onednn.COMPUTE_TYPES["int8"]
+
+
 def _bf16_producers(func: Any) -> list[relax.Call]:
     """Convolutions (no residual) whose output only feeds other bf16 convolutions' data.
 
@@ -71,7 +79,7 @@ def _bf16_producers(func: Any) -> list[relax.Call]:
     for binding in bindings:
         fields = _conv_fields(binding.value)
         packed = fields is not None and int(fields[-1].values[_CONV_HASH]) != 0
-        if fields is None or not packed:
+        if fields is None or not packed or _is_int8(binding.value):
             other_uses.update(relax.analysis.free_vars(binding.value))
             continue
         data_uses.add(fields[0])
@@ -114,14 +122,10 @@ class _Rewriter(PyExprMutator):
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = super().visit_call_(call)
-        if not (isinstance(call, relax.Call) and call.op.same_as(_CALL_PACKED)):
+        parts = library_call(call)
+        # A compute type already there is int8: the model's own quantization.
+        if parts is None or parts.compute_type is not None:
             return call
-        name = str(call.args[0].global_symbol)
-        leading = onednn.LEADING_ATTRS.get(name)
-        if leading is None:
-            return call
-        *tensors, attrs = list(call.args[1].fields)
-        values = [int(v) for v in attrs.values]
-        no_epilogue = [0, 0] if len(values) == leading else []
-        shape = relax.ShapeExpr([*values, *no_epilogue, self.compute])
-        return relax.op.call_dps_packed(name, [*tensors, shape], call.ty)
+        no_epilogue = [0, 0] if len(parts.values) == parts.leading else []
+        shape = relax.ShapeExpr([*parts.values, *no_epilogue, self.compute])
+        return relax.op.call_dps_packed(parts.name, [*parts.tensors, shape], call.ty)

@@ -35,6 +35,7 @@ from .isolate_scalar_kernels import isolate_scalar_kernels
 from .library_precision import library_precision
 from .materialize_empty_constants import materialize_empty_constants
 from .mixed_precision import mixed_precision_passes
+from .quantized_library_calls import quantized_library_calls
 from .recognize_silu import recognize_silu
 
 Phase = tuple[str, list[Any]]
@@ -124,7 +125,12 @@ def cpu_phases(
     (`library_precision`); everything else computes in float32.
     """
     dispatch = (
-        [make_dispatch(choice), fuse_library_epilogues, library_precision(precision)]
+        [
+            make_dispatch(choice),
+            fuse_library_epilogues,
+            quantized_library_calls,
+            library_precision(precision),
+        ]
         if plugin_kernels
         else []
     )

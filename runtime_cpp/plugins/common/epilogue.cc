@@ -45,14 +45,27 @@ EpilogueSpec EpilogueSpec::Decode(tvm::ffi::ShapeView attrs, size_t begin, const
   const int64_t count = attrs.size() > begin + 1 ? attrs[begin + 1] : 0;
   const int64_t end = static_cast<int64_t>(begin) + 2 + 3 * count;
   const int64_t size = static_cast<int64_t>(attrs.size());
-  if (count < 0 || (size != end && size != end + 1)) {
+  if (count < 0 || size < end) {
     TVM_FFI_THROW(ValueError) << who << ": malformed epilogue attributes";
   }
-  if (size == end + 1) {
-    if (attrs[end] != kComputeF32 && attrs[end] != kComputeBf16) {
-      TVM_FFI_THROW(ValueError) << who << ": unknown compute type " << attrs[end];
+  if (size > end) {
+    const int64_t compute = attrs[end];
+    if (compute < kComputeF32 || compute > kComputeInt8) {
+      TVM_FFI_THROW(ValueError) << who << ": unknown compute type " << compute;
     }
-    e.compute = static_cast<ComputeType>(attrs[end]);
+    const int64_t operands = compute == kComputeInt8 ? 3 : 0;
+    if (size != end + 1 + operands) {
+      TVM_FFI_THROW(ValueError) << who << ": compute type " << compute << " takes " << operands
+                                << " values after it, not " << size - end - 1;
+    }
+    e.compute = static_cast<ComputeType>(compute);
+    if (compute == kComputeInt8) {
+      e.source = {BitsToFloat(attrs[end + 1]), static_cast<int32_t>(attrs[end + 2]),
+                  attrs[end + 3] != 0};
+      if (!(e.source.scale > 0.0f) || !std::isfinite(e.source.scale)) {
+        TVM_FFI_THROW(ValueError) << who << ": int8 source scale " << e.source.scale;
+      }
+    }
   }
   for (int64_t i = 0; i < count; ++i) {
     EpilogueStep step{attrs[begin + 2 + 3 * i], BitsToFloat(attrs[begin + 3 + 3 * i]),
@@ -86,6 +99,12 @@ void EpilogueSpec::Apply(float* out, int64_t r0, int64_t r1, int64_t cols, const
       }
     }
   }
+}
+
+float SourceQuantization::Dequantized(float x) const {
+  const float low = is_signed ? -128.0f : 0.0f;
+  const float q = std::nearbyint(x / scale) + static_cast<float>(zero);
+  return (std::min(std::max(q, low), low + 255.0f) - static_cast<float>(zero)) * scale;
 }
 
 void SoftmaxRow(const float* x, float* y, int64_t width) {

@@ -7,7 +7,8 @@
  * beta bits) x count], alpha and beta being float32 bit patterns
  * (compiler/passes/fuse_library_epilogues.py writes it), then optionally the type the kernel
  * computes in (ComputeType; absent is float32, as in artifacts that predate it:
- * compiler/passes/library_precision.py writes it). Every plugin that takes these calls reads it
+ * compiler/passes/library_precision.py writes it; int8's source quantization follows it:
+ * compiler/passes/quantized_library_calls.py). Every plugin that takes these calls reads it
  * here, so the encoding has one decoder.
  */
 #ifndef EMBER_RUNTIME_CPP_PLUGINS_COMMON_EPILOGUE_H_
@@ -39,6 +40,25 @@ enum EpilogueKind : int64_t {
 enum ComputeType : int64_t {
   kComputeF32 = 0,
   kComputeBf16 = 1,  //!< operands rounded to bfloat16 (AMX, AVX512-BF16)
+  //! The source quantized to 8 bits by the QuantizeLinear before the call (its scale, zero
+  //! point and signedness follow the compute type), the constant weights per output channel
+  //! (symmetric, int8), products summed in int32 and scaled back to float32 (AMX, VNNI).
+  kComputeInt8 = 2,
+};
+
+/*!
+ * \brief How an int8 call quantizes its float32 source: q = saturate(round_half_even(x /
+ *        scale) + zero), in uint8 or (`is_signed`) int8; attributes [scale bits, zero,
+ *        is_signed] after the compute type.
+ */
+struct SourceQuantization {
+  float scale = 1.0f;
+  int32_t zero = 0;
+  bool is_signed = false;
+
+  /*! \brief x rounded to the grid and back: (q - zero) * scale, as QuantizeLinear ->
+   *         DequantizeLinear would give it. */
+  float Dequantized(float x) const;
 };
 
 struct EpilogueStep {
@@ -50,6 +70,7 @@ struct EpilogueSpec {
   bool bias = false;
   std::vector<EpilogueStep> steps;
   ComputeType compute = kComputeF32;
+  SourceQuantization source;  //!< read with kComputeInt8 only
 
   /*! \brief Decode `attrs[begin:]` (an empty range is no epilogue); `who` names the caller. */
   static EpilogueSpec Decode(tvm::ffi::ShapeView attrs, size_t begin, const char* who);

@@ -8,7 +8,10 @@
  * oneDNN worked still runs, slower, instead of failing to load. The operands and attributes are
  * the oneDNN plugin's (dnnl_matmul.cc, dnnl_conv.cc); the weight hashes, which only key its
  * packed copies, are ignored here. The epilogue runs as one pass over each output tile;
- * softmax is a plain loop per row.
+ * softmax is a plain loop per row. Reduced precision is computed in float32: a bf16 call's
+ * operands are not rounded, an int8 call's source is rounded to its quantization grid (as the
+ * QuantizeLinear -> DequantizeLinear pair the compiler folded into it would) and its weights,
+ * which the compiler checked lie on their grid, are used as they are.
  */
 #include <tvm/ffi/container/shape.h>
 #include <tvm/ffi/container/tensor.h>
@@ -36,6 +39,32 @@ using tvm::ffi::TensorView;
 
 constexpr int64_t kEpilogueRowsPerTask = 64;
 
+// An int8 call's float32 source rounded to its grid, as a tensor like the caller's.
+class DequantizedSource {
+ public:
+  DequantizedSource(const TensorView& x, const plugins::SourceQuantization& q)
+      : values_(static_cast<size_t>(x.numel())), tensor_{} {
+    const float* from = In(x);
+    float* to = values_.data();
+    plugins::ParallelFor(x.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) to[i] = q.Dequantized(from[i]);
+    });
+    tensor_.data = to;
+    tensor_.device = x.device();
+    tensor_.ndim = x.ndim();
+    tensor_.dtype = x.dtype();
+    tensor_.shape = const_cast<int64_t*>(x.shape().data());
+    tensor_.strides = nullptr;
+    tensor_.byte_offset = 0;
+  }
+  TensorView view() const { return TensorView(&tensor_); }
+  const float* data() const { return values_.data(); }
+
+ private:
+  std::vector<float> values_;
+  DLTensor tensor_;
+};
+
 void ApplyEpilogue(const EpilogueSpec& epilogue, float* out, int64_t rows, int64_t cols,
                    const float* bias, const float* residual) {
   if (!epilogue.bias && epilogue.steps.empty()) return;
@@ -57,6 +86,9 @@ void RunMatmul(const TensorView& a, const TensorView& b, const float* bias, cons
   const int64_t n = b.shape()[b.ndim() - 1];
   if (k == 0) {
     std::fill(Out(out), Out(out) + out.numel(), 0.0f);
+  } else if (epilogue.compute == plugins::kComputeInt8) {
+    CheckFloat32(a, "matmul lhs");
+    MatmulInto(DequantizedSource(a, epilogue.source).view(), b, out);
   } else {
     MatmulInto(a, b, out);
   }
@@ -84,7 +116,11 @@ void RunConv(const TensorView& data, const TensorView& weight, const float* bias
   const Shape geometry_attrs(std::vector<int64_t>(attrs.begin(), attrs.begin() + 9));
   const ConvGeometry g = ConvGeometry::FromNhwc(AsImage(data, false), AsImage(weight, true),
                                                 AsImage(out, false), geometry_attrs);
-  ConvNhwcInto(g, In(data), In(weight), Out(out));
+  if (epilogue.compute == plugins::kComputeInt8) {
+    ConvNhwcInto(g, DequantizedSource(data, epilogue.source).data(), In(weight), Out(out));
+  } else {
+    ConvNhwcInto(g, In(data), In(weight), Out(out));
+  }
   ApplyEpilogue(epilogue, Out(out), out.numel() / g.out_c, g.out_c, bias, residual);
 }
 

@@ -191,8 +191,13 @@ Epilogue Epilogue::Decode(tvm::ffi::ShapeView attrs, size_t begin) {
   e.steps = spec.steps;
   e.softmax = !e.steps.empty() && e.steps.back().kind == plugins::kSoftmax;
   e.bf16 = spec.compute == plugins::kComputeBf16;
+  e.int8 = spec.compute == plugins::kComputeInt8;
+  e.source = spec.source;
   std::ostringstream key;
   key << (e.bf16 ? "bf16|e" : "e") << e.bias;
+  if (e.int8) {
+    key << "|i8," << e.source.scale << ',' << e.source.zero << ',' << e.source.is_signed << '|';
+  }
   for (const Step& step : e.steps) key << '|' << step.kind << ',' << step.alpha << ',' << step.beta;
   e.key = key.str();
   return e;
@@ -238,15 +243,28 @@ int Epilogue::ResidualIndex() const {
   return -1;
 }
 
-dnnl::memory::data_type Epilogue::OperandType() const {
+dnnl::memory::data_type Epilogue::SourceType() const {
+  if (int8) return source.is_signed ? dnnl::memory::data_type::s8 : dnnl::memory::data_type::u8;
   return bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
 }
 
-dnnl::primitive_attr Epilogue::Attributes(const dnnl::memory::desc& dst,
-                                          bool float32_weights) const {
+dnnl::memory::data_type Epilogue::WeightsType() const {
+  if (int8) return dnnl::memory::data_type::s8;
+  return bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+}
+
+dnnl::primitive_attr Epilogue::Attributes(const dnnl::memory::desc& dst, bool float32_weights,
+                                          int channel_mask) const {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   attr.set_post_ops(PostOps(dst));
+  if (int8) {
+    if (float32_weights) {
+      TVM_FFI_THROW(ValueError) << "ember.dnnl: an int8 call needs constant weights";
+    }
+    attr.set_scales_mask(DNNL_ARG_WEIGHTS, channel_mask);
+    if (source.zero != 0) attr.set_zero_points_mask(DNNL_ARG_SRC, 0);
+  }
   // Weights that are not a packed constant stay float32, and oneDNN takes no mix of float32
   // and bf16 operands: its bf16 math mode rounds both inside the kernel instead.
   if (bf16 && float32_weights) attr.set_fpmath_mode(dnnl::fpmath_mode::bf16);
@@ -254,11 +272,101 @@ dnnl::primitive_attr Epilogue::Attributes(const dnnl::memory::desc& dst,
 }
 
 Kernel WithSourceConversion(Kernel kernel, const dnnl::memory::desc& given) {
-  if (kernel.src.get_data_type() == dnnl::memory::data_type::f32) return kernel;
+  const dnnl::memory::data_type type = kernel.src.get_data_type();
+  if (type == dnnl::memory::data_type::f32) return kernel;
   kernel.given_src = given;
+  dnnl::primitive_attr attr;
+  if (type != dnnl::memory::data_type::bf16) {  // quantized: q = round(x / scale) + zero
+    attr.set_scales_mask(DNNL_ARG_DST, 0);
+    if (kernel.src_zero != 0) attr.set_zero_points_mask(DNNL_ARG_DST, 0);
+  }
   kernel.convert_src =
-      dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), given, Engine(), kernel.src));
+      dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), given, Engine(), kernel.src, attr));
   return kernel;
+}
+
+size_t QuantizedScalesOffset(const dnnl::memory::desc& packed) {
+  return (packed.get_size() + 63) / 64 * 64;
+}
+
+namespace {
+
+// The largest |w| of each output channel of `plain` (the dimensions in `channel_mask`, in
+// order, number the channels), for symmetric per-channel quantization.
+std::vector<float> ChannelMaxima(const dnnl::memory::desc& plain, const float* weights,
+                                 int channel_mask) {
+  const dnnl::memory::dims dims = plain.get_dims(), strides = plain.get_strides();
+  int64_t channels = 1, total = 1;
+  for (size_t d = 0; d < dims.size(); ++d) {
+    total *= dims[d];
+    if (channel_mask & (1 << d)) channels *= dims[d];
+  }
+  std::vector<float> maxima(static_cast<size_t>(channels), 0.0f);
+  for (int64_t linear = 0; linear < total; ++linear) {
+    int64_t rest = linear, offset = 0, channel = 0, channel_stride = 1;
+    for (size_t d = dims.size(); d-- > 0;) {
+      const int64_t index = rest % dims[d];
+      rest /= dims[d];
+      offset += index * strides[d];
+      if (channel_mask & (1 << d)) {
+        channel += index * channel_stride;
+        channel_stride *= dims[d];
+      }
+    }
+    float& top = maxima[static_cast<size_t>(channel)];
+    top = std::max(top, std::fabs(weights[offset]));
+  }
+  return maxima;
+}
+
+}  // namespace
+
+std::shared_ptr<const void> PackWeights(const Epilogue& epilogue, const std::string& key,
+                                        const dnnl::memory::desc& plain, const void* weights,
+                                        const dnnl::memory::desc& packed, int channel_mask) {
+  if (!epilogue.int8) return PackedWeights(key, plain, weights, packed);
+  static PackCache cache;
+  int64_t channels = 1;
+  for (size_t d = 0; d < plain.get_dims().size(); ++d) {
+    if (channel_mask & (1 << d)) channels *= plain.get_dims()[d];
+  }
+  const size_t offset = QuantizedScalesOffset(packed);
+  const std::string scaled_key = key + "|i8," + std::to_string(epilogue.source.scale);
+  const size_t bytes = offset + static_cast<size_t>(channels) * sizeof(float);
+  return cache.Get(scaled_key, bytes, [&](void* out) {
+    const std::vector<float> maxima =
+        ChannelMaxima(plain, static_cast<const float*>(weights), channel_mask);
+    std::vector<float> scales(maxima.size());
+    for (size_t c = 0; c < maxima.size(); ++c) {
+      scales[c] = maxima[c] > 0.0f ? maxima[c] / 127.0f : 1.0f;
+    }
+    SingleThreaded one_thread;
+    dnnl::stream stream(Engine());
+    // Two reorders: float32 -> dense int8 (per channel scales), then int8 -> the kernel's
+    // layout, which also computes the compensation the packed layout carries for the source's
+    // zero point (oneDNN has no float32 reorder that does both).
+    dnnl::primitive_attr attr;
+    attr.set_scales_mask(DNNL_ARG_DST, channel_mask);
+    const dnnl::memory::desc scales_desc({static_cast<int64_t>(scales.size())},
+                                         dnnl::memory::data_type::f32, dnnl::memory::dims{1});
+    const dnnl::memory::dims dims = plain.get_dims();
+    dnnl::memory::dims dense(dims.size(), 1);
+    for (size_t d = dims.size() - 1; d > 0; --d) dense[d - 1] = dense[d] * dims[d];
+    const dnnl::memory::desc integers(dims, dnnl::memory::data_type::s8, dense);
+    std::vector<int8_t> quantized(integers.get_size());
+    dnnl::memory from(plain, Engine(), const_cast<void*>(weights));
+    dnnl::memory middle(integers, Engine(), quantized.data());
+    dnnl::memory to(packed, Engine(), out);
+    dnnl::memory scale_memory(scales_desc, Engine(), scales.data());
+    dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), plain, Engine(), integers, attr))
+        .execute(stream, {{DNNL_ARG_FROM, from},
+                          {DNNL_ARG_TO, middle},
+                          {DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, scale_memory}});
+    dnnl::reorder(middle, to).execute(stream, middle, to);
+    stream.wait();
+    float* applied = reinterpret_cast<float*>(static_cast<char*>(out) + offset);
+    for (size_t c = 0; c < scales.size(); ++c) applied[c] = scales[c] * epilogue.source.scale;
+  });
 }
 
 namespace {
@@ -268,8 +376,10 @@ namespace {
 // than a small tile's arithmetic).
 struct BoundArgs {
   dnnl::memory src, weights, dst, bias, residual, scratchpad;
-  dnnl::memory given_src;  // the caller's float32 source, when the kernel rounds it to bf16
+  dnnl::memory given_src;       // the caller's float32 source, when the kernel converts it
+  dnnl::memory channel_scales;  // int8: after the packed weights
   std::unordered_map<int, dnnl::memory> args;
+  std::unordered_map<int, dnnl::memory> convert_args;  // the source reorder's
 
   explicit BoundArgs(const Kernel& kernel) {
     // DNNL_MEMORY_NONE: no buffer yet; every execution sets each handle.
@@ -286,6 +396,31 @@ struct BoundArgs {
       // Read with the output's own layout (the tile's rows of a tensor shaped like the output).
       residual = dnnl::memory(kernel.dst, Engine(), DNNL_MEMORY_NONE);
       args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(kernel.residual_post_op) | DNNL_ARG_SRC_1] = residual;
+    }
+    if (kernel.channel_scales) {
+      const dnnl::memory::desc scales({kernel.dst.get_dims()[1]}, dnnl::memory::data_type::f32,
+                                      dnnl::memory::dims{1});
+      channel_scales = dnnl::memory(scales, Engine(), DNNL_MEMORY_NONE);
+      args[DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS] = channel_scales;
+    }
+    const dnnl::memory::desc one_int({1}, dnnl::memory::data_type::s32, dnnl::memory::dims{1});
+    const dnnl::memory::desc one_float({1}, dnnl::memory::data_type::f32, dnnl::memory::dims{1});
+    // The kernel is cached for the process's life: its zero point and scale stay put.
+    void* zero = const_cast<int32_t*>(&kernel.src_zero);
+    if (kernel.channel_scales && kernel.src_zero != 0) {
+      args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = dnnl::memory(one_int, Engine(), zero);
+    }
+    if (kernel.convert_src) {
+      convert_args = {{DNNL_ARG_FROM, given_src}, {DNNL_ARG_TO, src}};
+      if (kernel.src.get_data_type() != dnnl::memory::data_type::bf16) {
+        void* scale = const_cast<float*>(&kernel.src_scale);
+        convert_args[DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST] =
+            dnnl::memory(one_float, Engine(), scale);
+        if (kernel.src_zero != 0) {
+          convert_args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] =
+              dnnl::memory(one_int, Engine(), zero);
+        }
+      }
     }
     if (kernel.scratchpad_bytes > 0) {
       dnnl::memory::desc bytes({static_cast<int64_t>(kernel.scratchpad_bytes)},
@@ -308,16 +443,21 @@ void Execute(const Kernel& kernel, const void* src, const void* weights, void* d
   if (found == bound.end()) found = bound.emplace(&kernel, BoundArgs(kernel)).first;
   BoundArgs& b = found->second;
   if (kernel.convert_src) {
-    // The tile's source rounded to bf16 in this thread's buffer, while the tile is in cache.
+    // The tile's source rounded to bf16 (or quantized) in this thread's buffer, while the
+    // tile is in cache.
     thread_local std::vector<char> rounded;
     if (rounded.size() < kernel.src.get_size()) rounded.resize(kernel.src.get_size());
     b.given_src.set_data_handle(const_cast<void*>(src));
     b.src.set_data_handle(rounded.data());
-    kernel.convert_src.execute(stream, {{DNNL_ARG_FROM, b.given_src}, {DNNL_ARG_TO, b.src}});
+    kernel.convert_src.execute(stream, b.convert_args);
   } else {
     b.src.set_data_handle(const_cast<void*>(src));
   }
   b.weights.set_data_handle(const_cast<void*>(weights));
+  if (b.channel_scales) {
+    b.channel_scales.set_data_handle(const_cast<char*>(static_cast<const char*>(weights)) +
+                                     QuantizedScalesOffset(kernel.weights));
+  }
   b.dst.set_data_handle(dst);
   if (b.bias) {
     if (bias == nullptr) TVM_FFI_THROW(ValueError) << "ember.dnnl: the kernel needs a bias";
@@ -353,37 +493,65 @@ void ExecuteDense(const Kernel& kernel, const void* src, const void* weights, co
 
 namespace {
 
-// Floats per task of RoundToBf16: a few hundred microseconds of work at most.
-constexpr int64_t kRoundChunk = int64_t{1} << 16;
+// Floats per task of ConvertSource: a few hundred microseconds of work at most.
+constexpr int64_t kConvertChunk = int64_t{1} << 16;
 
-// The reorder that rounds `count` contiguous floats to bfloat16, as a kernel for Execute.
-std::shared_ptr<const Kernel> RoundKernel(int64_t count) {
-  return CachedKernel("round|" + std::to_string(count), [&] {
+// The reorder that converts `count` contiguous floats to `epilogue`'s source type (bf16, or
+// 8-bit with its scale and zero point), as the primitive of a kernel whose src and dst
+// describe both sides.
+std::shared_ptr<const Kernel> ConversionKernel(int64_t count, const Epilogue& epilogue) {
+  const dnnl::memory::data_type type = epilogue.SourceType();
+  const std::string key = "convert|" + std::to_string(count) + "|" +
+                          std::to_string(static_cast<int>(type)) + "|" +
+                          std::to_string(epilogue.source.zero != 0);
+  return CachedKernel(key, [&] {
     const dnnl::memory::desc from({count}, dnnl::memory::data_type::f32, dnnl::memory::dims{1});
-    const dnnl::memory::desc to({count}, dnnl::memory::data_type::bf16, dnnl::memory::dims{1});
-    return Kernel{dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), from, Engine(), to)),
-                  from,
-                  dnnl::memory::desc(),  // no weights
-                  to,
-                  0,
-                  dnnl::memory::desc(),  // no bias
-                  -1,
-                  {},
-                  {}};
+    const dnnl::memory::desc to({count}, type, dnnl::memory::dims{1});
+    dnnl::primitive_attr attr;
+    if (epilogue.int8) {
+      attr.set_scales_mask(DNNL_ARG_DST, 0);
+      if (epilogue.source.zero != 0) attr.set_zero_points_mask(DNNL_ARG_DST, 0);
+    }
+    Kernel kernel;
+    kernel.primitive =
+        dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), from, Engine(), to, attr));
+    kernel.src = from;
+    kernel.dst = to;
+    return kernel;
   });
 }
 
 }  // namespace
 
-void RoundToBf16(const float* from, uint16_t* to, int64_t count) {
-  const int64_t chunks = (count + kRoundChunk - 1) / kRoundChunk;
-  const int64_t last = count - (chunks - 1) * kRoundChunk;
-  const std::shared_ptr<const Kernel> full = RoundKernel(std::min(count, kRoundChunk));
-  const std::shared_ptr<const Kernel> tail = RoundKernel(last);
+void ConvertSource(const float* from, void* to, int64_t count, const Epilogue& epilogue) {
+  const int64_t chunks = (count + kConvertChunk - 1) / kConvertChunk;
+  const int64_t last = count - (chunks - 1) * kConvertChunk;
+  const std::shared_ptr<const Kernel> full =
+      ConversionKernel(std::min(count, kConvertChunk), epilogue);
+  const std::shared_ptr<const Kernel> tail = ConversionKernel(last, epilogue);
+  const size_t size = dnnl::memory::data_type_size(epilogue.SourceType());
+  float scale = epilogue.source.scale;
+  int32_t zero = epilogue.source.zero;
   plugins::ParallelFor(chunks, 1, [&](int64_t c0, int64_t c1) {
+    SingleThreaded one_thread;
+    thread_local dnnl::stream stream(Engine());
     for (int64_t c = c0; c < c1; ++c) {
-      Execute(c == chunks - 1 ? *tail : *full, from + c * kRoundChunk, nullptr,
-              to + c * kRoundChunk);
+      const Kernel& kernel = c == chunks - 1 ? *tail : *full;
+      std::unordered_map<int, dnnl::memory> args{
+          {DNNL_ARG_FROM,
+           dnnl::memory(kernel.src, Engine(), const_cast<float*>(from) + c * kConvertChunk)},
+          {DNNL_ARG_TO,
+           dnnl::memory(kernel.dst, Engine(), static_cast<char*>(to) + c * kConvertChunk * size)}};
+      if (epilogue.int8) {
+        const dnnl::memory::desc one_float({1}, dnnl::memory::data_type::f32, {1});
+        const dnnl::memory::desc one_int({1}, dnnl::memory::data_type::s32, {1});
+        args[DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST] = dnnl::memory(one_float, Engine(), &scale);
+        if (zero != 0) {
+          args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] = dnnl::memory(one_int, Engine(), &zero);
+        }
+      }
+      kernel.primitive.execute(stream, args);
+      stream.wait();
     }
   });
 }

@@ -56,15 +56,23 @@ struct Kernel {
   size_t scratchpad_bytes = 0;
   dnnl::memory::desc bias;    //!< empty when the kernel adds no bias
   int residual_post_op = -1;  //!< the post-op that adds a residual tensor, or -1
-  //! Where `src` is bfloat16: the float32 source as the caller passes it, and the reorder that
-  //! rounds it into a buffer of the executing thread's before the primitive runs.
+  //! Where `src` is bfloat16 or 8-bit: the float32 source as the caller passes it, and the
+  //! reorder that rounds or quantizes it into a buffer of the executing thread's before the
+  //! primitive runs.
   dnnl::memory::desc given_src;
   dnnl::primitive convert_src;
+  //! int8: the packed weights are followed by one float32 scale per output channel
+  //! (QuantizedScales), which the primitive applies to its int32 sums.
+  bool channel_scales = false;
+  //! int8: how the source is quantized (the reorder's scale and zero point, and the zero point
+  //! the primitive subtracts). Kept here: the memory objects point at them.
+  float src_scale = 1.0f;
+  int32_t src_zero = 0;
 };
 
 /*!
- * \brief `kernel` with the reorder that makes its bfloat16 `src` from the float32 one the
- *        caller passes (described by `given`); a float32 `src` needs none.
+ * \brief `kernel` with the reorder that makes its bfloat16 or 8-bit `src` from the float32
+ *        one the caller passes (described by `given`); a float32 `src` needs none.
  */
 Kernel WithSourceConversion(Kernel kernel, const dnnl::memory::desc& given);
 
@@ -82,6 +90,10 @@ struct Epilogue {
   //! Whether the kernel multiplies in bfloat16: constant weights are packed as bfloat16 and
   //! the source rounded per tile; other weights through oneDNN's bf16 math mode.
   bool bf16 = false;
+  //! Whether the kernel multiplies 8-bit integers: the source quantized as `source` says, the
+  //! constant weights per output channel (symmetric int8), sums scaled back to float32.
+  bool int8 = false;
+  plugins::SourceQuantization source;
 
   /*! \brief Decode `attrs[begin:]`; an empty range is no epilogue. */
   static Epilogue Decode(tvm::ffi::ShapeView attrs, size_t begin);
@@ -89,11 +101,18 @@ struct Epilogue {
   dnnl::post_ops PostOps(const dnnl::memory::desc& dst) const;
   /*! \brief The post-op index of the residual add, or -1. */
   int ResidualIndex() const;
-  /*! \brief The element type of operands the kernel rounds (bf16), else float32. */
-  dnnl::memory::data_type OperandType() const;
-  /*! \brief The attributes every kernel with this epilogue starts from: scratchpad, post-ops
-   *        and, for bf16 kernels reading float32 weights, the bf16 math mode. */
-  dnnl::primitive_attr Attributes(const dnnl::memory::desc& dst, bool float32_weights) const;
+  /*! \brief The element type the kernel reads its source in: bf16, u8/s8 or float32. */
+  dnnl::memory::data_type SourceType() const;
+  /*! \brief The element type of packed constant weights: bf16, s8 or float32. */
+  dnnl::memory::data_type WeightsType() const;
+  /*!
+   * \brief The attributes every kernel with this epilogue starts from: scratchpad, post-ops;
+   *        for bf16 kernels reading float32 weights, the bf16 math mode; for int8 ones, scales
+   *        per output channel (the weights' dimensions in `channel_mask`) and the source's
+   *        zero point.
+   */
+  dnnl::primitive_attr Attributes(const dnnl::memory::desc& dst, bool float32_weights,
+                                  int channel_mask = 0) const;
 };
 
 /*!
@@ -165,6 +184,22 @@ class PlanCache {
   std::unordered_map<Key, std::shared_ptr<const Plan>, Hash> plans_;
 };
 
+/*!
+ * \brief Where an int8 pack's scales start: after the packed weights, 64-byte aligned.
+ */
+size_t QuantizedScalesOffset(const dnnl::memory::desc& packed);
+
+/*!
+ * \brief PackedWeights for `epilogue`'s kernels: for int8 ones, the float32 weights quantized
+ *        per output channel (the dimensions of `plain` in `channel_mask`), symmetric, with
+ *        scale max|w| / 127, packed as s8 and followed by the scales the kernel applies
+ *        (the source's scale times the weights'). The compiler sends int8 calls here only
+ *        where that recovers the model's int8 weights exactly.
+ */
+std::shared_ptr<const void> PackWeights(const Epilogue& epilogue, const std::string& key,
+                                        const dnnl::memory::desc& plain, const void* weights,
+                                        const dnnl::memory::desc& packed, int channel_mask);
+
 /*! \brief Appends `t`'s dimensions to a plan key (its rank first). */
 void AppendShape(const tvm::ffi::TensorView& t, std::vector<int64_t>* key);
 
@@ -177,24 +212,26 @@ void Execute(const Kernel& kernel, const void* src, const void* weights, void* d
              const void* bias = nullptr, const void* residual = nullptr);
 
 /*!
- * \brief `count` floats at `from` rounded to bfloat16 at `to`, on TVM's pool: the source of a
- *        bf16 matmul or convolution whose tiles would otherwise each round the same values.
+ * \brief `count` floats at `from` converted to `epilogue`'s source type at `to` (rounded to
+ *        bfloat16, or quantized to 8 bits), on TVM's pool: the source of a matmul or
+ *        convolution whose tiles would otherwise each convert the same values.
  */
-void RoundToBf16(const float* from, uint16_t* to, int64_t count);
+void ConvertSource(const float* from, void* to, int64_t count, const Epilogue& epilogue);
 
-/*! \brief Whether `kernel` reads a source already rounded to bf16 (rather than float32). */
-inline bool ReadsRoundedSource(const Kernel& kernel) {
-  return kernel.src.get_data_type() == dnnl::memory::data_type::bf16 && !kernel.convert_src;
+/*! \brief Whether `kernel` reads a source already converted (bf16 or 8-bit), not float32. */
+inline bool ReadsConvertedSource(const Kernel& kernel) {
+  return kernel.src.get_data_type() != dnnl::memory::data_type::f32 && !kernel.convert_src;
 }
 
 /*!
- * \brief The source a tile reads at element `offset`: of the rounded copy `rounded` when its
- *        kernel reads one, else of the float32 `given`.
+ * \brief The source a tile reads at element `offset`: of the converted copy `converted` when
+ *        its kernel reads one, else of the float32 `given`.
  */
-inline const void* TileSource(const Kernel& kernel, const float* given, const uint16_t* rounded,
+inline const void* TileSource(const Kernel& kernel, const float* given, const void* converted,
                               int64_t offset) {
-  if (ReadsRoundedSource(kernel)) return rounded + offset;
-  return given + offset;
+  if (!ReadsConvertedSource(kernel)) return given + offset;
+  const size_t size = dnnl::memory::data_type_size(kernel.src.get_data_type());
+  return static_cast<const char*>(converted) + offset * static_cast<int64_t>(size);
 }
 
 /*!
@@ -226,7 +263,10 @@ Kernel KernelOf(const typename Primitive::primitive_desc& pd, const Epilogue& ep
                 epilogue.bias ? pd.bias_desc() : dnnl::memory::desc(),
                 epilogue.ResidualIndex(),
                 {},
-                {}};
+                {},
+                epilogue.int8,
+                epilogue.source.scale,
+                epilogue.source.zero};
 }
 
 }  // namespace dnnl_plugin

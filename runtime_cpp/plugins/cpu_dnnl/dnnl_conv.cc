@@ -147,6 +147,9 @@ memory::desc PlainWeights(const Conv& c, int64_t channels = 0) {
                       memory::dims{o / c.groups, 1, o, kw * i * o, i * o});
 }
 
+// The output-channel dimensions of PlainWeights: int8 scales are per output channel.
+int ChannelMask(const Conv& c) { return c.groups == 1 ? 1 << 0 : (1 << 0) | (1 << 1); }
+
 // Input rows [first, first + count) and the padding a tile of output rows [r0, r1) needs.
 struct RowWindow {
   int64_t first, count, pad_top, pad_bottom;
@@ -181,19 +184,20 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
     const int64_t out_rows = c.sideways ? 1 : rows, out_cols = c.sideways ? rows : c.out_w;
     // Weights read as stored stay float32 (Epilogue::Attributes rounds them inside).
     const bool packed = c.weight_hash != 0;
-    const memory::data_type operands = packed ? epilogue.OperandType() : memory::data_type::f32;
+    const memory::data_type src_type = packed ? epilogue.SourceType() : memory::data_type::f32;
+    const memory::data_type weights_type = packed ? epilogue.WeightsType() : memory::data_type::f32;
     const memory::dims src_dims{1, c.in_c, in_rows, in_cols};
     const memory::dims src_strides{in_rows * in_cols * c.in_c, 1, in_cols * c.in_c, c.in_c};
     const memory::desc given_src(src_dims, memory::data_type::f32, src_strides);
-    const memory::desc src(src_dims, operands, src_strides);
+    const memory::desc src(src_dims, src_type, src_strides);
     memory::desc dst(
         {1, channels, out_rows, out_cols},
         bf16_out ? memory::data_type::bf16 : memory::data_type::f32,
         memory::dims{out_rows * out_cols * channels, 1, out_cols * channels, channels});
     memory::desc plain = PlainWeights(c, channels == c.out_c ? 0 : channels);
     memory::desc weights =
-        packed ? memory::desc(plain.get_dims(), operands, memory::format_tag::any) : plain;
-    const dnnl::primitive_attr attr = epilogue.Attributes(dst, !packed);
+        packed ? memory::desc(plain.get_dims(), weights_type, memory::format_tag::any) : plain;
+    const dnnl::primitive_attr attr = epilogue.Attributes(dst, !packed, ChannelMask(c));
     memory::dims strides{c.stride_h, c.stride_w};
     memory::dims dilates{c.dilation_h - 1, c.dilation_w - 1};
     memory::dims pad_begin{w.pad_top, c.pad_left}, pad_end{w.pad_bottom, c.pad_right};
@@ -260,7 +264,8 @@ struct ConvPlan {
   };
   std::vector<Tile> tiles;
   std::vector<Pack> packs;
-  // bf16 channel tiles: each reads the whole image, so the source is rounded once for all.
+  Epilogue epilogue;
+  // bf16 and int8 channel tiles: each reads the whole image, so it is converted once for all.
   bool round_source = false;
   // The operands' element types: bf16 where the call before wrote bf16, or the call after
   // reads it (the compiler decides, passes/library_precision.py).
@@ -272,6 +277,9 @@ struct ConvPlan {
     if (epilogue.softmax) {
       TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: a softmax epilogue is for matmuls only";
     }
+    if (epilogue.int8 && c.weight_hash == 0) {
+      TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: an int8 call needs constant weights";
+    }
     if ((bf16_in || bf16_out) && (!epilogue.bf16 || c.weight_hash == 0)) {
       TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: bfloat16 data or output needs a bf16 "
                                   "call with constant weights";
@@ -279,12 +287,13 @@ struct ConvPlan {
     if (bf16_out && epilogue.ResidualIndex() >= 0) {
       TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: a residual add writes float32";
     }
-    ConvPlan plan{c, {}, {}};
+    ConvPlan plan{c, {}, {}, epilogue};
     plan.bf16_in = bf16_in;
     plan.bf16_out = bf16_out;
     const int64_t width = ChannelTileWidth(c);
     const int64_t channel_tiles = CeilDiv(c.out_c, width);
-    plan.round_source = epilogue.bf16 && c.weight_hash != 0 && channel_tiles > 1 && !bf16_in;
+    plan.round_source =
+        (epilogue.bf16 || epilogue.int8) && c.weight_hash != 0 && channel_tiles > 1 && !bf16_in;
     const int64_t row_tiles = channel_tiles > 1 ? 1 : TilesPerImage(c);
     for (int64_t i = 0; i < row_tiles * channel_tiles; ++i) {
       const int64_t r0 = FirstRow(c, i % row_tiles, row_tiles);
@@ -341,7 +350,8 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   // The packed weights, looked up per call: the cache may have released a pack since.
   std::vector<std::shared_ptr<const void>> packs;
   for (const ConvPlan::Pack& pack : plan->packs) {
-    packs.push_back(PackedWeights(pack.key, pack.plain, w + pack.first_channel, pack.layout));
+    packs.push_back(PackWeights(plan->epilogue, pack.key, pack.plain, w + pack.first_channel,
+                                pack.layout, ChannelMask(c)));
   }
   const int64_t in_image = c.in_h * c.in_w * c.in_c, out_image = c.out_h * c.out_w * c.out_c;
   const int64_t tiles_per_image = static_cast<int64_t>(plan->tiles.size());
@@ -350,22 +360,22 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   // Output elements are bf16 or float32: addressed in bytes.
   char* y = Bytes(out);
   const int64_t y_size = bf16_out ? 2 : 4;
-  // The caller's thread holds the rounded source while the pool's threads read it (through
-  // `x16`: inside the tasks, `rounded` would name each pool thread's own).
-  thread_local std::vector<uint16_t> rounded;
+  // The caller's thread holds the converted source while the pool's threads read it (through
+  // `x_converted`: inside the tasks, `converted` would name each pool thread's own).
+  thread_local std::vector<char> converted;
   if (plan->round_source) {
-    rounded.resize(static_cast<size_t>(data.numel()));
-    RoundToBf16(x, rounded.data(), data.numel());
+    converted.resize(static_cast<size_t>(data.numel()) * 2);  // bf16 (2 bytes) or 8-bit
+    ConvertSource(x, converted.data(), data.numel(), plan->epilogue);
   }
-  const uint16_t* x16 = bf16_in ? reinterpret_cast<const uint16_t*>(Bytes(data)) : rounded.data();
+  const void* x_converted = bf16_in ? static_cast<const void*>(Bytes(data)) : converted.data();
   plugins::ParallelFor(c.batch * tiles_per_image, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / tiles_per_image;
       const ConvPlan::Tile& tile = plan->tiles[t % tiles_per_image];
       const void* weights = tile.pack >= 0 ? packs[tile.pack].get()
                                            : static_cast<const void*>(w + tile.first_channel);
-      const void* src =
-          TileSource(*tile.kernel, x, x16, n * in_image + tile.window.first * c.in_w * c.in_c);
+      const void* src = TileSource(*tile.kernel, x, x_converted,
+                                   n * in_image + tile.window.first * c.in_w * c.in_c);
       const int64_t at = n * out_image + tile.first_row * c.out_w * c.out_c;
       const float* tile_bias = bias ? bias + tile.first_channel : nullptr;
       if (!channel_tiled) {

@@ -46,6 +46,9 @@ constexpr int64_t kFewRows = 257;
 // Column tiles of such a matmul: enough to spread over 8 threads, in multiples of 64 columns.
 constexpr int64_t kColumnTiles = 8;
 
+// The output-channel dimension of a matmul's [k, n] weights: int8 scales are per column.
+constexpr int kChannelMask = 1 << 1;
+
 struct Tiling {
   int64_t rows_per_tile, cols_per_tile;
 };
@@ -68,13 +71,14 @@ std::shared_ptr<const Kernel> TileKernel(int64_t m, int64_t k, int64_t n, int64_
                     "|" + std::to_string(ldb) + "|" + std::to_string(ldc) +
                     (packed ? "|p|" : "|u|") + (rounded_src ? "r|" : "") + epilogue.key;
   return CachedKernel(key, [&] {
-    const memory::data_type operands = packed ? epilogue.OperandType() : memory::data_type::f32;
+    const memory::data_type src_type = packed ? epilogue.SourceType() : memory::data_type::f32;
+    const memory::data_type weights_type = packed ? epilogue.WeightsType() : memory::data_type::f32;
     const memory::desc given_src({m, k}, memory::data_type::f32, memory::dims{k, 1});
-    const memory::desc src({m, k}, operands, memory::dims{k, 1});
-    memory::desc weights = packed ? memory::desc({k, n}, operands, memory::format_tag::any)
-                                  : memory::desc({k, n}, operands, memory::dims{ldb, 1});
+    const memory::desc src({m, k}, src_type, memory::dims{k, 1});
+    memory::desc weights = packed ? memory::desc({k, n}, weights_type, memory::format_tag::any)
+                                  : memory::desc({k, n}, weights_type, memory::dims{ldb, 1});
     memory::desc dst({m, n}, memory::data_type::f32, memory::dims{ldc, 1});
-    const dnnl::primitive_attr attr = epilogue.Attributes(dst, !packed);
+    const dnnl::primitive_attr attr = epilogue.Attributes(dst, !packed, kChannelMask);
     const memory::desc bias({1, n}, memory::data_type::f32, memory::dims{n, 1});
     auto pd = epilogue.bias ? dnnl::matmul::primitive_desc(Engine(), src, weights, bias, dst, attr)
                             : dnnl::matmul::primitive_desc(Engine(), src, weights, dst, attr);
@@ -96,32 +100,41 @@ struct Matmul2dPlan {
   bool dense_tiles;
   struct Column {
     std::shared_ptr<const Kernel> full, last;
-    std::string pack_key;  // empty: the weights are read as stored
-    memory::desc plain;    // the column's weights as stored
-    bool last_packed;      // whether `last` reads the packed weights too
+    std::string pack_key;       // empty: the weights are read as stored
+    memory::desc plain;         // the column's weights as stored
+    bool last_packed;           // whether `last` reads the packed weights too
+    std::string last_pack_key;  // int8 only: `last` reads a layout of its own, packed too
   };
   std::vector<Column> columns;
+  Epilogue epilogue;
 
   static Matmul2dPlan Make(int64_t rows, int64_t k, int64_t n, int64_t b_hash,
                            const Epilogue& epilogue) {
-    Matmul2dPlan plan{ChooseTiling(rows, n), 0, 0, epilogue.softmax, false, {}};
+    Matmul2dPlan plan{ChooseTiling(rows, n), 0, 0, epilogue.softmax, false, {}, epilogue};
     plan.row_tiles = CeilDiv(rows, plan.t.rows_per_tile);
     plan.col_tiles = CeilDiv(n, plan.t.cols_per_tile);
     const bool packed = b_hash != 0;
-    plan.dense_tiles = epilogue.bf16 && packed && plan.col_tiles > 1;
+    if (epilogue.int8 && !packed) {
+      TVM_FFI_THROW(ValueError) << "ember.dnnl.matmul: an int8 call needs constant weights";
+    }
+    plan.dense_tiles = (epilogue.bf16 || epilogue.int8) && packed && plan.col_tiles > 1;
     const int64_t last_rows = rows - (plan.row_tiles - 1) * plan.t.rows_per_tile;
     for (int64_t c0 = 0; c0 < n; c0 += plan.t.cols_per_tile) {
       const int64_t cols = std::min(plan.t.cols_per_tile, n - c0);
       const int64_t ldc = plan.dense_tiles ? cols : n;
-      Column column{nullptr, nullptr, "", memory::desc(), false};
+      // bf16 and int8 column tiles read a source converted once for all of them.
+      const bool rounded = plan.dense_tiles;
+      Column column{nullptr, nullptr, "", memory::desc(), false, ""};
       column.full = TileKernel(std::min(plan.t.rows_per_tile, rows), k, cols, n, ldc, packed,
-                               epilogue, plan.dense_tiles);
-      column.last = TileKernel(last_rows, k, cols, n, ldc, packed, epilogue, plan.dense_tiles);
+                               epilogue, rounded);
+      column.last = TileKernel(last_rows, k, cols, n, ldc, packed, epilogue, rounded);
       if (packed) {
         column.plain = memory::desc({k, cols}, memory::data_type::f32, memory::dims{n, 1});
         column.pack_key = PackKey(b_hash, c0, column.plain, column.full->weights);
         column.last_packed = column.last->weights == column.full->weights;
-        if (!column.last_packed) {  // a layout of its own: read the weights as stored
+        if (!column.last_packed && epilogue.int8) {  // int8 weights exist only packed
+          column.last_pack_key = PackKey(b_hash, c0, column.plain, column.last->weights);
+        } else if (!column.last_packed) {  // a layout of its own: read the weights as stored
           column.last = TileKernel(last_rows, k, cols, n, ldc, /*packed=*/false, epilogue);
         }
       }
@@ -136,23 +149,30 @@ constexpr int64_t kSoftmaxRowsPerTask = 16;
 
 void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b, float* c,
               const float* bias, const float* residual, const Matmul2dPlan& plan) {
+  const Epilogue& epilogue = plan.epilogue;
   // The packed weights, looked up per call: the cache may have released a pack since.
   std::vector<std::shared_ptr<const void>> packs(plan.columns.size());
+  std::vector<std::shared_ptr<const void>> last_packs(plan.columns.size());
   for (size_t i = 0; i < plan.columns.size(); ++i) {
     const Matmul2dPlan::Column& column = plan.columns[i];
     if (column.pack_key.empty()) continue;
-    packs[i] = PackedWeights(column.pack_key, column.plain, b + i * plan.t.cols_per_tile,
-                             column.full->weights);
+    const float* slice = b + i * plan.t.cols_per_tile;
+    packs[i] = PackWeights(epilogue, column.pack_key, column.plain, slice, column.full->weights,
+                           kChannelMask);
+    if (!column.last_pack_key.empty()) {
+      last_packs[i] = PackWeights(epilogue, column.last_pack_key, column.plain, slice,
+                                  column.last->weights, kChannelMask);
+    }
   }
   const Tiling& t = plan.t;
-  // The caller's thread holds the rounded source while the pool's threads read it (through
-  // `a16`: inside the tasks, `rounded` would name each pool thread's own).
-  thread_local std::vector<uint16_t> rounded;
+  // The caller's thread holds the converted source while the pool's threads read it (through
+  // `a_converted`: inside the tasks, `converted` would name each pool thread's own).
+  thread_local std::vector<char> converted;
   if (plan.dense_tiles) {
-    rounded.resize(static_cast<size_t>(rows * k));
-    RoundToBf16(a, rounded.data(), rows * k);
+    converted.resize(static_cast<size_t>(rows * k) * 2);  // bf16 (2 bytes) or 8-bit
+    ConvertSource(a, converted.data(), rows * k, epilogue);
   }
-  const uint16_t* a16 = rounded.data();
+  const void* a_converted = converted.data();
   plugins::ParallelFor(plan.row_tiles * plan.col_tiles, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t tile = t0; tile < t1; ++tile) {
       const int64_t row_tile = tile / plan.col_tiles, col_tile = tile % plan.col_tiles;
@@ -162,7 +182,8 @@ void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b
       const Kernel& kernel = last ? *column.last : *column.full;
       const bool packed = packs[col_tile] && (!last || column.last_packed);
       const void* weights = packed ? packs[col_tile].get() : static_cast<const void*>(b + c0);
-      const void* src = TileSource(kernel, a, a16, r0 * k);
+      if (last && last_packs[col_tile]) weights = last_packs[col_tile].get();
+      const void* src = TileSource(kernel, a, a_converted, r0 * k);
       const int64_t at = r0 * n + c0;
       if (plan.dense_tiles) {
         ExecuteDense(kernel, src, weights, bias ? bias + c0 : nullptr, residual,

@@ -1,0 +1,136 @@
+"""QDQ models from `onnxruntime.quantization.quantize_static` run their convolutions and
+matmuls as int8 oneDNN calls, with ONNX Runtime's numbers; weights off an int8 grid stay fp32."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import ember
+from ember.compiler.api import compile_model
+from ember.compiler.examples.reference import ort_outputs
+from ember.compiler.libraries import onednn
+from ember.compiler.libraries.onednn_calls import LibraryCall
+from ember.compiler.options import CompileOptions
+from tests.compiler.test_fake_quantize import conv_chain_model
+from tests.compiler.test_onednn_dispatch import _const, _model
+from tests.conftest import save_model
+
+pytestmark = pytest.mark.skipif(
+    onednn.unavailable_reason() is not None, reason="int8 kernels are oneDNN's"
+)
+
+
+def convnet() -> onnx.ModelProto:
+    """Conv -> Relu -> Conv (+ the first's output) -> Relu -> GlobalAveragePool -> Gemm."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["c2", "r1"], ["s"]),
+        helper.make_node("Relu", ["s"], ["r2"]),
+        helper.make_node("GlobalAveragePool", ["r2"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], transB=1),
+    ]
+    shapes = {"w1": (32, 16, 3, 3), "b1": (32,), "w2": (32, 32, 3, 3), "b2": (32,)}
+    inits = [_const(name, shape, seed) for seed, (name, shape) in enumerate(shapes.items())]
+    inits += [_const("w3", (10, 32), 5), _const("b3", (10,), 6)]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 20, 20])
+    return _model(nodes, [x], [1, 10], inits)
+
+
+def mlp() -> onnx.ModelProto:
+    """MatMul -> Add -> Relu -> MatMul over 64 rows: the column-tiled matmul path."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["m1"]),
+        helper.make_node("Add", ["m1", "b1"], ["a1"]),
+        helper.make_node("Relu", ["a1"], ["r1"]),
+        helper.make_node("MatMul", ["r1", "w2"], ["y"]),
+    ]
+    inits = [_const("w1", (256, 512), 7), _const("b1", (512,), 8), _const("w2", (512, 256), 9)]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 256])
+    return _model(nodes, [x], [64, 256], inits)
+
+
+def quantized(proto: onnx.ModelProto, folder: Path, name: str) -> Path:
+    """`proto` quantized to QDQ as a user would: per-channel int8 weights, uint8 activations."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    source = save_model(proto, folder, f"{name}_fp32")
+    (value,) = proto.graph.input
+    shape = [d.dim_value for d in value.type.tensor_type.shape.dim]
+    rng = np.random.default_rng(0)
+
+    class Calibration(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.left = 8
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            self.left -= 1
+            return {value.name: rng.standard_normal(shape, dtype=np.float32)} if self.left else None
+
+    out = folder / f"{name}_qdq.onnx"
+    quantize_static(
+        str(source),
+        str(out),
+        Calibration(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
+    return out
+
+
+_CALL = re.compile(r'R\.call_dps_packed\("(ember\.dnnl\.[a-z_]+)".*R\.shape\(\[([-0-9, ]+)\]\)')
+
+
+def compute_types(dumped: Path) -> list[str]:
+    """The compute type of each oneDNN matmul and convolution call in a dumped IR file."""
+    names = {code: name for name, code in onednn.COMPUTE_TYPES.items()}
+    found = []
+    for function, attrs in _CALL.findall(dumped.read_text()):
+        if function not in onednn.LEADING_ATTRS:
+            continue
+        call = LibraryCall(function, [], [int(v) for v in attrs.split(",")])
+        found.append(names[call.compute_type or 0])
+    return found
+
+
+@pytest.mark.parametrize(("name", "build", "calls"), [("convnet", convnet, 3), ("mlp", mlp, 2)])
+def test_qdq_models_run_int8_calls_with_onnxruntime_numbers(name, build, calls, tmp_path):
+    source = quantized(build(), tmp_path, name)
+    dump = tmp_path / "ir"
+    options = CompileOptions(layout="nhwc", dump_ir=dump)
+    artifact = compile_model(source, "x86", tmp_path / f"{name}.so", options)
+    assert compute_types(dump / "03_dispatch.py") == ["int8"] * calls
+    (value,) = build().graph.input
+    shape = [d.dim_value for d in value.type.tensor_type.shape.dim]
+    for seed in range(3):
+        x = np.random.default_rng(10 + seed).standard_normal(shape, dtype=np.float32)
+        ours = ember.load(artifact).run({value.name: x})[0]
+        (want,) = ort_outputs(str(source), {value.name: x})
+        # The int32 sums are exact; a value on a rounding boundary of the next QuantizeLinear
+        # may land one step away (float32 sums in another order), which moves a few outputs.
+        error = np.abs(ours - want)
+        assert np.mean(error > 1e-5 * np.abs(want).max()) < 0.05
+        assert error.max() <= 0.05 * np.abs(want).max()
+
+
+def test_weights_off_an_int8_grid_keep_float32(tmp_path):
+    """Quantized activations but float32 weights: the calls stay fp32, the numbers ORT's."""
+    source = save_model(conv_chain_model(), tmp_path, "qdq_convs")
+    dump = tmp_path / "ir"
+    compile_model(source, "x86", tmp_path / "c.so", CompileOptions(layout="nhwc", dump_ir=dump))
+    assert compute_types(dump / "03_dispatch.py") == ["fp32", "fp32"]
