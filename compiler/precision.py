@@ -38,9 +38,9 @@ def check_precision(precision: str, target: Target) -> str:
         return value
     if value == "int8":
         raise OptionError(
-            "--precision int8 is not supported yet: Ember compiles QDQ models "
-            "(QuantizeLinear/DequantizeLinear) at fp32, dequantizing weights and activations; "
-            "compile without --precision"
+            "--precision int8 quantizes nothing by itself: quantize the model first "
+            "(ember quantize model.onnx --calibration data.npz -o model_int8.onnx) and compile "
+            "that without --precision; its convolutions and matmuls then run in int8"
         )
     if target.device == "cuda":
         if value == "bf16":

@@ -17,6 +17,7 @@ from ember.compiler.examples.reference import ort_outputs
 from ember.compiler.libraries import onednn
 from ember.compiler.libraries.onednn_calls import LibraryCall
 from ember.compiler.options import CompileOptions
+from ember.compiler.quantize import quantize_model
 from tests.compiler.test_fake_quantize import conv_chain_model
 from tests.compiler.test_onednn_dispatch import _const, _model
 from tests.conftest import save_model
@@ -59,38 +60,14 @@ def mlp() -> onnx.ModelProto:
 
 
 def quantized(proto: onnx.ModelProto, folder: Path, name: str) -> Path:
-    """`proto` quantized to QDQ as a user would: per-channel int8 weights, uint8 activations."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
+    """`proto` quantized to QDQ as `ember quantize` does, on 8 standard-normal samples."""
     source = save_model(proto, folder, f"{name}_fp32")
     (value,) = proto.graph.input
     shape = [d.dim_value for d in value.type.tensor_type.shape.dim]
-    rng = np.random.default_rng(0)
-
-    class Calibration(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.left = 8
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            self.left -= 1
-            return {value.name: rng.standard_normal(shape, dtype=np.float32)} if self.left else None
-
-    out = folder / f"{name}_qdq.onnx"
-    quantize_static(
-        str(source),
-        str(out),
-        Calibration(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-    )
-    return out
+    calibration = folder / f"{name}_calibration.npz"
+    samples = np.random.default_rng(0).standard_normal([8, *shape], dtype=np.float32)
+    np.savez(calibration, **{value.name: samples})
+    return quantize_model(source, calibration, folder / f"{name}_qdq.onnx").output
 
 
 _CALL = re.compile(r'R\.call_dps_packed\("(ember\.dnnl\.[a-z_]+)".*R\.shape\(\[([-0-9, ]+)\]\)')
