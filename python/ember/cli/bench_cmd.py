@@ -57,7 +57,13 @@ def bench_command(
             # OpenVINO in the artifact's precision (bf16 against bf16); ONNX Runtime stays fp32.
             precision = model.manifest.get("options", {}).get("precision", "fp32")
             ov_precision = precision if precision in OPENVINO_PRECISIONS else "fp32"
-            runners["openvino"] = openvino_runner(vs, feed, model.threads, ov_precision)
+            try:
+                runners["openvino"] = openvino_runner(vs, feed, model.threads, ov_precision)
+            except RuntimeError as error:  # a peer that cannot take the model is not timed
+                if not as_json:
+                    err.print(
+                        f"OpenVINO cannot run {vs}: {_reason(error)}: not timed", markup=False
+                    )
         elif not as_json:
             err.print("OpenVINO is not installed (pip install openvino): not timed", markup=False)
     stats = dict(zip(runners, interleaved(list(runners.values()), blocks, runs), strict=True))
@@ -83,6 +89,13 @@ def bench_command(
                 f"(above 1: Ember is faster), {model.threads} threads",
                 markup=False,
             )
+
+
+def _reason(error: Exception) -> str:
+    """The informative line of a peer's multi-line error (not its "Exception from" header)."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith("Exception from")]
+    return (useful or lines or [type(error).__name__])[0][:200]
 
 
 def register(app: typer.Typer) -> None:
