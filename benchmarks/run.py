@@ -15,6 +15,13 @@ CPU model and its vector ISA extensions.
 `--precision bf16` compiles Ember with `--precision bf16` and gives OpenVINO the same precision
 hint; ONNX Runtime stays float32 (its CPU provider has no bf16 kernels for these models). The
 error column is then Ember's, and OpenVINO's, against ONNX Runtime's float32 output.
+
+`--precision int8` quantizes each network first, as `ember quantize` does (QDQ, per-channel
+int8 weights, uint8 activations, 8 calibration inputs drawn like the benchmark's input), and
+all three run that QDQ model: Ember compiles it at its default precision (its convolutions
+and matmuls become int8 kernels), ONNX Runtime and OpenVINO take their own int8 paths. The
+error column is then against ONNX Runtime's output of the QDQ model; a peer that cannot
+compile the QDQ model gets no column.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import torch
 
 import ember
 from ember.compiler.examples.reference import ort_session, relative_error
@@ -70,6 +78,8 @@ def measure(
 ) -> Row:
     """Compile (convolutions in `layout`), check and time one benchmark network."""
     source = export(bench, folder)
+    if precision == "int8":
+        source = quantized(bench, source, folder)
     start = time.perf_counter()
     suffix = ("" if layout == "auto" else f"_{layout}") + ("" if target == "x86" else f"_{target}")
     suffix += "" if precision == "fp32" else f"_{precision}"
@@ -80,7 +90,7 @@ def measure(
         output=out,
         layout=layout,
         tuning_logs=tuning_logs,
-        precision=precision,
+        precision="fp32" if precision == "int8" else precision,
     )
     compile_s = time.perf_counter() - start
     model = ember.load(artifact, threads=THREADS)
@@ -91,9 +101,12 @@ def measure(
     runners = [lambda: model.run(feed), lambda: session.run(None, feed)]
     openvino_error = float("nan")
     if openvino_available():
-        openvino = openvino_runner(source, feed, THREADS, precision)
-        openvino_error = relative_error(next(iter(openvino().values())), reference)
-        runners.append(openvino)
+        try:
+            openvino = openvino_runner(source, feed, THREADS, _OPENVINO_HINT.get(precision, "fp32"))
+            openvino_error = relative_error(next(iter(openvino().values())), reference)
+            runners.append(openvino)
+        except RuntimeError as err:  # OpenVINO cannot compile some QDQ models
+            print(f"{bench.name}: OpenVINO fails: {str(err).splitlines()[-1][:160]}", flush=True)
     ember_lat, ort_lat, *ov_lat = interleaved(runners, blocks, runs)
     gflop = model_flops(onnx.load(source)) / 1e9
     chosen = model.manifest.get("layout", {}).get("conv", layout)
@@ -109,6 +122,28 @@ def measure(
         gflop,
         openvino_error,
     )
+
+
+#: `--precision` -> OpenVINO's hint (int8 models are quantized already: no downcast of the rest).
+_OPENVINO_HINT = {"fp32": "fp32", "bf16": "bf16", "int8": "fp32"}
+
+
+def quantized(bench: Benchmark, source: Path, folder: Path) -> Path:
+    """`source` quantized to QDQ int8 on 8 inputs drawn like the benchmark's (cached)."""
+    out = folder / f"{bench.name}_int8.onnx"
+    if out.exists():
+        return out
+    from ember.compiler.quantize import quantize_model
+
+    rng = np.random.default_rng(1)
+    shape = [8, *bench.input_shape]
+    if bench.input_dtype == torch.int64:
+        samples = rng.integers(0, 1000, shape).astype(np.int64)
+    else:
+        samples = rng.standard_normal(shape).astype(np.float32)
+    calibration = folder / f"{bench.name}_calibration.npz"
+    np.savez(calibration, **{bench.input_name: samples})
+    return quantize_model(source, calibration, out).output
 
 
 def machine_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -185,6 +220,13 @@ def cpu_description() -> str:
     return f"{model} ({', '.join(f for f in wanted if f in flags) or 'no AVX2'})"
 
 
+_PRECISION_LABELS = {
+    "fp32": "fp32",
+    "bf16": "bf16 (ONNX Runtime fp32)",
+    "int8": "int8: the QDQ model, for all three",
+}
+
+
 def main() -> None:
     """Run the benchmarks and print (and optionally append) the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -203,8 +245,9 @@ def main() -> None:
     parser.add_argument(
         "--precision",
         default="fp32",
-        choices=["fp32", "bf16"],
-        help="Ember's --precision and OpenVINO's precision hint (ONNX Runtime stays fp32)",
+        choices=["fp32", "bf16", "int8"],
+        help="Ember's --precision and OpenVINO's precision hint (ONNX Runtime stays fp32); "
+        "int8: all three run the network quantized to QDQ",
     )
     args = parser.parse_args()
     chosen = [b for b in BENCHMARKS if b.name in args.models.split(",")]
@@ -229,7 +272,7 @@ def main() -> None:
         f"## {dt.date.today()} · {cpu_description()} · "
         f"{THREADS} threads · target {args.target}"
         f"{' without tuning records' if args.no_tuning_logs else ''} · "
-        f"{args.precision} (ONNX Runtime fp32) · "
+        f"{_PRECISION_LABELS[args.precision]} · "
         f"numpy float32 matmul peak {peak:.0f} GFLOP/s"
     )
     text = f"{header}\n\n{table(rows, peak)}\n"
