@@ -23,6 +23,7 @@ from .options import CompileOptions
 from .passes.pipeline import count_kernels, plugins_of, run_pipeline
 from .precision import check_precision
 from .progress import Progress, SilentProgress
+from .provenance.int8_coverage import int8_coverage
 from .provenance.node_sources import kernel_sources, without_node_sources
 from .target import Target, resolve
 from .tuning.apply import (
@@ -73,7 +74,13 @@ def compile_model(
     with progress.stage("passes", resolved.name):
         _note_cpu_library(resolved, progress)
         mod, race = _lower(mod, resolved, options, source, progress, layout)
+        coverage = int8_coverage(model, mod)
+        note = coverage.note()
+        if note is not None:
+            (progress.warn if coverage.float32 else progress.note)(note)
     manifest = _manifest(source, model, resolved, options, inputs, outputs, mod)
+    if coverage.sites:
+        manifest["int8"] = {"nodes": len(coverage.sites), "float32": sorted(coverage.float32)}
     manifest["layout"] = layout.manifest()
     if race is not None:
         manifest["tuning"]["library_race"] = race.summary()

@@ -31,11 +31,28 @@ def check_problems(model: onnx.ModelProto, target: Target) -> list[Problem]:
 
     The import stops at the first node the rules name, so it could only repeat them.
     """
-    return preflight(model, target) or dry_run_problems(model, target)
+    return check_model(model, target)[0]
 
 
-def dry_run_problems(model: onnx.ModelProto, target: Target) -> list[Problem]:
-    """What the import and the passes up to legalization fail on, as problems (or none)."""
+def check_model(model: onnx.ModelProto, target: Target) -> tuple[list[Problem], list[str]]:
+    """`check_problems`, and notes on what compiles but runs slower than it could.
+
+    The one note so far: the quantized Conv/MatMul/Gemm nodes that run in float32, not int8.
+    """
+    problems = preflight(model, target)
+    if problems:
+        return problems, []
+    notes: list[str] = []
+    return dry_run_problems(model, target, notes), notes
+
+
+def dry_run_problems(
+    model: onnx.ModelProto, target: Target, notes: list[str] | None = None
+) -> list[Problem]:
+    """What the import and the passes up to legalization fail on, as problems (or none).
+
+    `notes`, where given, receives the int8 coverage of a quantized model's dry run.
+    """
     from . import importer, signature
     from .converters import ConversionError
 
@@ -55,18 +72,28 @@ def dry_run_problems(model: onnx.ModelProto, target: Target) -> list[Problem]:
                 reason += _bind_hint(copy, cause.node)
             return [Problem(cause.node, cause.op_type, opset, reason)]
         return [Problem("import", "graph import", None, str(err))]
-    return _pass_problems(mod, target)
+    return _pass_problems(mod, target, copy, notes)
 
 
-def _pass_problems(mod: object, target: Target) -> list[Problem]:
+def _pass_problems(
+    mod: object, target: Target, model: onnx.ModelProto, notes: list[str] | None
+) -> list[Problem]:
+    from ..layout.conv_layout import choose_layout, is_quantized
     from ..passes.pipeline import run_pipeline
+    from ..provenance.int8_coverage import int8_coverage
 
     try:
-        run_pipeline(mod, target, until=STOP_BEFORE)
+        # A quantized model's layout is chosen without timing (NHWC, where int8 kernels are),
+        # and decides which of its convolutions run in int8.
+        layout = choose_layout(mod, target, "auto").layout if is_quantized(mod) else "nchw"
+        lowered = run_pipeline(mod, target, until=STOP_BEFORE, layout=layout)
     except EmberError as err:
         return [Problem("passes", "graph passes", None, str(err))]
     except Exception as err:  # TVM's passes raise many types
         return [Problem("passes", "graph passes", None, summarize(err))]
+    note = int8_coverage(model, lowered).note()
+    if notes is not None and note is not None:
+        notes.append(note)
     return []
 
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 import tvm
-import tvm_ffi
 from tvm import relax
 
+import tvm_ffi
 from ember.errors import OptionError
 
 from ..libraries import onednn
@@ -128,6 +128,22 @@ def _shape_of(call: relax.Call) -> ConvShape | None:
     return ConvShape(data, weight, out, attrs)
 
 
+def is_quantized(mod: tvm.IRModule) -> bool:
+    """Whether `mod` (as imported) quantizes activations: a QDQ model.
+
+    Its convolutions run in int8 only in oneDNN's NHWC kernels.
+    """
+    quantize = tvm.ir.Op.get("relax.quantize")
+    for func in mod.functions.values():
+        if isinstance(func, relax.Function) and isinstance(func.body, relax.SeqExpr):
+            for block in func.body.blocks:
+                for binding in block.bindings:
+                    value = binding.value
+                    if isinstance(value, relax.Call) and value.op.same_as(quantize):
+                        return True
+    return False
+
+
 def choose_layout(
     mod: tvm.IRModule, target: Target, requested: str, precision: str = "fp32"
 ) -> LayoutChoice:
@@ -152,6 +168,8 @@ def choose_layout(
         return LayoutChoice("nchw", requested, reason=f"the model's layout (NHWC: {problem})")
     if precision != "fp32" and onednn.unavailable_reason() is None:
         return LayoutChoice("nhwc", requested, reason=f"oneDNN's {precision} convolutions")
+    if is_quantized(mod) and onednn.unavailable_reason() is None:
+        return LayoutChoice("nhwc", requested, reason="oneDNN's int8 convolutions (QDQ model)")
     from .conv_timing import time_convs
 
     totals = time_convs(shapes + generated, target)

@@ -17,10 +17,13 @@ from ember.compiler.examples.reference import ort_outputs
 from ember.compiler.libraries import onednn
 from ember.compiler.libraries.onednn_calls import LibraryCall
 from ember.compiler.options import CompileOptions
+from ember.compiler.progress import SilentProgress
 from ember.compiler.quantize import quantize_model
+from ember.runtime import read_manifest
 from tests.compiler.test_fake_quantize import conv_chain_model
 from tests.compiler.test_onednn_dispatch import _const, _model
 from tests.conftest import save_model
+from tests.integration.test_cli import ember as ember_cli
 
 pytestmark = pytest.mark.skipif(
     onednn.unavailable_reason() is not None, reason="int8 kernels are oneDNN's"
@@ -92,6 +95,7 @@ def test_qdq_models_run_int8_calls_with_onnxruntime_numbers(name, build, calls, 
     options = CompileOptions(layout="nhwc", dump_ir=dump)
     artifact = compile_model(source, "x86", tmp_path / f"{name}.so", options)
     assert compute_types(dump / "03_dispatch.py") == ["int8"] * calls
+    assert read_manifest(artifact)["int8"] == {"nodes": calls, "float32": []}
     (value,) = build().graph.input
     shape = [d.dim_value for d in value.type.tensor_type.shape.dim]
     for seed in range(3):
@@ -105,9 +109,19 @@ def test_qdq_models_run_int8_calls_with_onnxruntime_numbers(name, build, calls, 
         assert error.max() <= 0.05 * np.abs(want).max()
 
 
-def test_weights_off_an_int8_grid_keep_float32(tmp_path):
-    """Quantized activations but float32 weights: the calls stay fp32, the numbers ORT's."""
+def test_weights_off_an_int8_grid_keep_float32_and_are_named(tmp_path):
+    """Quantized activations but float32 weights: the calls stay fp32, and the compile, the
+    manifest and `ember check` name the nodes that run in float32."""
     source = save_model(conv_chain_model(), tmp_path, "qdq_convs")
     dump = tmp_path / "ir"
-    compile_model(source, "x86", tmp_path / "c.so", CompileOptions(layout="nhwc", dump_ir=dump))
+    progress = SilentProgress()
+    options = CompileOptions(layout="nhwc", dump_ir=dump)
+    out = compile_model(source, "x86", tmp_path / "c.so", options, progress)
     assert compute_types(dump / "03_dispatch.py") == ["fp32", "fp32"]
+    assert read_manifest(out)["int8"] == {"nodes": 2, "float32": ["Conv_2", "Conv_6"]}
+    [warning] = [w for w in progress.warnings if "quantized" in w]
+    assert warning.startswith("2 of 2 quantized Conv/MatMul/Gemm nodes run in float32, not int8")
+    assert warning.endswith("'Conv_2' (Conv), 'Conv_6' (Conv)")
+    checked = ember_cli("check", str(source))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.splitlines()[-1] == f"note: {warning}"

@@ -25,17 +25,18 @@ def check_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the problems as JSON.")] = False,
 ) -> None:
     """List every node of MODEL that Ember cannot compile for a target; exit 3 if any."""
-    from ember.compiler.frontend.dry_run import check_problems
+    from ember.compiler.frontend.dry_run import check_model
     from ember.compiler.frontend.loader import load_model
     from ember.compiler.target import resolve
 
     resolved = resolve(target)
-    problems = check_problems(load_model(model), resolved)
+    problems, notes = check_model(load_model(model), resolved)
     if as_json:
         report = {
             "model": str(model),
             "target": resolved.name,
             "problems": [p.as_dict() for p in problems],
+            "notes": notes,
         }
         out.print_json(json.dumps(report))
     elif problems:
@@ -44,6 +45,9 @@ def check_command(
         out.print(f"{len(problems)} problem(s) for target {resolved.name}", markup=False)
     else:
         out.print(f"{model}: no problems for target {resolved.name}", markup=False)
+    if not as_json:
+        for note in notes:
+            out.print(f"note: {note}", markup=False)
     if problems:
         raise typer.Exit(PROBLEMS_EXIT_CODE)
 
