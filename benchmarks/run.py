@@ -42,7 +42,7 @@ import torch
 
 import ember
 from ember.compiler.examples.reference import ort_session, relative_error
-from ember.peers import openvino_available, openvino_runner
+from ember.peers import failure_line, openvino_available, openvino_runner
 from ember.timing import interleaved
 from export import example_input, export
 from flops import model_flops
@@ -106,7 +106,7 @@ def measure(
             openvino_error = relative_error(next(iter(openvino().values())), reference)
             runners.append(openvino)
         except RuntimeError as err:  # OpenVINO cannot compile some QDQ models
-            print(f"{bench.name}: OpenVINO fails: {str(err).splitlines()[-1][:160]}", flush=True)
+            print(f"{bench.name}: OpenVINO fails: {failure_line(err)}", flush=True)
     ember_lat, ort_lat, *ov_lat = interleaved(runners, blocks, runs)
     gflop = model_flops(onnx.load(source)) / 1e9
     chosen = model.manifest.get("layout", {}).get("conv", layout)

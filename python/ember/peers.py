@@ -43,6 +43,13 @@ def openvino_available() -> bool:
 OPENVINO_PRECISIONS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 
 
+def failure_line(error: Exception) -> str:
+    """The informative line of a peer's multi-line error (not OpenVINO's "Exception from")."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith("Exception from")]
+    return (useful or lines or [type(error).__name__])[0][:200]
+
+
 def openvino_runner(
     source: Path, feed: dict[str, Any], threads: int, precision: str = "fp32"
 ) -> Runner:

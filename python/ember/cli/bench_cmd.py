@@ -12,6 +12,7 @@ from ..feeds import read_inputs
 from ..peers import (
     OPENVINO_PRECISIONS,
     Runner,
+    failure_line,
     onnxruntime_runner,
     openvino_available,
     openvino_runner,
@@ -62,7 +63,7 @@ def bench_command(
             except RuntimeError as error:  # a peer that cannot take the model is not timed
                 if not as_json:
                     err.print(
-                        f"OpenVINO cannot run {vs}: {_reason(error)}: not timed", markup=False
+                        f"OpenVINO cannot run {vs}: {failure_line(error)}: not timed", markup=False
                     )
         elif not as_json:
             err.print("OpenVINO is not installed (pip install openvino): not timed", markup=False)
@@ -89,13 +90,6 @@ def bench_command(
                 f"(above 1: Ember is faster), {model.threads} threads",
                 markup=False,
             )
-
-
-def _reason(error: Exception) -> str:
-    """The informative line of a peer's multi-line error (not its "Exception from" header)."""
-    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
-    useful = [ln for ln in lines if not ln.startswith("Exception from")]
-    return (useful or lines or [type(error).__name__])[0][:200]
 
 
 def register(app: typer.Typer) -> None:
