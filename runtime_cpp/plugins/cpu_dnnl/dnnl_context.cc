@@ -193,8 +193,10 @@ Epilogue Epilogue::Decode(tvm::ffi::ShapeView attrs, size_t begin) {
   e.bf16 = spec.compute == plugins::kComputeBf16;
   e.int8 = spec.compute == plugins::kComputeInt8;
   e.source = spec.source;
+  // Floats in hexadecimal, exactly: kernels keep them (post-op bounds, the source's scale),
+  // and values may differ past the six digits a decimal stream would write.
   std::ostringstream key;
-  key << (e.bf16 ? "bf16|e" : "e") << e.bias;
+  key << std::hexfloat << (e.bf16 ? "bf16|e" : "e") << e.bias;
   if (e.int8) {
     key << "|i8," << e.source.scale << ',' << e.source.zero << ',' << e.source.is_signed << '|';
   }
@@ -331,9 +333,11 @@ std::shared_ptr<const void> PackWeights(const Epilogue& epilogue, const std::str
     if (channel_mask & (1 << d)) channels *= plain.get_dims()[d];
   }
   const size_t offset = QuantizedScalesOffset(packed);
-  const std::string scaled_key = key + "|i8," + std::to_string(epilogue.source.scale);
+  // The applied scales include the source's, exactly: the same weights may meet other sources.
+  std::ostringstream scaled_key;
+  scaled_key << key << "|i8," << std::hexfloat << epilogue.source.scale;
   const size_t bytes = offset + static_cast<size_t>(channels) * sizeof(float);
-  return cache.Get(scaled_key, bytes, [&](void* out) {
+  return cache.Get(scaled_key.str(), bytes, [&](void* out) {
     const std::vector<float> maxima =
         ChannelMaxima(plain, static_cast<const float*>(weights), channel_mask);
     std::vector<float> scales(maxima.size());
