@@ -10,7 +10,9 @@ weights) becomes an int8 call: it reads `y` itself, quantizes it per tile as the
 QuantizeLinear would (scale, zero point), multiplies u8/s8 by s8 with int32 sums, and scales
 the sums back to float32 before its epilogue. The same numbers as the float32 call, up to the
 order of float32 additions (the int32 sums are exact). Weights on no such grid, or a source
-that is not a per-tensor 8-bit rounding, keep their precision.
+that is not a per-tensor 8-bit rounding, keep their precision. An int8 convolution whose
+output only int8 convolutions read as their source, on one grid, writes that output as 8-bit
+itself (the grid follows its own int8 values in its attributes); the readers take it as is.
 
 Precondition: `fuse_library_epilogues` has run; before `library_precision`, which leaves these
 calls int8. Attributes: the compute type `int8` then [scale bits, zero point, is_signed] after
@@ -28,9 +30,9 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from ..ir.rewrite import rewrite_and_prune
+from ..ir.rewrite import rewrite_and_prune, rewrite_functions
 from ..libraries import onednn
-from ..libraries.onednn_calls import library_call
+from ..libraries.onednn_calls import LibraryCall, library_call
 
 _DIVIDE = tvm.ir.Op.get("relax.divide")
 _ROUND = tvm.ir.Op.get("relax.round")
@@ -45,7 +47,76 @@ _GRID_TOLERANCE = 1e-3
 @tvm.transform.module_pass(opt_level=0, name="EmberQuantizedLibraryCalls")
 def quantized_library_calls(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
     """Make each oneDNN call of quantized source and weights an int8 call (see the docstring)."""
-    return rewrite_and_prune(mod, _Rewriter(mod))
+    mod = rewrite_and_prune(mod, _Rewriter(mod))
+    producers = [p for func in mod.functions.values() for p in _eight_bit_producers(func)]
+    return rewrite_functions(mod, _EightBitOutputs(mod, producers)) if producers else mod
+
+
+_CONVS = (onednn.CONV_NHWC, onednn.CONV_NHWC_EPILOGUE, onednn.CONV_NHWC_RESIDUAL)
+_INT8 = onednn.COMPUTE_TYPES["int8"]
+
+
+def _int8_conv(value: Any) -> LibraryCall | None:
+    """`value` taken apart if it is an int8 oneDNN convolution, else None."""
+    call = library_call(value)
+    if call is None or call.name not in _CONVS or call.compute_type != _INT8:
+        return None
+    return call
+
+
+def _eight_bit_producers(func: Any) -> list[tuple[relax.Call, list[int]]]:
+    """int8 convolutions whose output only int8 convolutions read as their source, on one grid.
+
+    Returned as (call, that grid's attributes [scale bits, zero, is_signed]); convolutions
+    with a residual add are left out (they write float32). Such an output is written as 8-bit
+    by the convolution itself (oneDNN quantizes its float32 result) and read as it is: no
+    float32 round trip through memory, no quantizing per tile.
+    """
+    if not isinstance(func, relax.Function) or not isinstance(func.body, relax.SeqExpr):
+        return []
+    bindings = [b for block in func.body.blocks for b in block.bindings]
+    other_uses: set[Any] = set(relax.analysis.free_vars(func.body.body))
+    grids: dict[Any, set[tuple[int, ...]]] = {}
+    for binding in bindings:
+        call = _int8_conv(binding.value)
+        if call is None:
+            other_uses.update(relax.analysis.free_vars(binding.value))
+            continue
+        source, *rest = call.tensors
+        end = call.epilogue_end
+        grids.setdefault(source, set()).add(tuple(call.values[end + 1 : end + 4]))
+        for tensor in rest:
+            other_uses.update(relax.analysis.free_vars(tensor))
+    producers = []
+    for binding in bindings:
+        call = _int8_conv(binding.value)
+        if call is None or call.name == onednn.CONV_NHWC_RESIDUAL or binding.var in other_uses:
+            continue
+        if len(call.values) != call.epilogue_end + 4:  # an 8-bit output already
+            continue
+        readers = grids.get(binding.var, set())
+        if len(readers) == 1:
+            producers.append((binding.value, list(next(iter(readers)))))
+    return producers
+
+
+@mutator
+class _EightBitOutputs(PyExprMutator):
+    """Give the calls in `producers` an 8-bit output on their grid (readers' types follow)."""
+
+    def __init__(self, mod: tvm.IRModule, producers: list[tuple[relax.Call, list[int]]]) -> None:
+        super().__init__(mod)
+        self.producers = producers
+
+    def visit_call_(self, call: relax.Call) -> relax.Expr:
+        visited = super().visit_call_(call)
+        grid = next((g for p, g in self.producers if call.same_as(p)), None)
+        parts = library_call(visited) if grid is not None else None
+        if parts is None or grid is None:
+            return visited
+        ty = relax.TensorType(call.ty.shape, "int8" if grid[2] else "uint8")
+        shape = relax.ShapeExpr([*parts.values, *grid])
+        return relax.op.call_dps_packed(parts.name, [*parts.tensors, shape], ty)
 
 
 @mutator

@@ -3,7 +3,10 @@ matmuls as int8 oneDNN calls, with ONNX Runtime's numbers; weights off an int8 g
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +128,59 @@ def test_weights_off_an_int8_grid_keep_float32_and_are_named(tmp_path):
     checked = ember_cli("check", str(source))
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.splitlines()[-1] == f"note: {warning}"
+
+
+def conv_chain() -> onnx.ModelProto:
+    """Conv -> Relu -> depthwise Conv -> Relu -> Conv: MobileNet's expand/depthwise/project."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], group=48),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("Conv", ["r2", "w3", "b3"], ["y"]),
+    ]
+    shapes = {"w1": (48, 16, 1, 1), "b1": (48,), "w2": (48, 1, 3, 3), "b2": (48,)}
+    inits = [_const(name, shape, seed) for seed, (name, shape) in enumerate(shapes.items())]
+    inits += [_const("w3", (16, 48, 1, 1), 5), _const("b3", (16,), 6)]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 14, 14])
+    return _model(nodes, [x], [1, 16, 14, 14], inits)
+
+
+def test_activations_between_int8_convolutions_stay_8_bit(tmp_path):
+    """Each inner result is written as uint8 by its convolution and read as it is by the next,
+    with ONNX Runtime's numbers, on oneDNN and on the OpenBLAS stand-in alike."""
+    source = quantized(conv_chain(), tmp_path, "chain")
+    dump = tmp_path / "ir"
+    artifact = compile_model(
+        source, "x86", tmp_path / "chain.so", CompileOptions(layout="nhwc", dump_ir=dump)
+    )
+    dispatched = (dump / "03_dispatch.py").read_text()
+    assert compute_types(dump / "03_dispatch.py") == ["int8"] * 3
+    assert dispatched.count('R.Tensor((1, 14, 14, 48), dtype="uint8")') >= 2
+    x = np.random.default_rng(3).standard_normal((1, 16, 14, 14), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (want,) = ort_outputs(str(source), {"x": x})
+    ours = ember.load(artifact).run({"x": x})[0]
+    assert np.abs(ours - want).max() <= 0.05 * np.abs(want).max()
+    # The stand-in reads and writes the same 8-bit tensors (EMBER_ONEDNN=0: a fresh process).
+    script = (
+        "import sys, numpy as np, ember\n"
+        "x = np.load(sys.argv[2])\n"
+        "np.save(sys.argv[3], ember.load(sys.argv[1]).run({'x': x})[0])\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(artifact),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "y.npy"),
+        ],
+        env={**os.environ, "EMBER_ONEDNN": "0"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    stand_in = np.load(tmp_path / "y.npy")
+    assert np.abs(stand_in - ours).max() <= 0.05 * np.abs(want).max()

@@ -54,7 +54,9 @@ EpilogueSpec EpilogueSpec::Decode(tvm::ffi::ShapeView attrs, size_t begin, const
       TVM_FFI_THROW(ValueError) << who << ": unknown compute type " << compute;
     }
     const int64_t operands = compute == kComputeInt8 ? 3 : 0;
-    if (size != end + 1 + operands) {
+    // int8 may end with the output's grid too (an 8-bit output).
+    const bool quantized_output = compute == kComputeInt8 && size == end + 1 + 2 * operands;
+    if (size != end + 1 + operands && !quantized_output) {
       TVM_FFI_THROW(ValueError) << who << ": compute type " << compute << " takes " << operands
                                 << " values after it, not " << size - end - 1;
     }
@@ -64,6 +66,14 @@ EpilogueSpec EpilogueSpec::Decode(tvm::ffi::ShapeView attrs, size_t begin, const
                   attrs[end + 3] != 0};
       if (!(e.source.scale > 0.0f) || !std::isfinite(e.source.scale)) {
         TVM_FFI_THROW(ValueError) << who << ": int8 source scale " << e.source.scale;
+      }
+      if (quantized_output) {
+        e.quantized_output = true;
+        e.output = {BitsToFloat(attrs[end + 4]), static_cast<int32_t>(attrs[end + 5]),
+                    attrs[end + 6] != 0};
+        if (!(e.output.scale > 0.0f) || !std::isfinite(e.output.scale)) {
+          TVM_FFI_THROW(ValueError) << who << ": int8 output scale " << e.output.scale;
+        }
       }
     }
   }
@@ -101,10 +111,14 @@ void EpilogueSpec::Apply(float* out, int64_t r0, int64_t r1, int64_t cols, const
   }
 }
 
-float SourceQuantization::Dequantized(float x) const {
+int32_t SourceQuantization::Quantized(float x) const {
   const float low = is_signed ? -128.0f : 0.0f;
   const float q = std::nearbyint(x / scale) + static_cast<float>(zero);
-  return (std::min(std::max(q, low), low + 255.0f) - static_cast<float>(zero)) * scale;
+  return static_cast<int32_t>(std::min(std::max(q, low), low + 255.0f));
+}
+
+float SourceQuantization::Dequantized(float x) const {
+  return static_cast<float>(Quantized(x) - zero) * scale;
 }
 
 void SoftmaxRow(const float* x, float* y, int64_t width) {

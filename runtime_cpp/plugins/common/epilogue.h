@@ -56,6 +56,8 @@ struct SourceQuantization {
   int32_t zero = 0;
   bool is_signed = false;
 
+  /*! \brief q: x on the grid, as QuantizeLinear gives it (saturated to 8 bits). */
+  int32_t Quantized(float x) const;
   /*! \brief x rounded to the grid and back: (q - zero) * scale, as QuantizeLinear ->
    *         DequantizeLinear would give it. */
   float Dequantized(float x) const;
@@ -71,6 +73,10 @@ struct EpilogueSpec {
   std::vector<EpilogueStep> steps;
   ComputeType compute = kComputeF32;
   SourceQuantization source;  //!< read with kComputeInt8 only
+  //! kComputeInt8 only, optional: the output written as 8-bit on this grid (three more
+  //! values: scale bits, zero, is_signed), for int8 calls that read it as their source.
+  bool quantized_output = false;
+  SourceQuantization output;
 
   /*! \brief Decode `attrs[begin:]` (an empty range is no epilogue); `who` names the caller. */
   static EpilogueSpec Decode(tvm::ffi::ShapeView attrs, size_t begin, const char* who);

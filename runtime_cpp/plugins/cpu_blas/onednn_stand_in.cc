@@ -39,20 +39,38 @@ using tvm::ffi::TensorView;
 
 constexpr int64_t kEpilogueRowsPerTask = 64;
 
-// An int8 call's float32 source rounded to its grid, as a tensor like the caller's.
+bool IsEightBit(const TensorView& t) {
+  const DLDataType d = t.dtype();
+  return (d.code == kDLUInt || d.code == kDLInt) && d.bits == 8 && d.lanes == 1;
+}
+
+// An int8 call's source as float32 on its grid, as a tensor like the caller's: the float32
+// source rounded, or an 8-bit one (written so by the call before) dequantized.
 class DequantizedSource {
  public:
   DequantizedSource(const TensorView& x, const plugins::SourceQuantization& q)
       : values_(static_cast<size_t>(x.numel())), tensor_{} {
-    const float* from = In(x);
     float* to = values_.data();
-    plugins::ParallelFor(x.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) to[i] = q.Dequantized(from[i]);
-    });
+    if (IsEightBit(x)) {
+      const char* bytes = static_cast<const char*>(x.data_ptr()) + x.byte_offset();
+      plugins::ParallelFor(x.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const int32_t v =
+              q.is_signed ? static_cast<int8_t>(bytes[i]) : static_cast<uint8_t>(bytes[i]);
+          to[i] = static_cast<float>(v - q.zero) * q.scale;
+        }
+      });
+    } else {
+      CheckFloat32(x, "int8 source");
+      const float* from = In(x);
+      plugins::ParallelFor(x.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) to[i] = q.Dequantized(from[i]);
+      });
+    }
+    tensor_.dtype = DLDataType{kDLFloat, 32, 1};
     tensor_.data = to;
     tensor_.device = x.device();
     tensor_.ndim = x.ndim();
-    tensor_.dtype = x.dtype();
     tensor_.shape = const_cast<int64_t*>(x.shape().data());
     tensor_.strides = nullptr;
     tensor_.byte_offset = 0;
@@ -105,23 +123,37 @@ Shape AsImage(const TensorView& t, bool weight) {
 void RunConv(const TensorView& data, const TensorView& weight, const float* bias,
              const float* residual, const Shape& attrs, const TensorView& out) {
   // attrs: [sh, sw, pt, pl, pb, pr, dh, dw, groups, weight hash], then the epilogue.
-  CheckFloat32(data, "conv data");
-  CheckFloat32(weight, "conv weight");
-  CheckFloat32(out, "conv output");
   if (attrs.size() < 10 || data.ndim() < 3 || data.ndim() > 4) {
     TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: unexpected operands";
   }
   const EpilogueSpec epilogue = EpilogueSpec::Decode(attrs, 10, "ember.dnnl.conv_nhwc");
+  const bool int8 = epilogue.compute == plugins::kComputeInt8;
+  // 8-bit data and outputs are an int8 call's (the compiler writes them so).
+  if (!(int8 && IsEightBit(data))) CheckFloat32(data, "conv data");
+  CheckFloat32(weight, "conv weight");
+  const bool eight_bit_out = epilogue.quantized_output && IsEightBit(out);
+  if (!eight_bit_out) CheckFloat32(out, "conv output");
   if (out.numel() == 0) return;
   const Shape geometry_attrs(std::vector<int64_t>(attrs.begin(), attrs.begin() + 9));
   const ConvGeometry g = ConvGeometry::FromNhwc(AsImage(data, false), AsImage(weight, true),
                                                 AsImage(out, false), geometry_attrs);
-  if (epilogue.compute == plugins::kComputeInt8) {
-    ConvNhwcInto(g, DequantizedSource(data, epilogue.source).data(), In(weight), Out(out));
+  std::vector<float> sums(eight_bit_out ? static_cast<size_t>(out.numel()) : 0);
+  float* y = eight_bit_out ? sums.data() : Out(out);
+  if (int8) {
+    ConvNhwcInto(g, DequantizedSource(data, epilogue.source).data(), In(weight), y);
   } else {
-    ConvNhwcInto(g, In(data), In(weight), Out(out));
+    ConvNhwcInto(g, In(data), In(weight), y);
   }
-  ApplyEpilogue(epilogue, Out(out), out.numel() / g.out_c, g.out_c, bias, residual);
+  ApplyEpilogue(epilogue, y, out.numel() / g.out_c, g.out_c, bias, residual);
+  if (eight_bit_out) {
+    char* bytes = static_cast<char*>(out.data_ptr()) + out.byte_offset();
+    plugins::ParallelFor(out.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        // The two's-complement byte of a uint8 or int8 value.
+        bytes[i] = static_cast<char>(static_cast<uint8_t>(epilogue.output.Quantized(y[i])));
+      }
+    });
+  }
 }
 
 void Matmul(TensorView a, TensorView b, Shape attrs, TensorView out) {

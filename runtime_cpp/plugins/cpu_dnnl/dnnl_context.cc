@@ -39,11 +39,15 @@ void CheckFloat32(const tvm::ffi::TensorView& t, const char* what) {
   plugins::CheckFloat32(t, "ember.dnnl", what);
 }
 
-bool IsBf16Activation(const tvm::ffi::TensorView& t, const char* what) {
+dnnl::memory::data_type ActivationType(const tvm::ffi::TensorView& t, const char* what) {
   const DLDataType d = t.dtype();
-  if (d.code == kDLBfloat && d.bits == 16 && d.lanes == 1 && t.IsContiguous()) return true;
+  if (d.lanes == 1 && t.IsContiguous()) {
+    if (d.code == kDLBfloat && d.bits == 16) return dnnl::memory::data_type::bf16;
+    if (d.code == kDLUInt && d.bits == 8) return dnnl::memory::data_type::u8;
+    if (d.code == kDLInt && d.bits == 8) return dnnl::memory::data_type::s8;
+  }
   CheckFloat32(t, what);
-  return false;
+  return dnnl::memory::data_type::f32;
 }
 
 char* Bytes(const tvm::ffi::TensorView& t) {
@@ -193,12 +197,17 @@ Epilogue Epilogue::Decode(tvm::ffi::ShapeView attrs, size_t begin) {
   e.bf16 = spec.compute == plugins::kComputeBf16;
   e.int8 = spec.compute == plugins::kComputeInt8;
   e.source = spec.source;
+  e.quantized_output = spec.quantized_output;
+  e.output = spec.output;
   // Floats in hexadecimal, exactly: kernels keep them (post-op bounds, the source's scale),
   // and values may differ past the six digits a decimal stream would write.
   std::ostringstream key;
   key << std::hexfloat << (e.bf16 ? "bf16|e" : "e") << e.bias;
   if (e.int8) {
     key << "|i8," << e.source.scale << ',' << e.source.zero << ',' << e.source.is_signed << '|';
+  }
+  if (e.quantized_output) {
+    key << "|o8," << e.output.scale << ',' << e.output.zero << ',' << e.output.is_signed << '|';
   }
   for (const Step& step : e.steps) key << '|' << step.kind << ',' << step.alpha << ',' << step.beta;
   e.key = key.str();
@@ -266,6 +275,10 @@ dnnl::primitive_attr Epilogue::Attributes(const dnnl::memory::desc& dst, bool fl
     }
     attr.set_scales_mask(DNNL_ARG_WEIGHTS, channel_mask);
     if (source.zero != 0) attr.set_zero_points_mask(DNNL_ARG_SRC, 0);
+    if (quantized_output) {  // dst = round(result / scale) + zero, saturated
+      attr.set_scales_mask(DNNL_ARG_DST, 0);
+      if (output.zero != 0) attr.set_zero_points_mask(DNNL_ARG_DST, 0);
+    }
   }
   // Weights that are not a packed constant stay float32, and oneDNN takes no mix of float32
   // and bf16 operands: its bf16 math mode rounds both inside the kernel instead.
@@ -413,6 +426,14 @@ struct BoundArgs {
     void* zero = const_cast<int32_t*>(&kernel.src_zero);
     if (kernel.channel_scales && kernel.src_zero != 0) {
       args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = dnnl::memory(one_int, Engine(), zero);
+    }
+    if (kernel.dst_quantized) {
+      void* scale = const_cast<float*>(&kernel.dst_scale);
+      args[DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST] = dnnl::memory(one_float, Engine(), scale);
+      if (kernel.dst_zero != 0) {
+        void* dst_zero = const_cast<int32_t*>(&kernel.dst_zero);
+        args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] = dnnl::memory(one_int, Engine(), dst_zero);
+      }
     }
     if (kernel.convert_src) {
       convert_args = {{DNNL_ARG_FROM, given_src}, {DNNL_ARG_TO, src}};

@@ -41,10 +41,11 @@ float* Data(const tvm::ffi::TensorView& t);
 void CheckFloat32(const tvm::ffi::TensorView& t, const char* what);
 
 /*!
- * \brief Whether `t`, an activation of a bf16 call, is bfloat16 (written so by the oneDNN call
- *        before it); throws unless it is that or contiguous float32.
+ * \brief The element type of `t`, an activation of a oneDNN call: float32, or bfloat16 or
+ *        8-bit (written so by the oneDNN call before it, or for the one after); throws unless
+ *        it is one of those, contiguous.
  */
-bool IsBf16Activation(const tvm::ffi::TensorView& t, const char* what);
+dnnl::memory::data_type ActivationType(const tvm::ffi::TensorView& t, const char* what);
 
 /*! \brief The first byte of `t`'s data. */
 char* Bytes(const tvm::ffi::TensorView& t);
@@ -68,6 +69,10 @@ struct Kernel {
   //! the primitive subtracts). Kept here: the memory objects point at them.
   float src_scale = 1.0f;
   int32_t src_zero = 0;
+  //! An 8-bit output: the primitive quantizes its float32 result with this scale and zero.
+  bool dst_quantized = false;
+  float dst_scale = 1.0f;
+  int32_t dst_zero = 0;
 };
 
 /*!
@@ -94,6 +99,9 @@ struct Epilogue {
   //! constant weights per output channel (symmetric int8), sums scaled back to float32.
   bool int8 = false;
   plugins::SourceQuantization source;
+  //! int8 only: the output is written as 8-bit on this grid (its readers' source).
+  bool quantized_output = false;
+  plugins::SourceQuantization output;
 
   /*! \brief Decode `attrs[begin:]`; an empty range is no epilogue. */
   static Epilogue Decode(tvm::ffi::ShapeView attrs, size_t begin);
@@ -266,7 +274,10 @@ Kernel KernelOf(const typename Primitive::primitive_desc& pd, const Epilogue& ep
                 {},
                 epilogue.int8,
                 epilogue.source.scale,
-                epilogue.source.zero};
+                epilogue.source.zero,
+                epilogue.quantized_output,
+                epilogue.output.scale,
+                epilogue.output.zero};
 }
 
 }  // namespace dnnl_plugin

@@ -164,19 +164,19 @@ RowWindow WindowOf(const Conv& c, int64_t r0, int64_t r1) {
 
 // The kernel of a tile of `rows` output rows and `channels` output channels (all of them, or a
 // channel tile, which writes a dense [rows, out_w, channels] buffer of its own).
-// A bf16 kernel with packed weights reads both operands as bf16: its source rounded per tile,
-// or already rounded (`rounded_src`: by the caller, or written as bf16 by the call before); it
-// writes bf16 with `bf16_out`.
+// A bf16 or int8 kernel with packed weights reads its source as bf16 or 8-bit: converted per
+// tile, or already (`rounded_src`: by the caller, or written so by the call before); it
+// writes `out_type` (float32, or bf16 or 8-bit for the call after).
 std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int64_t rows,
                                          int64_t channels, const Epilogue& epilogue,
-                                         bool rounded_src, bool bf16_out) {
+                                         bool rounded_src, memory::data_type out_type) {
   std::ostringstream key;
   key << "conv|" << c.in_w << '|' << c.in_c << '|' << c.out_w << '|' << c.out_c << '|' << c.kernel_h
       << '|' << c.kernel_w << '|' << c.stride_h << '|' << c.stride_w << '|' << c.pad_left << '|'
       << c.pad_right << '|' << c.dilation_h << '|' << c.dilation_w << '|' << c.groups << '|'
       << w.count << '|' << w.pad_top << '|' << w.pad_bottom << '|' << rows << '|' << channels << '|'
-      << (c.weight_hash != 0 ? 'p' : 'u') << '|' << c.sideways << '|' << rounded_src << bf16_out
-      << '|' << epilogue.key;
+      << (c.weight_hash != 0 ? 'p' : 'u') << '|' << c.sideways << '|' << rounded_src
+      << static_cast<int>(out_type) << '|' << epilogue.key;
   return CachedKernel(key.str(), [&] {
     // One image's rows, dense NHWC: the image stride is that of the tile itself. A sideways
     // tile is one row of `rows` pixels (the same bytes).
@@ -191,8 +191,7 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
     const memory::desc given_src(src_dims, memory::data_type::f32, src_strides);
     const memory::desc src(src_dims, src_type, src_strides);
     memory::desc dst(
-        {1, channels, out_rows, out_cols},
-        bf16_out ? memory::data_type::bf16 : memory::data_type::f32,
+        {1, channels, out_rows, out_cols}, out_type,
         memory::dims{out_rows * out_cols * channels, 1, out_cols * channels, channels});
     memory::desc plain = PlainWeights(c, channels == c.out_c ? 0 : channels);
     memory::desc weights =
@@ -267,13 +266,27 @@ struct ConvPlan {
   Epilogue epilogue;
   // bf16 and int8 channel tiles: each reads the whole image, so it is converted once for all.
   bool round_source = false;
-  // The operands' element types: bf16 where the call before wrote bf16, or the call after
-  // reads it (the compiler decides, passes/library_precision.py).
-  bool bf16_in = false, bf16_out = false;
+  // The operands' element types: bf16 or 8-bit where the call before wrote it so, or the
+  // call after reads it (the compiler decides: passes/library_precision.py and
+  // quantized_library_calls.py).
+  memory::data_type in_type = memory::data_type::f32, out_type = memory::data_type::f32;
 
   bool ChannelTiled() const { return tiles.size() > 0 && tiles[0].channels != conv.out_c; }
 
-  static ConvPlan Make(const Conv& c, const Epilogue& epilogue, bool bf16_in, bool bf16_out) {
+  static ConvPlan Make(const Conv& c, const Epilogue& epilogue, memory::data_type in_type,
+                       memory::data_type out_type) {
+    const auto f32 = memory::data_type::f32, bf16 = memory::data_type::bf16;
+    const bool bf16_in = in_type == bf16, bf16_out = out_type == bf16;
+    const bool int8_in = in_type != f32 && !bf16_in, int8_out = out_type != f32 && !bf16_out;
+    if (int8_in && (!epilogue.int8 || in_type != epilogue.SourceType())) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: 8-bit data needs an int8 call "
+                                  "quantizing its source to the same type";
+    }
+    if (int8_out && (!epilogue.quantized_output || epilogue.ResidualIndex() >= 0 ||
+                     (out_type == memory::data_type::s8) != epilogue.output.is_signed)) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: an 8-bit output needs an int8 call "
+                                  "with the output's grid and no residual add";
+    }
     if (epilogue.softmax) {
       TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: a softmax epilogue is for matmuls only";
     }
@@ -288,12 +301,12 @@ struct ConvPlan {
       TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: a residual add writes float32";
     }
     ConvPlan plan{c, {}, {}, epilogue};
-    plan.bf16_in = bf16_in;
-    plan.bf16_out = bf16_out;
+    plan.in_type = in_type;
+    plan.out_type = out_type;
     const int64_t width = ChannelTileWidth(c);
     const int64_t channel_tiles = CeilDiv(c.out_c, width);
-    plan.round_source =
-        (epilogue.bf16 || epilogue.int8) && c.weight_hash != 0 && channel_tiles > 1 && !bf16_in;
+    plan.round_source = (epilogue.bf16 || epilogue.int8) && c.weight_hash != 0 &&
+                        channel_tiles > 1 && in_type == f32;
     const int64_t row_tiles = channel_tiles > 1 ? 1 : TilesPerImage(c);
     for (int64_t i = 0; i < row_tiles * channel_tiles; ++i) {
       const int64_t r0 = FirstRow(c, i % row_tiles, row_tiles);
@@ -305,7 +318,7 @@ struct ConvPlan {
         TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: output rows see only padding";
       }
       tile.kernel = TileKernel(c, tile.window, r1 - r0, channels, epilogue,
-                               plan.round_source || bf16_in, bf16_out);
+                               plan.round_source || in_type != f32, out_type);
       if (c.weight_hash != 0) {
         const memory::desc& layout = tile.kernel->weights;
         auto known = std::find_if(plan.packs.begin(), plan.packs.end(), [&](const Pack& p) {
@@ -326,9 +339,9 @@ struct ConvPlan {
 
 void Run(const TensorView& data, const TensorView& weight, const float* bias, const float* residual,
          const Shape& attrs, const TensorView& out) {
-  const bool bf16_in = IsBf16Activation(data, "conv data");
+  const memory::data_type in_type = ActivationType(data, "conv data");
   CheckFloat32(weight, "conv weight");
-  const bool bf16_out = IsBf16Activation(out, "conv output");
+  const memory::data_type out_type = ActivationType(out, "conv output");
   if (out.numel() == 0) return;
   if (data.numel() == 0 || weight.numel() == 0) {
     TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: empty input or weight";
@@ -339,11 +352,11 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   AppendShape(weight, &key);
   AppendShape(out, &key);
   key.insert(key.end(), attrs.begin(), attrs.end());
-  key.push_back(bf16_in);
-  key.push_back(bf16_out);
+  key.push_back(static_cast<int64_t>(in_type));
+  key.push_back(static_cast<int64_t>(out_type));
   const auto plan = plans.Get(key, [&] {
     return ConvPlan::Make(AsColumn(Conv::From(data, weight, out, attrs)),
-                          Epilogue::Decode(attrs, 10), bf16_in, bf16_out);
+                          Epilogue::Decode(attrs, 10), in_type, out_type);
   });
   const Conv& c = plan->conv;
   const float* w = Data(weight);
@@ -359,7 +372,7 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   const float* x = Data(data);
   // Output elements are bf16 or float32: addressed in bytes.
   char* y = Bytes(out);
-  const int64_t y_size = bf16_out ? 2 : 4;
+  const int64_t y_size = static_cast<int64_t>(memory::data_type_size(out_type));
   // The caller's thread holds the converted source while the pool's threads read it (through
   // `x_converted`: inside the tasks, `converted` would name each pool thread's own).
   thread_local std::vector<char> converted;
@@ -367,7 +380,8 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
     converted.resize(static_cast<size_t>(data.numel()) * 2);  // bf16 (2 bytes) or 8-bit
     ConvertSource(x, converted.data(), data.numel(), plan->epilogue);
   }
-  const void* x_converted = bf16_in ? static_cast<const void*>(Bytes(data)) : converted.data();
+  const bool converted_in = in_type != memory::data_type::f32;
+  const void* x_converted = converted_in ? static_cast<const void*>(Bytes(data)) : converted.data();
   plugins::ParallelFor(c.batch * tiles_per_image, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / tiles_per_image;
