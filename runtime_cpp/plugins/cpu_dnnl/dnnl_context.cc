@@ -165,9 +165,11 @@ void* Scratchpad(size_t bytes) {
 }  // namespace
 
 std::string PackKey(int64_t content_hash, int64_t offset, const dnnl::memory::desc& plain,
-                    const dnnl::memory::desc& packed) {
-  return std::to_string(content_hash) + "@" + std::to_string(offset) + "|" + DescKey(plain) + "|" +
-         DescKey(packed);
+                    const dnnl::memory::desc& packed, const Epilogue& epilogue) {
+  std::ostringstream key;
+  key << content_hash << '@' << offset << '|' << DescKey(plain) << '|' << DescKey(packed);
+  if (epilogue.int8) key << "|i8," << std::hexfloat << epilogue.source.scale;  // exactly
+  return key.str();
 }
 
 std::shared_ptr<const void> PackedWeights(const std::string& key, const dnnl::memory::desc& plain,
@@ -346,11 +348,8 @@ std::shared_ptr<const void> PackWeights(const Epilogue& epilogue, const std::str
     if (channel_mask & (1 << d)) channels *= plain.get_dims()[d];
   }
   const size_t offset = QuantizedScalesOffset(packed);
-  // The applied scales include the source's, exactly: the same weights may meet other sources.
-  std::ostringstream scaled_key;
-  scaled_key << key << "|i8," << std::hexfloat << epilogue.source.scale;
   const size_t bytes = offset + static_cast<size_t>(channels) * sizeof(float);
-  return cache.Get(scaled_key.str(), bytes, [&](void* out) {
+  return cache.Get(key, bytes, [&](void* out) {
     const std::vector<float> maxima =
         ChannelMaxima(plain, static_cast<const float*>(weights), channel_mask);
     std::vector<float> scales(maxima.size());

@@ -138,11 +138,12 @@ std::shared_ptr<const Kernel> CachedKernel(const std::string& key,
 
 /*!
  * \brief The key of a constant's packed weights: the compiler's content hash of the constant,
- *        the element `offset` of this part of it and the packed layout. Made once per call
- *        plan, not per call.
+ *        the element `offset` of this part of it and the packed layout; for `epilogue`'s int8
+ *        kernels also the source's scale, which the pack's applied scales include (the same
+ *        weights may meet other sources). Made once per call plan, not per call.
  */
 std::string PackKey(int64_t content_hash, int64_t offset, const dnnl::memory::desc& plain,
-                    const dnnl::memory::desc& packed);
+                    const dnnl::memory::desc& packed, const Epilogue& epilogue);
 
 /*!
  * \brief `weights` (laid out as `plain`) reordered into `packed` (the layout the kernel

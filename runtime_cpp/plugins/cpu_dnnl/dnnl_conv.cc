@@ -326,7 +326,8 @@ struct ConvPlan {
         });
         if (known == plan.packs.end()) {
           const memory::desc plain = PlainWeights(c, channels == c.out_c ? 0 : channels);
-          plan.packs.push_back({PackKey(c.weight_hash, c0, plain, layout), c0, plain, layout});
+          plan.packs.push_back(
+              {PackKey(c.weight_hash, c0, plain, layout, epilogue), c0, plain, layout});
           known = std::prev(plan.packs.end());
         }
         tile.pack = static_cast<int>(known - plan.packs.begin());

@@ -130,10 +130,10 @@ struct Matmul2dPlan {
       column.last = TileKernel(last_rows, k, cols, n, ldc, packed, epilogue, rounded);
       if (packed) {
         column.plain = memory::desc({k, cols}, memory::data_type::f32, memory::dims{n, 1});
-        column.pack_key = PackKey(b_hash, c0, column.plain, column.full->weights);
+        column.pack_key = PackKey(b_hash, c0, column.plain, column.full->weights, epilogue);
         column.last_packed = column.last->weights == column.full->weights;
         if (!column.last_packed && epilogue.int8) {  // int8 weights exist only packed
-          column.last_pack_key = PackKey(b_hash, c0, column.plain, column.last->weights);
+          column.last_pack_key = PackKey(b_hash, c0, column.plain, column.last->weights, epilogue);
         } else if (!column.last_packed) {  // a layout of its own: read the weights as stored
           column.last = TileKernel(last_rows, k, cols, n, ldc, /*packed=*/false, epilogue);
         }
