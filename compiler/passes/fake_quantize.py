@@ -24,6 +24,7 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from ..ir.constants import scalar_constant
 from ..ir.rewrite import rewrite_and_prune
 
 _QUANTIZE = tvm.ir.Op.get("relax.quantize")
@@ -71,8 +72,8 @@ def _grid(quantize: relax.Call, dequantize: relax.Call) -> tuple[float, float, f
         return None
     if not isinstance(x.ty, relax.TensorType) or x.ty.dtype != "float32":
         return None
-    q_scale, q_zero = _scalar(quantize.args[1]), _scalar(quantize.args[2])
-    d_scale, d_zero = _scalar(dequantize.args[1]), _scalar(dequantize.args[2])
+    q_scale, q_zero = scalar_constant(quantize.args[1]), scalar_constant(quantize.args[2])
+    d_scale, d_zero = scalar_constant(dequantize.args[1]), scalar_constant(dequantize.args[2])
     if None in (q_scale, q_zero, d_scale, d_zero) or (q_scale, q_zero) != (d_scale, d_zero):
         return None
     assert q_scale is not None and q_zero is not None
@@ -80,11 +81,3 @@ def _grid(quantize: relax.Call, dequantize: relax.Call) -> tuple[float, float, f
         return None
     info = np.iinfo(dtype)
     return q_scale, float(info.min) - q_zero, float(info.max) - q_zero
-
-
-def _scalar(expr: relax.Expr) -> float | None:
-    """The value of a constant with one element, else None."""
-    if not isinstance(expr, tvm.ir.GenericConst):
-        return None
-    values = expr.value.numpy()
-    return float(values.reshape(-1)[0]) if values.size == 1 else None

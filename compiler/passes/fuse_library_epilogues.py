@@ -30,6 +30,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from ..ir.constants import scalar_constant
 from ..libraries import onednn
 from ..provenance.node_sources import TAGS_ATTR
 
@@ -154,10 +155,10 @@ def _extend(chain: _Chain, value: Any) -> bool:
     if value.op.same_as(_RELU):
         return _add_clip(chain, 0.0, math.inf)
     if value.op.same_as(_CLIP):
-        bounds = [_scalar(a) for a in args[1:3]]
+        bounds = [scalar_constant(a) for a in args[1:3]]
         return None not in bounds and _add_clip(chain, *bounds)  # type: ignore[arg-type]
     if value.op.same_as(_MAXIMUM) or value.op.same_as(_MINIMUM):
-        bound = _scalar(args[1])
+        bound = scalar_constant(args[1])
         if bound is None:
             return False
         if value.op.same_as(_MAXIMUM):
@@ -194,15 +195,6 @@ def _add_clip(chain: _Chain, low: float, high: float) -> bool:
         return True
     chain.steps.append((_CLIP_KIND, low, high))
     return True
-
-
-def _scalar(expr: Any) -> float | None:
-    """The value of a one-element tensor constant or a number (a clip bound), else None."""
-    if isinstance(expr, tvm.ir.GenericConst):
-        data = expr.value.numpy()
-        return float(data.reshape(-1)[0]) if data.size == 1 else None
-    value = getattr(expr, "value", None)
-    return float(value) if isinstance(value, int | float) else None
 
 
 def _channel_constant(expr: Any, call: relax.Call) -> np.ndarray | None:

@@ -30,6 +30,7 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from ..ir.constants import scalar_constant
 from ..ir.rewrite import rewrite_and_prune, rewrite_functions
 from ..libraries import onednn
 from ..libraries.onednn_calls import LibraryCall, library_call
@@ -159,8 +160,8 @@ class _Rewriter(PyExprMutator):
             chain.append(value)
             expr = value.args[0]
         multiply, minimum, maximum, _, divide = chain
-        scales = [_scalar(multiply.args[1]), _scalar(divide.args[1])]
-        low, high = _scalar(maximum.args[1]), _scalar(minimum.args[1])
+        scales = [scalar_constant(multiply.args[1]), scalar_constant(divide.args[1])]
+        low, high = scalar_constant(maximum.args[1]), scalar_constant(minimum.args[1])
         if low is None or high is None or scales[0] is None or scales[0] != scales[1]:
             return None
         if high - low != 255:
@@ -175,14 +176,6 @@ class _Rewriter(PyExprMutator):
             zero = -128 - int(low)
             return (y, scales[0], zero, True) if -128 <= zero <= 127 else None
         return y, scales[0], zero, False
-
-
-def _scalar(expr: relax.Expr) -> float | None:
-    """The value of a float32 constant with one element, else None."""
-    if not isinstance(expr, tvm.ir.GenericConst):
-        return None
-    values = expr.value.numpy()
-    return float(values.reshape(-1)[0]) if values.size == 1 else None
 
 
 def _on_int8_grid(weights: relax.Expr) -> bool:
