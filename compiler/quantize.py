@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ember.errors import InputError, ModelError
-from ember.feeds import check_feed
+from ember.feeds import check_feed, read_npz
 
 from .frontend.loader import load_model
 from .frontend.signature import TensorSignature, graph_inputs
@@ -53,13 +53,7 @@ def calibration_samples(specs: list[TensorSignature], path: Path) -> list[dict[s
     Per input, an array of the input's shape (one sample) or with one more leading dimension
     (a stack of samples); every input the same number of samples.
     """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as err:
-        raise InputError(f"cannot read calibration data '{path}': {err}") from None
-    if len(specs) == 1 and list(arrays) == ["arr_0"]:
-        arrays = {specs[0].name: arrays["arr_0"]}
+    arrays = read_npz(specs, path, f"calibration data '{path}'")
     ranks = {spec.name: len(spec.shape) for spec in specs}
     # One more dimension than the input: samples stacked on a new first axis.
     stacks = {

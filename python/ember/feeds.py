@@ -49,11 +49,19 @@ def read_inputs(
         rng = np.random.default_rng(seed)
         shapes = shapes or {}
         return {i.name: random_input(i, rng, shapes.get(i.name)) for i in specs}
+    return read_npz(specs, path, f"inputs from '{path}'")
+
+
+def read_npz(specs: Sequence[Spec], path: Path, described: str) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file by name; one unnamed array (`arr_0`) is a one-input model's.
+
+    `described` names the file in the one-line error when it cannot be read.
+    """
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError) as err:
-        raise InputError(f"cannot read inputs from '{path}': {err}") from None
+        raise InputError(f"cannot read {described}: {err}") from None
     if len(specs) == 1 and list(arrays) == ["arr_0"]:
         return {specs[0].name: arrays["arr_0"]}
     return arrays
