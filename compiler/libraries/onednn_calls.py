@@ -1,4 +1,4 @@
-"""Reading the oneDNN matmul and convolution calls the dispatch pass writes, in Relax.
+"""Reading (and retyping) the oneDNN matmul and convolution calls the dispatch pass writes.
 
 Their attributes are the function's leading ones (`onednn.LEADING_ATTRS`), then the fused
 epilogue [has_bias, count, (kind, alpha, beta) x count], then optionally a compute type and
@@ -7,10 +7,13 @@ its values (runtime_cpp/plugins/common/epilogue.h).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import tvm
 from tvm import relax
+from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from . import onednn
 
@@ -56,3 +59,65 @@ def library_call(expr: relax.Expr) -> LibraryCall | None:
         return None
     *tensors, attrs = list(expr.args[1].fields)
     return LibraryCall(name, tensors, [int(v) for v in attrs.values])
+
+
+#: The convolution calls; the residual variant writes float32 (its add reads the output's type).
+CONVS = (onednn.CONV_NHWC, onednn.CONV_NHWC_EPILOGUE, onednn.CONV_NHWC_RESIDUAL)
+
+
+def sole_source_producers(
+    func: Any, reads: Callable[[LibraryCall], bool], produces: Callable[[LibraryCall], bool]
+) -> list[tuple[relax.Call, list[LibraryCall]]]:
+    """Convolutions whose output only other convolutions read, as their source.
+
+    Returned as (the producing call, its readers). A reader is a convolution `reads` accepts;
+    a producer is a convolution without a residual add that `produces` accepts, whose output
+    nothing else uses (another operand, another op, the function's result). Such an output
+    can be written in the type its readers compute in (bf16, 8-bit) and read as it is.
+    """
+    if not isinstance(func, relax.Function) or not isinstance(func.body, relax.SeqExpr):
+        return []
+    bindings = [b for block in func.body.blocks for b in block.bindings]
+    other_uses: set[Any] = set(relax.analysis.free_vars(func.body.body))
+    readers: dict[Any, list[LibraryCall]] = {}
+    for binding in bindings:
+        call = library_call(binding.value)
+        if call is None or call.name not in CONVS or not reads(call):
+            other_uses.update(relax.analysis.free_vars(binding.value))
+            continue
+        source, *rest = call.tensors
+        readers.setdefault(source, []).append(call)
+        for tensor in rest:
+            other_uses.update(relax.analysis.free_vars(tensor))
+    producers = []
+    for binding in bindings:
+        call = library_call(binding.value)
+        if binding.var not in readers or binding.var in other_uses or call is None:
+            continue
+        if call.name in CONVS[:2] and produces(call):
+            producers.append((binding.value, readers[binding.var]))
+    return producers
+
+
+@mutator
+class RetypedOutputs(PyExprMutator):
+    """Give each call in `outputs` its new output dtype, and append attributes to its own.
+
+    The readers' types follow the new output type.
+    """
+
+    def __init__(self, mod: tvm.IRModule, outputs: list[tuple[relax.Call, str, list[int]]]) -> None:
+        super().__init__(mod)
+        self.outputs = outputs
+
+    def visit_call_(self, call: relax.Call) -> relax.Expr:
+        """`call`, retyped where `outputs` names it."""
+        visited = super().visit_call_(call)
+        found = next(((d, a) for c, d, a in self.outputs if call.same_as(c)), None)
+        parts = library_call(visited) if found is not None else None
+        if parts is None or found is None:
+            return visited
+        dtype, appended = found
+        shape = relax.ShapeExpr([*parts.values, *appended])
+        ty = relax.TensorType(call.ty.shape, dtype)
+        return relax.op.call_dps_packed(parts.name, [*parts.tensors, shape], ty)

@@ -25,9 +25,12 @@ from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from ..ir.rewrite import rewrite_functions
 from ..libraries import onednn
-from ..libraries.onednn_calls import library_call
-
-_CALL_PACKED = tvm.ir.Op.get("relax.call_dps_packed")
+from ..libraries.onednn_calls import (
+    LibraryCall,
+    RetypedOutputs,
+    library_call,
+    sole_source_producers,
+)
 
 
 def library_precision(precision: str) -> tvm.transform.Pass:
@@ -39,79 +42,27 @@ def library_precision(precision: str) -> tvm.transform.Pass:
         if compute == onednn.COMPUTE_TYPES["fp32"]:
             return mod
         mod = rewrite_functions(mod, _Rewriter(mod, compute))
-        producers = [call for f in mod.functions.values() for call in _bf16_producers(f)]
-        return rewrite_functions(mod, _Bf16Outputs(mod, producers)) if producers else mod
+        outputs: list[tuple[relax.Call, str, list[int]]] = [
+            (call, "bfloat16", []) for f in mod.functions.values() for call in _bf16_producers(f)
+        ]
+        return rewrite_functions(mod, RetypedOutputs(mod, outputs)) if outputs else mod
 
     return apply
-
-
-_CONVS = (onednn.CONV_NHWC, onednn.CONV_NHWC_EPILOGUE)
-#: The weights' content hash: the last of a convolution's leading attributes.
-_CONV_HASH = onednn.LEADING_ATTRS[onednn.CONV_NHWC] - 1
-
-
-def _conv_fields(value: Any) -> list[Any] | None:
-    """The operands of a oneDNN convolution call, or None for any other value."""
-    if not (isinstance(value, relax.Call) and value.op.same_as(_CALL_PACKED)):
-        return None
-    if str(value.args[0].global_symbol) not in (*_CONVS, onednn.CONV_NHWC_RESIDUAL):
-        return None
-    return list(value.args[1].fields)
-
-
-def _is_int8(call: relax.Call) -> bool:
-    """Whether a oneDNN call computes in int8 (`quantized_library_calls` made it so)."""
-    parts = library_call(call)
-    return parts is not None and parts.compute_type == onednn.COMPUTE_TYPES["int8"]
 
 
 def _bf16_producers(func: Any) -> list[relax.Call]:
     """Convolutions (no residual) whose output only feeds other bf16 convolutions' data.
 
     Such an output is written as bf16 and read as it is: no float32 round trip through memory
-    and no rounding before the next kernel (activations stay bf16 between convolutions).
+    and no rounding before the next kernel (activations stay bf16 between convolutions). The
+    readers have constant weights (hashed) and compute in bf16, not int8.
     """
-    if not isinstance(func, relax.Function) or not isinstance(func.body, relax.SeqExpr):
-        return []
-    bindings = [b for block in func.body.blocks for b in block.bindings]
-    other_uses: set[Any] = set(relax.analysis.free_vars(func.body.body))
-    data_uses: set[Any] = set()
-    for binding in bindings:
-        fields = _conv_fields(binding.value)
-        packed = fields is not None and int(fields[-1].values[_CONV_HASH]) != 0
-        if fields is None or not packed or _is_int8(binding.value):
-            other_uses.update(relax.analysis.free_vars(binding.value))
-            continue
-        data_uses.add(fields[0])
-        for field in fields[1:]:
-            other_uses.update(relax.analysis.free_vars(field))
-    return [
-        binding.value
-        for binding in bindings
-        if binding.var in data_uses
-        and binding.var not in other_uses
-        and isinstance(binding.value, relax.Call)
-        and _conv_fields(binding.value) is not None
-        and str(binding.value.args[0].global_symbol) in _CONVS
-    ]
 
+    def reads(call: LibraryCall) -> bool:
+        hashed = call.values[call.leading - 1] != 0
+        return hashed and call.compute_type != onednn.COMPUTE_TYPES["int8"]
 
-@mutator
-class _Bf16Outputs(PyExprMutator):
-    """Give the calls in `producers` a bf16 output (their readers' types follow)."""
-
-    def __init__(self, mod: tvm.IRModule, producers: list[relax.Call]) -> None:
-        super().__init__(mod)
-        self.producers = producers
-
-    def visit_call_(self, call: relax.Call) -> relax.Expr:
-        visited = super().visit_call_(call)
-        if not any(call.same_as(p) for p in self.producers):
-            return visited
-        ty = call.ty
-        return relax.op.call_dps_packed(
-            visited.args[0], list(visited.args[1].fields), relax.TensorType(ty.shape, "bfloat16")
-        )
+    return [call for call, _ in sole_source_producers(func, reads, lambda _: True)]
 
 
 @mutator

@@ -33,7 +33,12 @@ from tvm.relax.expr_functor import PyExprMutator, mutator
 from ..ir.constants import scalar_constant
 from ..ir.rewrite import rewrite_and_prune, rewrite_functions
 from ..libraries import onednn
-from ..libraries.onednn_calls import LibraryCall, library_call
+from ..libraries.onednn_calls import (
+    LibraryCall,
+    RetypedOutputs,
+    library_call,
+    sole_source_producers,
+)
 
 _DIVIDE = tvm.ir.Op.get("relax.divide")
 _ROUND = tvm.ir.Op.get("relax.round")
@@ -49,75 +54,41 @@ _GRID_TOLERANCE = 1e-3
 def quantized_library_calls(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
     """Make each oneDNN call of quantized source and weights an int8 call (see the docstring)."""
     mod = rewrite_and_prune(mod, _Rewriter(mod))
-    producers = [p for func in mod.functions.values() for p in _eight_bit_producers(func)]
-    return rewrite_functions(mod, _EightBitOutputs(mod, producers)) if producers else mod
+    outputs = [o for func in mod.functions.values() for o in _eight_bit_outputs(func)]
+    return rewrite_functions(mod, RetypedOutputs(mod, outputs)) if outputs else mod
 
 
-_CONVS = (onednn.CONV_NHWC, onednn.CONV_NHWC_EPILOGUE, onednn.CONV_NHWC_RESIDUAL)
 _INT8 = onednn.COMPUTE_TYPES["int8"]
 
 
-def _int8_conv(value: Any) -> LibraryCall | None:
-    """`value` taken apart if it is an int8 oneDNN convolution, else None."""
-    call = library_call(value)
-    if call is None or call.name not in _CONVS or call.compute_type != _INT8:
-        return None
-    return call
+def _source_grid_attrs(call: LibraryCall) -> tuple[int, ...]:
+    """An int8 call's source grid as its attributes hold it: [scale bits, zero, is_signed]."""
+    end = call.epilogue_end
+    return tuple(call.values[end + 1 : end + 4])
 
 
-def _eight_bit_producers(func: Any) -> list[tuple[relax.Call, list[int]]]:
+def _eight_bit_outputs(func: Any) -> list[tuple[relax.Call, str, list[int]]]:
     """int8 convolutions whose output only int8 convolutions read as their source, on one grid.
 
-    Returned as (call, that grid's attributes [scale bits, zero, is_signed]); convolutions
-    with a residual add are left out (they write float32). Such an output is written as 8-bit
-    by the convolution itself (oneDNN quantizes its float32 result) and read as it is: no
-    float32 round trip through memory, no quantizing per tile.
+    Returned as (call, uint8 or int8, that grid's attributes [scale bits, zero, is_signed]);
+    convolutions with a residual add are left out (they write float32). Such an output is
+    written as 8-bit by the convolution itself (oneDNN quantizes its float32 result) and read
+    as it is: no float32 round trip through memory, no quantizing per tile.
     """
-    if not isinstance(func, relax.Function) or not isinstance(func.body, relax.SeqExpr):
-        return []
-    bindings = [b for block in func.body.blocks for b in block.bindings]
-    other_uses: set[Any] = set(relax.analysis.free_vars(func.body.body))
-    grids: dict[Any, set[tuple[int, ...]]] = {}
-    for binding in bindings:
-        call = _int8_conv(binding.value)
-        if call is None:
-            other_uses.update(relax.analysis.free_vars(binding.value))
-            continue
-        source, *rest = call.tensors
-        end = call.epilogue_end
-        grids.setdefault(source, set()).add(tuple(call.values[end + 1 : end + 4]))
-        for tensor in rest:
-            other_uses.update(relax.analysis.free_vars(tensor))
-    producers = []
-    for binding in bindings:
-        call = _int8_conv(binding.value)
-        if call is None or call.name == onednn.CONV_NHWC_RESIDUAL or binding.var in other_uses:
-            continue
-        if len(call.values) != call.epilogue_end + 4:  # an 8-bit output already
-            continue
-        readers = grids.get(binding.var, set())
-        if len(readers) == 1:
-            producers.append((binding.value, list(next(iter(readers)))))
-    return producers
 
+    def int8(call: LibraryCall) -> bool:
+        return call.compute_type == _INT8
 
-@mutator
-class _EightBitOutputs(PyExprMutator):
-    """Give the calls in `producers` an 8-bit output on their grid (readers' types follow)."""
+    def float_output(call: LibraryCall) -> bool:  # not given an 8-bit output already
+        return int8(call) and len(call.values) == call.epilogue_end + 4
 
-    def __init__(self, mod: tvm.IRModule, producers: list[tuple[relax.Call, list[int]]]) -> None:
-        super().__init__(mod)
-        self.producers = producers
-
-    def visit_call_(self, call: relax.Call) -> relax.Expr:
-        visited = super().visit_call_(call)
-        grid = next((g for p, g in self.producers if call.same_as(p)), None)
-        parts = library_call(visited) if grid is not None else None
-        if parts is None or grid is None:
-            return visited
-        ty = relax.TensorType(call.ty.shape, "int8" if grid[2] else "uint8")
-        shape = relax.ShapeExpr([*parts.values, *grid])
-        return relax.op.call_dps_packed(parts.name, [*parts.tensors, shape], ty)
+    outputs = []
+    for call, readers in sole_source_producers(func, int8, float_output):
+        grids = {_source_grid_attrs(reader) for reader in readers}
+        if len(grids) == 1:
+            grid = list(grids.pop())
+            outputs.append((call, "int8" if grid[2] else "uint8", grid))
+    return outputs
 
 
 @mutator
