@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 import tvm
+import tvm_ffi
 from tvm import relax
 
-import tvm_ffi
 from ember.errors import OptionError
 
 from ..libraries import onednn

@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import tvm
+import tvm_ffi
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
-
-import tvm_ffi
 
 from ..ir.rewrite import rewrite_and_prune
 
