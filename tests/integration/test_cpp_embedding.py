@@ -10,6 +10,8 @@ import numpy as np
 import onnx
 import pytest
 
+from ember.compiler.api import compile_model
+from ember.compiler.examples.reference import ort_session
 from tests.conftest import assert_close_to_ort, random_feed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,6 +34,14 @@ def cmake_build(source: Path, build: Path, *defines: str) -> None:
 
 
 @pytest.fixture(scope="module")
+def example_programs(tmp_path_factory) -> Path:
+    """examples/cpp built once against the installed CMake package."""
+    build = tmp_path_factory.mktemp("examples_cpp")
+    cmake_build(REPO / "examples" / "cpp", build)
+    return build
+
+
+@pytest.fixture(scope="module")
 def two_input_model(compile_example):
     """Two inputs with a shared symbolic batch, two outputs: exercises order and symbols."""
     from onnx import TensorProto, helper
@@ -51,9 +61,10 @@ def two_input_model(compile_example):
     return compile_example("cpp_two", proto)
 
 
-def test_example_program_matches_onnxruntime(compile_example, two_input_model, tmp_path):
-    cmake_build(REPO / "examples" / "cpp", tmp_path / "build")
-    program = tmp_path / "build" / "ember_run"
+def test_example_program_matches_onnxruntime(
+    compile_example, two_input_model, example_programs, tmp_path
+):
+    program = example_programs / "ember_run"
     for source, artifact in (compile_example("cnn"), two_input_model):
         feed = random_feed(onnx.load(source), seed=7, batch=3)
         paths = []
@@ -68,18 +79,53 @@ def test_example_program_matches_onnxruntime(compile_example, two_input_model, t
         assert_close_to_ort(source, feed, outputs)
 
 
-def test_example_program_reports_errors(compile_example, tmp_path):
-    cmake_build(REPO / "examples" / "cpp", tmp_path / "build")
+def test_example_program_reports_errors(compile_example, example_programs, tmp_path):
     _, artifact = compile_example("cnn")
     np.save(tmp_path / "wrong.npy", np.zeros((1, 3, 31, 32), np.float32))
     proc = subprocess.run(
-        [tmp_path / "build" / "ember_run", artifact, tmp_path, tmp_path / "wrong.npy"],
+        [example_programs / "ember_run", artifact, tmp_path, tmp_path / "wrong.npy"],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: input 'input'")
     assert proc.stderr.count("\n") == 1
+
+
+def test_generation_program_gives_onnxruntimes_tokens(example_programs, tmp_path):
+    """examples/cpp/generate.cc: prefill of 16 tokens with empty caches, then 31 decode steps
+    feeding the returned caches back; the 32 greedy tokens are those of the same loop run by
+    ONNX Runtime on the ONNX decoder."""
+    from ember.compiler.examples.decoder_model import DecoderShape, kv_decoder
+
+    shape = DecoderShape()
+    source = tmp_path / "decoder.onnx"
+    onnx.save(kv_decoder(shape), source)
+    artifact = compile_model(source, "x86", tmp_path / "decoder.so")
+    prompt = np.random.default_rng(3).integers(0, shape.vocab, (1, 16)).astype(np.int64)
+
+    reference = ort_session(str(source))
+    empty = np.zeros((shape.layers, 1, shape.kv_heads, 0, shape.head_dim), np.float32)
+    feed = {"input_ids": prompt, "past_k": empty, "past_v": empty}
+    want = []
+    for _ in range(32):
+        logits, past_k, past_v = reference.run(None, feed)
+        want.append(int(logits[0, -1].argmax()))
+        feed = {"input_ids": np.array([want[-1:]], np.int64), "past_k": past_k, "past_v": past_v}
+
+    proc = sh(example_programs / "ember_generate", artifact, "32", *prompt[0].tolist())
+    assert [int(t) for t in proc.stdout.split()] == want
+
+
+def test_generation_program_names_a_bad_argument(example_programs, tmp_path):
+    # Arguments are read before the model is loaded: no artifact is needed to be told.
+    proc = subprocess.run(
+        [example_programs / "ember_generate", tmp_path / "d.so", "many", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr == "error: TOKENS 'many' is not a whole number\n"
 
 
 def test_cpp_thread_safety_and_c_abi(compile_example, tmp_path):
