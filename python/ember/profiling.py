@@ -15,7 +15,9 @@ import numpy as np
 
 from ._env import TVM_NUM_THREADS
 from ._plugins import load_plugins
-from .runtime import read_manifest
+from .errors import InputError
+from .feeds import read_inputs
+from .runtime import manifest_inputs, read_manifest
 
 # VM bookkeeping calls that are not kernels.
 _BUILTIN_PREFIXES = ("vm.builtin.", "vm.", "relax.")
@@ -56,27 +58,31 @@ def _prepare(threads: int, plugins: list[str], artifact: str) -> None:
     load_plugins(plugins, artifact)
 
 
-def _inputs(manifest: dict[str, Any]) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    arrays = []
-    for spec in manifest["inputs"]:
-        shape = [d if isinstance(d, int) else 1 for d in spec["shape"]]
-        dtype = np.dtype(spec["dtype"])
-        data = rng.standard_normal(shape) if dtype.kind == "f" else np.zeros(shape)
-        arrays.append(data.astype(dtype))
-    return arrays
+def profile(
+    path: str | os.PathLike[str],
+    runs: int = 10,
+    threads: int = 2,
+    feed: dict[str, np.ndarray] | None = None,
+) -> list[KernelTime]:
+    """Kernels sorted by time per inference, after three warm-up runs.
 
-
-def profile(path: str | os.PathLike[str], runs: int = 10, threads: int = 2) -> list[KernelTime]:
-    """Kernels sorted by time per inference, after three warm-up runs."""
+    `feed` holds the inputs by name; by default random ones (`feeds.random_input`: symbolic
+    dimensions 1, small integers for index inputs).
+    """
     manifest = read_manifest(path)
+    specs = manifest_inputs(manifest)
+    if feed is None:
+        feed = read_inputs(specs, None, seed=0)
+    missing = [s.name for s in specs if s.name not in feed]
+    if missing:
+        raise InputError(f"no value for input(s) {', '.join(missing)}")
     _prepare(threads, list(manifest.get("plugins", [])), str(path))
     import tvm
     from tvm import relax
 
     vm = relax.VirtualMachine(tvm.runtime.load_module(os.fspath(path)), tvm.cpu())
     tvm.get_global_func("runtime.config_threadpool")(1, threads)
-    args = [tvm.runtime.tensor(a) for a in _inputs(manifest)]
+    args = [tvm.runtime.tensor(np.ascontiguousarray(feed[s.name])) for s in specs]
     for _ in range(3):
         vm["main"](*args)
     clock = _SiteClock(_call_sites(manifest))

@@ -87,6 +87,11 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return dict(json.loads(_runtime.read_manifest(os.fspath(path))))
 
 
+def manifest_inputs(manifest: dict[str, Any]) -> list[TensorInfo]:
+    """The inputs a manifest records, as `Model.inputs` gives them once loaded."""
+    return [TensorInfo(i["name"], tuple(i["shape"]), i["dtype"]) for i in manifest["inputs"]]
+
+
 class Model:
     """A loaded model. Safe to share between threads; `run` releases the GIL."""
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import VerificationError
 from .feeds import fixed_shapes_or_error
-from .runtime import TensorInfo, load, read_manifest
+from .runtime import load, manifest_inputs, read_manifest
 
 if TYPE_CHECKING:
     from ember.compiler.verify.result import VerifyResult
@@ -90,10 +90,7 @@ def compile_check(
     """
 
     def check(staged: Path) -> dict[str, Any]:
-        specs = [
-            TensorInfo(i["name"], tuple(i["shape"]), i["dtype"])
-            for i in read_manifest(staged)["inputs"]
-        ]
+        specs = manifest_inputs(read_manifest(staged))
         fixed_shapes_or_error(specs, "pin it with --input-shape to verify at compile time")
         result = verify(model, staged, say=say)
         for line in result.lines()[:-1]:

@@ -96,6 +96,17 @@ def test_bench_times_a_chosen_context_length(decoder: tuple[Path, Path]) -> None
     assert_one_line_error(wrong, "--shape past_k: 2 dimensions given, the input has 5")
 
 
+def test_profile_times_a_chosen_context_length(decoder: tuple[Path, Path]) -> None:
+    cache = f"{SHAPE.layers}x1x{SHAPE.kv_heads}x31x{SHAPE.head_dim}"
+    args = ["profile", str(decoder[1]), "--runs", "2", "--json"]
+    proc = ember_cli(*args, "--shape", f"past_k={cache}", "--shape", "input_ids=1x1")
+    assert proc.returncode == 0, proc.stderr
+    nodes = {node for row in json.loads(proc.stdout) for node in row["nodes"]}
+    assert {"logits", "l0.scores"} <= nodes
+    wrong = ember_cli(*args, "--shape", f"past_k={cache}", "--shape", "past_v=1x1x1x1x1")
+    assert_one_line_error(wrong, "--shape past_v: dimension 0 is fixed at")
+
+
 def test_cache_lengths_that_differ_are_one_input_error(decoder: tuple[Path, Path]) -> None:
     model = ember.load(decoder[1])
     cache = (SHAPE.layers, 1, SHAPE.kv_heads)

@@ -9,7 +9,10 @@ from typing import Annotated
 
 import typer
 
+from ..feeds import read_inputs
+from ..runtime import manifest_inputs, read_manifest
 from .console import out
+from .run_shapes import input_shapes, parse_shape_specs
 
 
 def profile_command(
@@ -18,11 +21,20 @@ def profile_command(
     threads: Annotated[int, typer.Option("--threads", help="Worker threads.")] = 2,
     top: Annotated[int, typer.Option("--top", help="Show this many kernels.")] = 25,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    inputs: Annotated[Path | None, typer.Option("--inputs", help=".npz of inputs.")] = None,
+    shape: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--shape", help="NAME=DxD...: shape of a random input (symbolic models); repeatable."
+        ),
+    ] = None,
 ) -> None:
     """Time each kernel of ARTIFACT (random inputs); list them slowest first, with ONNX nodes."""
     from ember.profiling import blas_core, describe_nodes, onednn_isa, profile
 
-    rows = profile(artifact, runs=runs, threads=threads)
+    specs = manifest_inputs(read_manifest(artifact))
+    feed = read_inputs(specs, inputs, seed=0, shapes=input_shapes(specs, parse_shape_specs(shape)))
+    rows = profile(artifact, runs=runs, threads=threads, feed=feed)
     if as_json:
         out.print_json(json.dumps([{**asdict(r), "ops": r.ops} for r in rows]))
         return

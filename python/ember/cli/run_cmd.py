@@ -9,7 +9,7 @@ import numpy as np
 import typer
 
 from ..feeds import read_inputs
-from ..runtime import TensorInfo, load, read_manifest
+from ..runtime import load, manifest_inputs, read_manifest
 from .console import err, out
 
 
@@ -66,7 +66,7 @@ def _run_emulated(
     from ..emulation.qemu import run_emulated
 
     manifest = read_manifest(artifact)
-    specs = [TensorInfo(i["name"], tuple(i["shape"]), i["dtype"]) for i in manifest["inputs"]]
+    specs = manifest_inputs(manifest)
     feed = read_inputs(specs, inputs, seed)
     return run_emulated(artifact, feed, threads, say=lambda line: err.print(line, markup=False))
 
