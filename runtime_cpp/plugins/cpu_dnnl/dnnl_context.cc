@@ -4,18 +4,13 @@
 #include <tvm/ffi/function.h>
 #include <tvm/ffi/reflection/registry.h>
 
-#include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <iterator>
-#include <list>
 #include <mutex>
 #include <sstream>
 #include <utility>
 #include <vector>
 
 #include "../common/operands.h"
-#include "../common/parallel_for.h"
 
 // The two OpenMP calls the plugin makes, from libgomp (oneDNN's threading runtime, linked
 // below). Declared here rather than through <omp.h>: clang installations without libomp's
@@ -54,27 +49,13 @@ char* Bytes(const tvm::ffi::TensorView& t) {
   return static_cast<char*>(t.data_ptr()) + t.byte_offset();
 }
 
-namespace {
+SingleThreaded::SingleThreaded() : saved_(omp_get_max_threads()) {
+  if (saved_ != 1) omp_set_num_threads(1);
+}
 
-// oneDNN sizes a primitive's work split by the calling thread's OpenMP setting when the
-// primitive is made, and asks for that many threads when it runs: one thread here, for both,
-// since the tiles are already spread over TVM's pool. The caller's setting is restored.
-class SingleThreaded {
- public:
-  SingleThreaded() : saved_(omp_get_max_threads()) {
-    if (saved_ != 1) omp_set_num_threads(1);
-  }
-  ~SingleThreaded() {
-    if (saved_ != 1) omp_set_num_threads(saved_);
-  }
-  SingleThreaded(const SingleThreaded&) = delete;
-  SingleThreaded& operator=(const SingleThreaded&) = delete;
-
- private:
-  int saved_;
-};
-
-}  // namespace
+SingleThreaded::~SingleThreaded() {
+  if (saved_ != 1) omp_set_num_threads(saved_);
+}
 
 std::shared_ptr<const Kernel> CachedKernel(const std::string& key,
                                            const std::function<Kernel()>& make) {
@@ -112,49 +93,6 @@ std::string DescKey(const dnnl::memory::desc& desc) {
 
 namespace {
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
-// Packed weights by key (PackKey), least recently used first.
-class PackCache {
- public:
-  std::shared_ptr<const void> Get(const std::string& key, size_t bytes,
-                                  const std::function<void(void*)>& fill) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto found = index_.find(key);
-    if (found != index_.end()) {
-      entries_.splice(entries_.end(), entries_, found->second);  // now the most recently used
-      return found->second->data;
-    }
-    // 64-byte alignment: the kernels' vector loads of a packed panel never split a line.
-    void* raw = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (raw == nullptr) throw std::bad_alloc();
-    std::shared_ptr<void> data(raw, FreeDeleter());
-    fill(raw);
-    entries_.push_back({key, bytes, data});
-    index_[key] = std::prev(entries_.end());
-    total_ += bytes;
-    while (total_ > kPackedWeightsBudget && entries_.size() > 1) {
-      total_ -= entries_.front().bytes;
-      index_.erase(entries_.front().key);
-      entries_.pop_front();
-    }
-    return data;
-  }
-
- private:
-  struct Entry {
-    std::string key;
-    size_t bytes;
-    std::shared_ptr<const void> data;
-  };
-  std::mutex mutex_;
-  std::list<Entry> entries_;
-  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
-  size_t total_ = 0;
-};
-
 // This thread's scratchpad, grown to the largest a kernel has asked for.
 void* Scratchpad(size_t bytes) {
   thread_local std::vector<char> buffer;
@@ -163,27 +101,6 @@ void* Scratchpad(size_t bytes) {
 }
 
 }  // namespace
-
-std::string PackKey(int64_t content_hash, int64_t offset, const dnnl::memory::desc& plain,
-                    const dnnl::memory::desc& packed, const Epilogue& epilogue) {
-  std::ostringstream key;
-  key << content_hash << '@' << offset << '|' << DescKey(plain) << '|' << DescKey(packed);
-  if (epilogue.int8) key << "|i8," << std::hexfloat << epilogue.source.scale;  // exactly
-  return key.str();
-}
-
-std::shared_ptr<const void> PackedWeights(const std::string& key, const dnnl::memory::desc& plain,
-                                          const void* weights, const dnnl::memory::desc& packed) {
-  static PackCache cache;
-  return cache.Get(key, packed.get_size(), [&](void* out) {
-    SingleThreaded one_thread;
-    dnnl::stream stream(Engine());
-    dnnl::memory from(plain, Engine(), const_cast<void*>(weights));
-    dnnl::memory to(packed, Engine(), out);
-    dnnl::reorder(from, to).execute(stream, from, to);
-    stream.wait();
-  });
-}
 
 void AppendShape(const tvm::ffi::TensorView& t, std::vector<int64_t>* key) {
   key->push_back(t.ndim());
@@ -286,103 +203,6 @@ dnnl::primitive_attr Epilogue::Attributes(const dnnl::memory::desc& dst, bool fl
   // and bf16 operands: its bf16 math mode rounds both inside the kernel instead.
   if (bf16 && float32_weights) attr.set_fpmath_mode(dnnl::fpmath_mode::bf16);
   return attr;
-}
-
-Kernel WithSourceConversion(Kernel kernel, const dnnl::memory::desc& given) {
-  const dnnl::memory::data_type type = kernel.src.get_data_type();
-  if (type == dnnl::memory::data_type::f32) return kernel;
-  kernel.given_src = given;
-  dnnl::primitive_attr attr;
-  if (type != dnnl::memory::data_type::bf16) {  // quantized: q = round(x / scale) + zero
-    attr.set_scales_mask(DNNL_ARG_DST, 0);
-    if (kernel.src_zero != 0) attr.set_zero_points_mask(DNNL_ARG_DST, 0);
-  }
-  kernel.convert_src =
-      dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), given, Engine(), kernel.src, attr));
-  return kernel;
-}
-
-size_t QuantizedScalesOffset(const dnnl::memory::desc& packed) {
-  return (packed.get_size() + 63) / 64 * 64;
-}
-
-namespace {
-
-// The largest |w| of each output channel of `plain` (the dimensions in `channel_mask`, in
-// order, number the channels), for symmetric per-channel quantization.
-std::vector<float> ChannelMaxima(const dnnl::memory::desc& plain, const float* weights,
-                                 int channel_mask) {
-  const dnnl::memory::dims dims = plain.get_dims(), strides = plain.get_strides();
-  int64_t channels = 1, total = 1;
-  for (size_t d = 0; d < dims.size(); ++d) {
-    total *= dims[d];
-    if (channel_mask & (1 << d)) channels *= dims[d];
-  }
-  std::vector<float> maxima(static_cast<size_t>(channels), 0.0f);
-  for (int64_t linear = 0; linear < total; ++linear) {
-    int64_t rest = linear, offset = 0, channel = 0, channel_stride = 1;
-    for (size_t d = dims.size(); d-- > 0;) {
-      const int64_t index = rest % dims[d];
-      rest /= dims[d];
-      offset += index * strides[d];
-      if (channel_mask & (1 << d)) {
-        channel += index * channel_stride;
-        channel_stride *= dims[d];
-      }
-    }
-    float& top = maxima[static_cast<size_t>(channel)];
-    top = std::max(top, std::fabs(weights[offset]));
-  }
-  return maxima;
-}
-
-}  // namespace
-
-std::shared_ptr<const void> PackWeights(const Epilogue& epilogue, const std::string& key,
-                                        const dnnl::memory::desc& plain, const void* weights,
-                                        const dnnl::memory::desc& packed, int channel_mask) {
-  if (!epilogue.int8) return PackedWeights(key, plain, weights, packed);
-  static PackCache cache;
-  int64_t channels = 1;
-  for (size_t d = 0; d < plain.get_dims().size(); ++d) {
-    if (channel_mask & (1 << d)) channels *= plain.get_dims()[d];
-  }
-  const size_t offset = QuantizedScalesOffset(packed);
-  const size_t bytes = offset + static_cast<size_t>(channels) * sizeof(float);
-  return cache.Get(key, bytes, [&](void* out) {
-    const std::vector<float> maxima =
-        ChannelMaxima(plain, static_cast<const float*>(weights), channel_mask);
-    std::vector<float> scales(maxima.size());
-    for (size_t c = 0; c < maxima.size(); ++c) {
-      scales[c] = maxima[c] > 0.0f ? maxima[c] / 127.0f : 1.0f;
-    }
-    SingleThreaded one_thread;
-    dnnl::stream stream(Engine());
-    // Two reorders: float32 -> dense int8 (per channel scales), then int8 -> the kernel's
-    // layout, which also computes the compensation the packed layout carries for the source's
-    // zero point (oneDNN has no float32 reorder that does both).
-    dnnl::primitive_attr attr;
-    attr.set_scales_mask(DNNL_ARG_DST, channel_mask);
-    const dnnl::memory::desc scales_desc({static_cast<int64_t>(scales.size())},
-                                         dnnl::memory::data_type::f32, dnnl::memory::dims{1});
-    const dnnl::memory::dims dims = plain.get_dims();
-    dnnl::memory::dims dense(dims.size(), 1);
-    for (size_t d = dims.size() - 1; d > 0; --d) dense[d - 1] = dense[d] * dims[d];
-    const dnnl::memory::desc integers(dims, dnnl::memory::data_type::s8, dense);
-    std::vector<int8_t> quantized(integers.get_size());
-    dnnl::memory from(plain, Engine(), const_cast<void*>(weights));
-    dnnl::memory middle(integers, Engine(), quantized.data());
-    dnnl::memory to(packed, Engine(), out);
-    dnnl::memory scale_memory(scales_desc, Engine(), scales.data());
-    dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), plain, Engine(), integers, attr))
-        .execute(stream, {{DNNL_ARG_FROM, from},
-                          {DNNL_ARG_TO, middle},
-                          {DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, scale_memory}});
-    dnnl::reorder(middle, to).execute(stream, middle, to);
-    stream.wait();
-    float* applied = reinterpret_cast<float*>(static_cast<char*>(out) + offset);
-    for (size_t c = 0; c < scales.size(); ++c) applied[c] = scales[c] * epilogue.source.scale;
-  });
 }
 
 namespace {
@@ -513,71 +333,6 @@ void ExecuteDense(const Kernel& kernel, const void* src, const void* weights, co
   for (int64_t r = 0; r < rows; ++r) {
     std::copy_n(block.data() + r * row_bytes, row_bytes, out + (at + r * ld) * elem_size);
   }
-}
-
-namespace {
-
-// Floats per task of ConvertSource: a few hundred microseconds of work at most.
-constexpr int64_t kConvertChunk = int64_t{1} << 16;
-
-// The reorder that converts `count` contiguous floats to `epilogue`'s source type (bf16, or
-// 8-bit with its scale and zero point), as the primitive of a kernel whose src and dst
-// describe both sides.
-std::shared_ptr<const Kernel> ConversionKernel(int64_t count, const Epilogue& epilogue) {
-  const dnnl::memory::data_type type = epilogue.SourceType();
-  const std::string key = "convert|" + std::to_string(count) + "|" +
-                          std::to_string(static_cast<int>(type)) + "|" +
-                          std::to_string(epilogue.source.zero != 0);
-  return CachedKernel(key, [&] {
-    const dnnl::memory::desc from({count}, dnnl::memory::data_type::f32, dnnl::memory::dims{1});
-    const dnnl::memory::desc to({count}, type, dnnl::memory::dims{1});
-    dnnl::primitive_attr attr;
-    if (epilogue.int8) {
-      attr.set_scales_mask(DNNL_ARG_DST, 0);
-      if (epilogue.source.zero != 0) attr.set_zero_points_mask(DNNL_ARG_DST, 0);
-    }
-    Kernel kernel;
-    kernel.primitive =
-        dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), from, Engine(), to, attr));
-    kernel.src = from;
-    kernel.dst = to;
-    return kernel;
-  });
-}
-
-}  // namespace
-
-void ConvertSource(const float* from, void* to, int64_t count, const Epilogue& epilogue) {
-  const int64_t chunks = (count + kConvertChunk - 1) / kConvertChunk;
-  const int64_t last = count - (chunks - 1) * kConvertChunk;
-  const std::shared_ptr<const Kernel> full =
-      ConversionKernel(std::min(count, kConvertChunk), epilogue);
-  const std::shared_ptr<const Kernel> tail = ConversionKernel(last, epilogue);
-  const size_t size = dnnl::memory::data_type_size(epilogue.SourceType());
-  float scale = epilogue.source.scale;
-  int32_t zero = epilogue.source.zero;
-  plugins::ParallelFor(chunks, 1, [&](int64_t c0, int64_t c1) {
-    SingleThreaded one_thread;
-    thread_local dnnl::stream stream(Engine());
-    for (int64_t c = c0; c < c1; ++c) {
-      const Kernel& kernel = c == chunks - 1 ? *tail : *full;
-      std::unordered_map<int, dnnl::memory> args{
-          {DNNL_ARG_FROM,
-           dnnl::memory(kernel.src, Engine(), const_cast<float*>(from) + c * kConvertChunk)},
-          {DNNL_ARG_TO,
-           dnnl::memory(kernel.dst, Engine(), static_cast<char*>(to) + c * kConvertChunk * size)}};
-      if (epilogue.int8) {
-        const dnnl::memory::desc one_float({1}, dnnl::memory::data_type::f32, {1});
-        const dnnl::memory::desc one_int({1}, dnnl::memory::data_type::s32, {1});
-        args[DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST] = dnnl::memory(one_float, Engine(), &scale);
-        if (zero != 0) {
-          args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] = dnnl::memory(one_int, Engine(), &zero);
-        }
-      }
-      kernel.primitive.execute(stream, args);
-      stream.wait();
-    }
-  });
 }
 
 namespace {

@@ -31,6 +31,23 @@ namespace dnnl_plugin {
 /*! \brief Bytes of packed weights kept for reuse before the least recently used are released. */
 constexpr size_t kPackedWeightsBudget = size_t{4} << 30;
 
+/*!
+ * \brief oneDNN sizes a primitive's work split by the calling thread's OpenMP setting when the
+ *        primitive is made, and asks for that many threads when it runs: one thread while this
+ *        lives, for both, since the tiles are already spread over TVM's pool. The caller's
+ *        setting is restored.
+ */
+class SingleThreaded {
+ public:
+  SingleThreaded();
+  ~SingleThreaded();
+  SingleThreaded(const SingleThreaded&) = delete;
+  SingleThreaded& operator=(const SingleThreaded&) = delete;
+
+ private:
+  int saved_;
+};
+
 /*! \brief The CPU engine (one per process). */
 const dnnl::engine& Engine();
 
