@@ -10,9 +10,6 @@ such converters need.
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import onnx
 
 from ember.errors import EmberError
@@ -60,16 +57,14 @@ def dry_run_problems(
     copy.CopyFrom(model)  # the import folds constants in place
     opset = default_opset(model)
     try:
-        # TVM's importer prints the failing node's inputs; the problem names the node.
-        with contextlib.redirect_stdout(io.StringIO()):
-            mod = importer.import_model(copy, signature.graph_inputs(copy))
+        mod = importer.import_model(copy, signature.graph_inputs(copy))
     except EmberError as err:
         cause = err.__cause__
         if isinstance(cause, ConversionError):
             # The import named unnamed nodes in the copy; find the node there.
             reason = summarize(cause.cause)
             if "--bind" not in reason:
-                reason += _bind_hint(copy, cause.node)
+                reason += importer.bind_hint(copy, cause.node)
             return [Problem(cause.node, cause.op_type, opset, reason)]
         return [Problem("import", "graph import", None, str(err))]
     return _pass_problems(mod, target, copy, notes)
@@ -95,18 +90,3 @@ def _pass_problems(
     if notes is not None and note is not None:
         notes.append(note)
     return []
-
-
-def _bind_hint(model: onnx.ModelProto, node_name: str) -> str:
-    """` (bind ...)` when the node reads a graph input as an operand (not its data)."""
-    initialized = {t.name for t in model.graph.initializer}
-    runtime = {v.name for v in model.graph.input if v.name not in initialized}
-    node = next((n for n in model.graph.node if n.name == node_name), None)
-    if node is None:
-        return ""
-    operands = [name for name in node.input[1:] if name in runtime]
-    if not operands:
-        return ""
-    names = ", ".join(f"'{name}'" for name in operands)
-    binds = " ".join(f"--bind {name}=..." for name in operands)
-    return f" (graph input {names} is known only at run time; compile it as a constant: {binds})"

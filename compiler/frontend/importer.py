@@ -9,6 +9,7 @@ import onnx
 from ember.errors import UnsupportedModelError
 
 from ..tvm_errors import summarize
+from ..tvm_logs import quiet_tvm
 from .checks import check_graph
 from .conv_padding import explicit_auto_pads, fold_pads_into_convs
 from .fold_constants import fold_constants
@@ -49,12 +50,13 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: st
     dtype_dict = {s.name: s.dtype for s in inputs}
     tagger = NodeTagger(model)
     try:
-        with installed(tensor_nodes, tagger.wrap):
+        with installed(tensor_nodes, tagger.wrap), quiet_tvm():
             mod = from_onnx(
                 model, shape_dict=shape_dict, dtype_dict=dtype_dict, keep_params_in_input=False
             )
     except ConversionError as err:  # the converter of one node failed: name it
-        raise UnsupportedModelError(f"ONNX import failed at {err}") from err
+        hint = "" if "--bind" in str(err) else bind_hint(model, err.node)
+        raise UnsupportedModelError(f"ONNX import failed at {err}{hint}") from err
     except Exception as err:  # TVM raises many types; report one line with the cause.
         raise UnsupportedModelError(f"ONNX import failed: {summarize(err)}") from err
     return tagger.attach(mod)
@@ -84,3 +86,22 @@ def _signature(name: str, tensor_type: Any) -> TensorSignature:
     for value in shape:
         dims.append(int(value.value) if isinstance(value, tirx.IntImm) else str(value))
     return TensorSignature(name, tuple(dims), str(tensor_type.dtype))
+
+
+def bind_hint(model: onnx.ModelProto, node_name: str) -> str:
+    """` (... --bind NAME=...)` when the node reads a graph input as an operand (not its data).
+
+    TVM's converters need such operands (axes, shapes, k, pads, scales) as constants; the
+    user can make one so with `--bind`.
+    """
+    initialized = {t.name for t in model.graph.initializer}
+    runtime = {v.name for v in model.graph.input if v.name not in initialized}
+    node = next((n for n in model.graph.node if n.name == node_name), None)
+    if node is None:
+        return ""
+    operands = [name for name in node.input[1:] if name in runtime]
+    if not operands:
+        return ""
+    names = ", ".join(f"'{name}'" for name in operands)
+    binds = " ".join(f"--bind {name}=..." for name in operands)
+    return f" (graph input {names} is known only at run time; compile it as a constant: {binds})"

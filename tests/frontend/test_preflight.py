@@ -176,3 +176,18 @@ def test_check_runs_the_import_and_names_the_input_to_bind(tmp_path):
     ]
     compiled = ember("compile", str(path), "--bind", "axes=1")
     assert compiled.returncode == 0, compiled.stderr
+
+
+def test_compile_names_the_input_to_bind_in_its_one_line(tmp_path):
+    """The same hint as `ember check`, and nothing of TVM's: not the importer's print of the
+    failed operator's inputs, not its C++ warning about the builder the import left."""
+    path = save_model(runtime_axes_model(), tmp_path, "axes")
+    proc = ember("compile", str(path), "-o", str(tmp_path / "axes.so"))
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr == (
+        "error: ONNX import failed at node 'sum' (ReduceSum): Only constant axes currently "
+        "supported (graph input 'axes' is known only at run time; compile it as a constant: "
+        "--bind axes=...)\n"
+    )
+    assert not (tmp_path / "axes.so").exists()
