@@ -35,6 +35,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -49,6 +50,8 @@ from flops import model_flops
 from torch_models import BENCHMARKS, Benchmark
 
 THREADS = 2
+#: Inputs the int8 error against float32 is averaged over (one input varies a lot).
+INT8_ERROR_INPUTS = 8
 
 
 @dataclass
@@ -64,6 +67,9 @@ class Row:
     gflop: float
     #: OpenVINO's output error against ONNX Runtime's (NaN when not run).
     openvino_error: float = float("nan")
+    #: int8 only: mean error against the float32 network over `INT8_ERROR_INPUTS` inputs, of
+    #: Ember's int8 run and of ONNX Runtime's (the issue's bar: no further from float32).
+    int8_errors: tuple[float, float] = (float("nan"), float("nan"))
 
 
 def measure(
@@ -77,7 +83,7 @@ def measure(
     precision: str = "fp32",
 ) -> Row:
     """Compile (convolutions in `layout`), check and time one benchmark network."""
-    source = export(bench, folder)
+    source = float32_source = export(bench, folder)
     if precision == "int8":
         source = quantized(bench, source, folder)
     start = time.perf_counter()
@@ -112,6 +118,9 @@ def measure(
     chosen = model.manifest.get("layout", {}).get("conv", layout)
     name = f"{bench.name} ({layout}" + (f" -> {chosen})" if layout == "auto" else ")")
     ov_ms = list(ov_lat[0].samples) if ov_lat else []
+    errors = (float("nan"),) * 2
+    if precision == "int8":
+        errors = int8_errors(bench, model, session, float32_source)
     return Row(
         name,
         list(ember_lat.samples),
@@ -121,7 +130,33 @@ def measure(
         error,
         gflop,
         openvino_error,
+        errors,
     )
+
+
+def int8_errors(
+    bench: Benchmark, model: ember.Model, session: Any, float32_source: Path
+) -> tuple[float, float]:
+    """Mean relative error against the float32 network of Ember's and ONNX Runtime's int8 runs.
+
+    Over `INT8_ERROR_INPUTS` inputs drawn as the calibration's are, with another seed.
+    """
+    reference = ort_session(str(float32_source), threads=THREADS)
+    rng = np.random.default_rng(2)
+    ember_errors, ort_errors = [], []
+    for _ in range(INT8_ERROR_INPUTS):
+        feed = {bench.input_name: _draw(bench, rng, list(bench.input_shape))}
+        want = reference.run(None, feed)[0]
+        ember_errors.append(relative_error(model.run(feed)[0], want))
+        ort_errors.append(relative_error(session.run(None, feed)[0], want))
+    return float(np.mean(ember_errors)), float(np.mean(ort_errors))
+
+
+def _draw(bench: Benchmark, rng: np.random.Generator, shape: list[int]) -> np.ndarray:
+    """Inputs like the benchmark's: token ids below 1000, or standard-normal values."""
+    if bench.input_dtype == torch.int64:
+        return rng.integers(0, 1000, shape).astype(np.int64)
+    return rng.standard_normal(shape).astype(np.float32)
 
 
 #: `--precision` -> OpenVINO's hint (int8 models are quantized already: no downcast of the rest).
@@ -135,12 +170,7 @@ def quantized(bench: Benchmark, source: Path, folder: Path) -> Path:
         return out
     from ember.compiler.quantize import quantize_model
 
-    rng = np.random.default_rng(1)
-    shape = [8, *bench.input_shape]
-    if bench.input_dtype == torch.int64:
-        samples = rng.integers(0, 1000, shape).astype(np.int64)
-    else:
-        samples = rng.standard_normal(shape).astype(np.float32)
+    samples = _draw(bench, np.random.default_rng(1), [8, *bench.input_shape])
     calibration = folder / f"{bench.name}_calibration.npz"
     np.savez(calibration, **{bench.input_name: samples})
     return quantize_model(source, calibration, out).output
@@ -201,6 +231,18 @@ def table(rows: list[Row], peak: float) -> str:
         f"\nGeometric mean ORT/Ember: {_geomean(ort_ratios):.2f}; "
         f"faster peer/Ember: {_geomean(best_ratios):.2f}"
     )
+    return "\n".join(lines)
+
+
+def int8_error_lines(rows: list[Row]) -> str:
+    """Each model's int8 error against float32, Ember's beside ONNX Runtime's."""
+    lines = [
+        f"int8 error against the float32 network (mean over {INT8_ERROR_INPUTS} inputs), "
+        "Ember / ONNX Runtime int8:"
+    ]
+    for r in rows:
+        ours, theirs = r.int8_errors
+        lines.append(f"- {r.name}: {ours:.2e} / {theirs:.2e}")
     return "\n".join(lines)
 
 
@@ -276,6 +318,8 @@ def main() -> None:
         f"numpy float32 matmul peak {peak:.0f} GFLOP/s"
     )
     text = f"{header}\n\n{table(rows, peak)}\n"
+    if args.precision == "int8":
+        text += "\n" + int8_error_lines(rows) + "\n"
     print(text)
     if args.out:
         with args.out.open("a", encoding="utf-8") as f:
