@@ -20,12 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from ember.errors import InputError, ModelError
 from ember.feeds import check_feed, read_npz
 
 from .frontend.loader import load_model
 from .frontend.signature import TensorSignature, graph_inputs
+
+#: Operators that quantize activations. A model with one is quantized already (weights alone
+#: stored as int8 behind a DequantizeLinear compute as their float32 values do).
+ACTIVATION_QUANTIZERS = ("QuantizeLinear", "QLinearConv", "QLinearMatMul")
+
+
+def quantizes_activations(model: onnx.ModelProto) -> bool:
+    """Whether `model` is quantized (QDQ or QLinear): it rounds activations to 8 bits."""
+    return any(n.op_type in ACTIVATION_QUANTIZERS for n in model.graph.node)
 
 
 @dataclass(frozen=True)
@@ -84,9 +94,7 @@ def quantize_model(model_path: Path, calibration: Path, output: Path) -> Quantiz
     )
 
     model = load_model(model_path)
-    if any(
-        n.op_type in ("QuantizeLinear", "QLinearConv", "QLinearMatMul") for n in model.graph.node
-    ):
+    if quantizes_activations(model):
         raise ModelError(f"model '{model_path}' is already quantized")
     samples = calibration_samples(graph_inputs(model), calibration)
 

@@ -22,13 +22,13 @@ from ..examples.reference import ort_outputs
 from ..frontend import bind, loader
 from ..frontend.signature import TensorSignature
 from ..options import CompileOptions
+from ..quantize import quantizes_activations
 from .result import VerifyResult
 from .search import NodeSearch, Runner
 from .tolerance import tensor_error, tolerance_for
 
 #: Inputs: a mapping of arrays, an .npz file, or None for random seeded ones.
 Inputs = dict[str, np.ndarray] | Path | None
-_QUANTIZE_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul")
 
 
 def verify_artifact(
@@ -53,7 +53,7 @@ def verify_artifact(
     model = loader.load_model(model_path)
     # A quantized (QDQ) model is its own reference's precision: a value on a rounding
     # boundary may land one quantization step away in any two implementations.
-    quantized = any(n.op_type in _QUANTIZE_OPS for n in model.graph.node)
+    quantized = quantizes_activations(model)
     tolerance = tolerance_for("int8" if quantized else precision, rtol, atol)
     _require_same_model(model_path, artifact, manifest)
     bound = {k: np.asarray(v) for k, v in options.get("bind_inputs", {}).items()}
