@@ -15,8 +15,7 @@ import numpy as np
 
 from ._env import TVM_NUM_THREADS
 from ._plugins import load_plugins
-from .errors import InputError
-from .feeds import read_inputs
+from .feeds import check_feed, read_inputs
 from .runtime import manifest_inputs, read_manifest
 
 # VM bookkeeping calls that are not kernels.
@@ -73,9 +72,8 @@ def profile(
     specs = manifest_inputs(manifest)
     if feed is None:
         feed = read_inputs(specs, None, seed=0)
-    missing = [s.name for s in specs if s.name not in feed]
-    if missing:
-        raise InputError(f"no value for input(s) {', '.join(missing)}")
+    # The VM below does not check its arguments as `Model.run` does: check them here.
+    check_feed(specs, feed, "profile inputs")
     _prepare(threads, list(manifest.get("plugins", [])), str(path))
     import tvm
     from tvm import relax

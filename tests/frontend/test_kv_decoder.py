@@ -105,6 +105,11 @@ def test_profile_times_a_chosen_context_length(decoder: tuple[Path, Path]) -> No
     assert {"logits", "l0.scores"} <= nodes
     wrong = ember_cli(*args, "--shape", f"past_k={cache}", "--shape", "past_v=1x1x1x1x1")
     assert_one_line_error(wrong, "--shape past_v: dimension 0 is fixed at")
+    cache_array = np.zeros((SHAPE.layers, 1, SHAPE.kv_heads, 3, SHAPE.head_dim), np.float32)
+    inputs = decoder[1].parent / "int32_ids.npz"
+    np.savez(inputs, input_ids=np.zeros((1, 2), np.int32), past_k=cache_array, past_v=cache_array)
+    wrong = ember_cli("profile", str(decoder[1]), "--inputs", str(inputs))
+    assert_one_line_error(wrong, "input 'input_ids' is int32, the model takes int64")
 
 
 def test_cache_lengths_that_differ_are_one_input_error(decoder: tuple[Path, Path]) -> None:
