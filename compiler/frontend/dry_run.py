@@ -62,9 +62,7 @@ def dry_run_problems(
         cause = err.__cause__
         if isinstance(cause, ConversionError):
             # The import named unnamed nodes in the copy; find the node there.
-            reason = summarize(cause.cause)
-            if "--bind" not in reason:
-                reason += importer.bind_hint(copy, cause.node)
+            reason = importer.conversion_failure(copy, cause)
             return [Problem(cause.node, cause.op_type, opset, reason)]
         return [Problem("import", "graph import", None, str(err))]
     return _pass_problems(mod, target, copy, notes)

@@ -55,8 +55,10 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: st
                 model, shape_dict=shape_dict, dtype_dict=dtype_dict, keep_params_in_input=False
             )
     except ConversionError as err:  # the converter of one node failed: name it
-        hint = "" if "--bind" in str(err) else bind_hint(model, err.node)
-        raise UnsupportedModelError(f"ONNX import failed at {err}{hint}") from err
+        reason = conversion_failure(model, err)
+        raise UnsupportedModelError(
+            f"ONNX import failed at node '{err.node}' ({err.op_type}): {reason}"
+        ) from err
     except Exception as err:  # TVM raises many types; report one line with the cause.
         raise UnsupportedModelError(f"ONNX import failed: {summarize(err)}") from err
     return tagger.attach(mod)
@@ -88,7 +90,13 @@ def _signature(name: str, tensor_type: Any) -> TensorSignature:
     return TensorSignature(name, tuple(dims), str(tensor_type.dtype))
 
 
-def bind_hint(model: onnx.ModelProto, node_name: str) -> str:
+def conversion_failure(model: onnx.ModelProto, err: Any) -> str:
+    """Why a node's converter failed (`err`, a ConversionError), with the input to bind if any."""
+    reason = summarize(err.cause)
+    return reason if "--bind" in reason else reason + _bind_hint(model, err.node)
+
+
+def _bind_hint(model: onnx.ModelProto, node_name: str) -> str:
     """` (... --bind NAME=...)` when the node reads a graph input as an operand (not its data).
 
     TVM's converters need such operands (axes, shapes, k, pads, scales) as constants; the
