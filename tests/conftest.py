@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import onnx
@@ -115,3 +117,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         terminalreporter.section("reliability figures")
         for line in sorted(lines):
             terminalreporter.write_line(line)
+
+
+def generation_example() -> ModuleType:
+    """`examples/generate.py`, the generation loop users copy (not a package: loaded by path)."""
+    path = Path(__file__).parents[1] / "examples" / "generate.py"
+    spec = importlib.util.spec_from_file_location("ember_generate_example", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

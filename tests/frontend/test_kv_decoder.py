@@ -7,10 +7,8 @@ shapes built from them. One artifact serves the prefill (past = 0) and every dec
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import onnx
@@ -21,6 +19,7 @@ from ember.compiler.api import compile_model
 from ember.compiler.examples.decoder_model import DecoderShape, kv_decoder
 from ember.compiler.examples.reference import ort_session, relative_error
 from ember.errors import InputError
+from tests.conftest import generation_example
 from tests.integration.test_cli import assert_one_line_error
 from tests.integration.test_cli import ember as ember_cli
 
@@ -51,21 +50,11 @@ def test_lengths_stay_symbolic_in_the_artifact(decoder: tuple[Path, Path]) -> No
     )
 
 
-def _example() -> ModuleType:
-    """`examples/generate.py`, the generation loop users copy."""
-    path = Path(__file__).parents[2] / "examples" / "generate.py"
-    spec = importlib.util.spec_from_file_location("ember_generate_example", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_greedy_generation_of_32_tokens_matches_onnxruntime(decoder: tuple[Path, Path]) -> None:
     """Prefill 16 tokens (past = 0), then 32 steps feeding the caches back; every step's
     logits and caches within 1e-4 (relative) of ONNX Runtime's, the same tokens."""
     source, artifact = decoder
-    example = _example()
+    example = generation_example()
     model = ember.load(artifact, threads=2)
     reference = ort_session(str(source))
     steps: list[tuple[list[np.ndarray], list[np.ndarray]]] = []

@@ -12,7 +12,7 @@ import pytest
 
 from ember.compiler.api import compile_model
 from ember.compiler.examples.reference import ort_session
-from tests.conftest import assert_close_to_ort, random_feed
+from tests.conftest import assert_close_to_ort, generation_example, random_feed
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -105,13 +105,8 @@ def test_generation_program_gives_onnxruntimes_tokens(example_programs, tmp_path
     prompt = np.random.default_rng(3).integers(0, shape.vocab, (1, 16)).astype(np.int64)
 
     reference = ort_session(str(source))
-    empty = np.zeros((shape.layers, 1, shape.kv_heads, 0, shape.head_dim), np.float32)
-    feed = {"input_ids": prompt, "past_k": empty, "past_v": empty}
-    want = []
-    for _ in range(32):
-        logits, past_k, past_v = reference.run(None, feed)
-        want.append(int(logits[0, -1].argmax()))
-        feed = {"input_ids": np.array([want[-1:]], np.int64), "past_k": past_k, "past_v": past_v}
+    cache = (shape.layers, 1, shape.kv_heads, 0, shape.head_dim)
+    want = generation_example().generate(lambda f: reference.run(None, f), prompt, cache, 32)
 
     proc = sh(example_programs / "ember_generate", artifact, "32", *prompt[0].tolist())
     assert [int(t) for t in proc.stdout.split()] == want
