@@ -29,6 +29,7 @@ from tvm import relax
 
 from ember.errors import OptionError
 
+from ..ir.bindings import module_bindings
 from ..libraries import onednn
 from ..passes.dispatch_cpu_kernels import conv2d_attrs, plugin_takes_conv2d
 from ..target import Target
@@ -134,14 +135,10 @@ def is_quantized(mod: tvm.IRModule) -> bool:
     Its convolutions run in int8 only in oneDNN's NHWC kernels.
     """
     quantize = tvm.ir.Op.get("relax.quantize")
-    for func in mod.functions.values():
-        if isinstance(func, relax.Function) and isinstance(func.body, relax.SeqExpr):
-            for block in func.body.blocks:
-                for binding in block.bindings:
-                    value = binding.value
-                    if isinstance(value, relax.Call) and value.op.same_as(quantize):
-                        return True
-    return False
+    return any(
+        isinstance(b.value, relax.Call) and b.value.op.same_as(quantize)
+        for b in module_bindings(mod)
+    )
 
 
 def choose_layout(

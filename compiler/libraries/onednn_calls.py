@@ -15,6 +15,7 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from ..ir.bindings import function_bindings
 from . import onednn
 
 _CALL_PACKED = tvm.ir.Op.get("relax.call_dps_packed")
@@ -75,9 +76,9 @@ def sole_source_producers(
     nothing else uses (another operand, another op, the function's result). Such an output
     can be written in the type its readers compute in (bf16, 8-bit) and read as it is.
     """
-    if not isinstance(func, relax.Function) or not isinstance(func.body, relax.SeqExpr):
+    bindings = function_bindings(func)
+    if not bindings:
         return []
-    bindings = [b for block in func.body.blocks for b in block.bindings]
     other_uses: set[Any] = set(relax.analysis.free_vars(func.body.body))
     readers: dict[Any, list[LibraryCall]] = {}
     for binding in bindings:

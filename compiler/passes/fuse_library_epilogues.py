@@ -30,6 +30,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from ..ir.bindings import function_bindings
 from ..ir.constants import scalar_constant
 from ..libraries import onednn
 from ..provenance.node_sources import TAGS_ATTR
@@ -95,7 +96,7 @@ def fuse_library_epilogues(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
 
 def _chains(func: relax.Function) -> list[_Chain]:
     """Every oneDNN call in `func` with a non-empty epilogue chain after it."""
-    bindings = [b for block in func.body.blocks for b in block.bindings]
+    bindings = function_bindings(func)
     uses: Counter[Any] = Counter()
     for binding in bindings:
         uses.update(relax.analysis.free_vars(binding.value))

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import onnx
 import tvm
-from tvm import relax
 
 from ..frontend.node_tags import node_label
+from ..ir.bindings import module_bindings
 from ..libraries import onednn
 from ..libraries.onednn_calls import library_call
 from .node_sources import TAGS_ATTR
@@ -61,13 +61,9 @@ def int8_coverage(model: onnx.ModelProto, mod: tvm.IRModule) -> Int8Coverage:
     attrs = mod.attrs
     tags = dict(attrs[TAGS_ATTR].items()) if attrs and TAGS_ATTR in attrs else {}
     int8_nodes: set[str] = set()
-    for func in mod.functions.values():
-        if not isinstance(func, relax.Function) or not isinstance(func.body, relax.SeqExpr):
-            continue
-        for block in func.body.blocks:
-            for binding in block.bindings:
-                call = library_call(binding.value)
-                if call is not None and call.compute_type == onednn.COMPUTE_TYPES["int8"]:
-                    int8_nodes.update(str(name) for name in tags.get(binding.var, []))
+    for binding in module_bindings(mod):
+        call = library_call(binding.value)
+        if call is not None and call.compute_type == onednn.COMPUTE_TYPES["int8"]:
+            int8_nodes.update(str(name) for name in tags.get(binding.var, []))
     rest = {name: op for name, op in sites.items() if name not in int8_nodes}
     return Int8Coverage(list(sites), rest)

@@ -18,6 +18,8 @@ import tvm
 import tvm_ffi
 from tvm import relax
 
+from ..ir.bindings import function_bindings
+
 TAGS_ATTR = "ember_node_tags"
 _CALL_TIR = (tvm.ir.Op.get("relax.call_tir"), tvm.ir.Op.get("relax.call_tir_inplace"))
 _CALL_PACKED = tvm.ir.Op.get("relax.call_dps_packed")
@@ -29,13 +31,6 @@ def _tags(mod: tvm.IRModule) -> dict[int, list[str]]:
     if not attrs or TAGS_ATTR not in attrs:
         return {}
     return {var.id_: [str(n) for n in names] for var, names in attrs[TAGS_ATTR].items()}
-
-
-def _bindings(func: relax.Function) -> list[Any]:
-    body = func.body
-    if not isinstance(body, relax.SeqExpr):
-        return []
-    return [b for block in body.blocks for b in block.bindings]
 
 
 def propagate_node_tags(mod: tvm.IRModule) -> tvm.IRModule:
@@ -54,7 +49,7 @@ def propagate_node_tags(mod: tvm.IRModule) -> tvm.IRModule:
             continue
         pending: list[Any] = []
         last: list[str] | None = None
-        for binding in _bindings(func):
+        for binding in function_bindings(func):
             names = known.get(binding.var.id_)
             if names is None:
                 pending.append(binding.var)
@@ -102,11 +97,11 @@ def fuse_ops_keeping_sources(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
     known = _tags(mod)
     if not known or "main" not in [g.name_hint for g in mod.get_global_vars()]:
         return fused
-    before = {_call_key(b.value, {}): b.var.id_ for b in _bindings(mod["main"])}
+    before = {_call_key(b.value, {}): b.var.id_ for b in function_bindings(mod["main"])}
     tags: dict[Any, list[str]] = dict(mod.attrs[TAGS_ATTR].items())
     # A group's result var in main -> the key of the binding of main it replaced.
     outputs: dict[int, Any] = {}
-    for binding in _bindings(fused["main"]):
+    for binding in function_bindings(fused["main"]):
         value = binding.value
         if not (isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.GlobalVar)):
             continue
@@ -115,7 +110,7 @@ def fuse_ops_keeping_sources(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
             continue
         names = {p.id_: _key(a, outputs) for p, a in zip(func.params, value.args, strict=False)}
         found: list[str] = []
-        for inner in _bindings(func):
+        for inner in function_bindings(func):
             original = before.get(_call_key(inner.value, names))
             if original is None:  # unmatched: what depends on it stays unmatched too
                 continue
@@ -146,10 +141,10 @@ def keeping_tags_by_order(rewrite: tvm.transform.Pass) -> tvm.transform.Pass:
         known = _tags(mod)
         if not known or "main" not in [g.name_hint for g in mod.get_global_vars()]:
             return out
-        before = [(_op_name(b.value), known.get(b.var.id_)) for b in _bindings(mod["main"])]
+        before = [(_op_name(b.value), known.get(b.var.id_)) for b in function_bindings(mod["main"])]
         tags: dict[Any, list[str]] = dict(mod.attrs[TAGS_ATTR].items())
         cursor = 0
-        for binding in _bindings(out["main"]):
+        for binding in function_bindings(out["main"]):
             op = _op_name(binding.value)
             # The same binding, or the next (one removed); never skip ahead for a transpose,
             # which is what the rewrite inserts.
@@ -176,7 +171,7 @@ def kernel_sources(mod: tvm.IRModule) -> list[dict[str, Any]]:
     if not known or "main" not in [g.name_hint for g in mod.get_global_vars()]:
         return []
     sites = []
-    for binding in _bindings(mod["main"]):
+    for binding in function_bindings(mod["main"]):
         value = binding.value
         if not isinstance(value, relax.Call):
             continue

@@ -1,0 +1,24 @@
+"""Reading the bindings of Relax functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tvm
+from tvm import relax
+
+
+def function_bindings(func: Any) -> list[relax.Binding]:
+    """The bindings of `func`'s body in order, across its blocks.
+
+    Empty for anything but a Relax function whose body is a sequence of blocks (a PrimFunc, an
+    external function): callers over a module's functions skip those.
+    """
+    if not isinstance(func, relax.Function) or not isinstance(func.body, relax.SeqExpr):
+        return []
+    return [b for block in func.body.blocks for b in block.bindings]
+
+
+def module_bindings(mod: tvm.IRModule) -> list[relax.Binding]:
+    """The bindings of every Relax function of `mod`, function by function."""
+    return [b for func in mod.functions.values() for b in function_bindings(func)]
