@@ -30,6 +30,7 @@ from .fake_quantize import fake_quantize
 from .fast_math import fast_math, fast_softmax
 from .fuse_library_epilogues import fuse_library_epilogues
 from .gpu_schedule import gpu_schedule
+from .grouped_query_attention import grouped_query_attention
 from .insert_guards import insert_guards
 from .isolate_scalar_kernels import isolate_scalar_kernels
 from .library_precision import library_precision
@@ -82,6 +83,7 @@ def _graph_phases(
                 relax.transform.FoldConstant(),
                 expand_integer_powers,
                 recognize_silu,
+                grouped_query_attention,
                 # Before fast_math, which rewrites only float32 calls.
                 *mixed_precision_passes(precision),
                 fast_math,
