@@ -20,7 +20,6 @@ struct ParallelGroupEnv {
 };
 using ParallelLambda = int (*)(int task_id, ParallelGroupEnv* penv, void* cdata);
 using ParallelLaunch = int (*)(ParallelLambda flambda, void* cdata, int num_task);
-using NumThreadsFn = int (*)();
 
 struct Job {
   int64_t count;
@@ -58,7 +57,22 @@ int RunChunk(int task_id, ParallelGroupEnv* penv, void* cdata) {
   return 0;
 }
 
+int CountTasks(int /*task_id*/, ParallelGroupEnv* penv, void* cdata) {
+  static_cast<std::atomic<int>*>(cdata)->store(std::max<int32_t>(1, penv->num_task));
+  return 0;
+}
+
 }  // namespace
+
+int ParallelThreads() {
+  thread_local const int threads = [] {
+    const ParallelLaunch launch = FindLaunch();
+    std::atomic<int> tasks{1};
+    if (launch != nullptr) launch(CountTasks, &tasks, 0);
+    return tasks.load();
+  }();
+  return threads;
+}
 
 void ParallelFor(int64_t count, int64_t min_chunk,
                  const std::function<void(int64_t, int64_t)>& body) {

@@ -22,6 +22,13 @@ namespace plugins {
 void ParallelFor(int64_t count, int64_t min_chunk,
                  const std::function<void(int64_t, int64_t)>& body);
 
+/*!
+ * \brief Threads of the calling thread's TVM pool (1 without one): the tasks `ParallelFor`
+ *        runs at once. TVM has no query for it, so it is measured by one empty launch, once
+ *        per calling thread.
+ */
+int ParallelThreads();
+
 }  // namespace plugins
 }  // namespace ember
 
