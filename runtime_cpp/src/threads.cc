@@ -2,6 +2,7 @@
 
 #include <sched.h>
 #include <tvm/ffi/function.h>
+#include <tvm/ffi/reflection/registry.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -58,8 +59,14 @@ int ResolveNumThreads(int requested) {
   return std::min(n, PoolCapacity());
 }
 
+namespace {
+// The count last applied to the calling thread's pool (0: none yet).
+thread_local int applied = 0;
+}  // namespace
+
+int AppliedNumThreads() { return applied; }
+
 void ApplyNumThreads(int num_threads) {
-  thread_local int applied = 0;
   if (applied == num_threads) return;
   static const auto config = tvm::ffi::Function::GetGlobal("runtime.config_threadpool");
   if (!config) Fail(ErrorCode::kInternal, "TVM runtime lacks runtime.config_threadpool");
@@ -70,3 +77,8 @@ void ApplyNumThreads(int num_threads) {
 }
 
 }  // namespace ember
+
+// The kernel plugins size their tiles by it (a decode step's matmul: one tile per thread).
+TVM_FFI_STATIC_INIT_BLOCK() {
+  tvm::ffi::reflection::GlobalDef().def("ember.runtime.pool_threads", ember::AppliedNumThreads);
+}

@@ -30,6 +30,12 @@ int ResolveNumThreads(int requested);
  */
 void ApplyNumThreads(int num_threads);
 
+/*!
+ * \brief The count `ApplyNumThreads` last applied on the calling thread, 0 if none. Also the
+ *        global function `ember.runtime.pool_threads`, which the kernel plugins read.
+ */
+int AppliedNumThreads();
+
 }  // namespace ember
 
 #endif  // EMBER_RUNTIME_CPP_SRC_THREADS_H_

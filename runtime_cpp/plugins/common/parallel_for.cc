@@ -1,6 +1,7 @@
 #include "parallel_for.h"
 
 #include <dlfcn.h>
+#include <tvm/ffi/function.h>
 
 #include <algorithm>
 #include <atomic>
@@ -65,13 +66,17 @@ int CountTasks(int /*task_id*/, ParallelGroupEnv* penv, void* cdata) {
 }  // namespace
 
 int ParallelThreads() {
-  thread_local const int threads = [] {
-    const ParallelLaunch launch = FindLaunch();
-    std::atomic<int> tasks{1};
-    if (launch != nullptr) launch(CountTasks, &tasks, 0);
-    return tasks.load();
-  }();
-  return threads;
+  // Ember's runtime knows the count it gave the calling thread's pool; where TVM alone runs
+  // the module (the compiler's timing), one empty launch counts the pool's tasks.
+  static const auto applied = tvm::ffi::Function::GetGlobal("ember.runtime.pool_threads");
+  if (applied) {
+    const int threads = (*applied)().cast<int>();
+    if (threads > 0) return threads;
+  }
+  static const ParallelLaunch launch = FindLaunch();
+  std::atomic<int> tasks{1};
+  if (launch != nullptr) launch(CountTasks, &tasks, 0);
+  return tasks.load();
 }
 
 void ParallelFor(int64_t count, int64_t min_chunk,

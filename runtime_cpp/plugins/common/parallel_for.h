@@ -24,8 +24,8 @@ void ParallelFor(int64_t count, int64_t min_chunk,
 
 /*!
  * \brief Threads of the calling thread's TVM pool (1 without one): the tasks `ParallelFor`
- *        runs at once. TVM has no query for it, so it is measured by one empty launch, once
- *        per calling thread.
+ *        runs at once. As Ember's runtime applied it (`ember.runtime.pool_threads`), else
+ *        (TVM has no query for it) counted by one empty launch.
  */
 int ParallelThreads();
 
