@@ -214,15 +214,23 @@ def _channel_constant(expr: Any, call: relax.Call) -> np.ndarray | None:
 
 
 def _same_shape(expr: Any, call: relax.Call) -> bool:
-    """Whether `expr` is a float32 tensor variable of the call's static shape."""
+    """Whether `expr` is a float32 tensor variable of the call's shape, symbolic dims included.
+
+    A decoder's residual adds are [1, seq, hidden] on both sides: provably equal, so they join
+    the matmul before them like a fixed-shape model's.
+    """
     ty = getattr(expr, "ty", None)
     if not isinstance(expr, relax.Var) or not isinstance(ty, relax.TensorType):
         return False
     if ty.dtype != "float32" or ty.shape is None or call.ty.shape is None:
         return False
+    if not all(isinstance(t.shape, relax.ShapeExpr) for t in (ty, call.ty)):
+        return False
     dims = [list(t.shape.values) for t in (ty, call.ty)]
-    static = all(isinstance(d, tvm.tirx.IntImm) for d in dims[0] + dims[1])
-    return static and [int(d) for d in dims[0]] == [int(d) for d in dims[1]]
+    analyzer = tvm.sym.Analyzer()
+    return len(dims[0]) == len(dims[1]) and all(
+        analyzer.can_prove_equal(a, b) for a, b in zip(dims[0], dims[1], strict=True)
+    )
 
 
 def _float_bits(value: float) -> int:

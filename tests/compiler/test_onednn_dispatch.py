@@ -244,6 +244,16 @@ def _epilogue_model(kind: str) -> onnx.ModelProto:
             helper.make_node("Softmax", ["a"], ["y"], axis=1),
         ]
         return _model(nodes, [x], [rows, cols], [w, b])
+    if kind == "matmul residual symbolic rows":
+        # A decoder's residual connection: [rows, 40] on both sides with `rows` symbolic.
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["rows", 32])
+        skip = helper.make_tensor_value_info("skip", TensorProto.FLOAT, ["rows", 40])
+        w = numpy_helper.from_array(rng.standard_normal((32, 40)).astype(np.float32), "w")
+        nodes = [
+            helper.make_node("MatMul", ["x", "w"], ["m"]),
+            helper.make_node("Add", ["skip", "m"], ["y"]),
+        ]
+        return _model(nodes, [x, skip], ["rows", 40], [w])
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [24, 32])
     w = numpy_helper.from_array(rng.standard_normal((32, 40)).astype(np.float32), "w")
     b = numpy_helper.from_array(rng.standard_normal(40).astype(np.float32), "b")
@@ -273,6 +283,7 @@ def _epilogue_model(kind: str) -> onnx.ModelProto:
         "attention softmax",
         "matmul softmax column tiles",
         "matmul softmax row tiles",
+        "matmul residual symbolic rows",
     ],
 )
 def test_bias_and_activation_run_inside_the_library_call(kind, tmp_path):
@@ -284,6 +295,7 @@ def test_bias_and_activation_run_inside_the_library_call(kind, tmp_path):
         "padded conv silu": onednn.CONV_NHWC_EPILOGUE,
         "conv residual relu": onednn.CONV_NHWC_RESIDUAL,
         "conv residual relu channel tiles": onednn.CONV_NHWC_RESIDUAL,
+        "matmul residual symbolic rows": onednn.MATMUL_RESIDUAL,
     }.get(kind, onednn.MATMUL_EPILOGUE)
     library = [c for c in calls if c["kernel"].startswith("ember.dnnl.")]
     assert [c["kernel"] for c in library] == [fused], calls
