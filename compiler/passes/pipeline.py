@@ -38,6 +38,7 @@ from .materialize_empty_constants import materialize_empty_constants
 from .mixed_precision import mixed_precision_passes
 from .quantized_library_calls import quantized_library_calls
 from .recognize_silu import recognize_silu
+from .shape_ops_as_views import shape_ops_as_views
 
 Phase = tuple[str, list[Any]]
 
@@ -84,6 +85,8 @@ def _graph_phases(
                 expand_integer_powers,
                 recognize_silu,
                 grouped_query_attention,
+                # After grouped_query_attention, which reads the heads' expand_dims.
+                shape_ops_as_views,
                 # Before fast_math, which rewrites only float32 calls.
                 *mixed_precision_passes(precision),
                 fast_math,
