@@ -1,7 +1,7 @@
 """Bind graph inputs to constant values (`--bind NAME=VALUES`) before import.
 
 Some operator inputs decide the *shape* of a result rather than its values: Reshape's shape,
-the axes of a reduction, Resize's scales or sizes, TopK's k, Pad's pads, Tile's repeats. An
+Resize's scales or sizes, TopK's k, Pad's pads, Tile's repeats. An
 ahead-of-time compiler needs them as constants to type the graph, so a model that takes them
 as graph inputs cannot be compiled as it is. Users who know the values pin them with
 `--bind` (`CompileOptions.bind_inputs`): the input becomes an initializer and leaves the
@@ -22,6 +22,8 @@ from ember.errors import OptionError
 from ..options import parse_repeated
 
 #: Operator -> indices of inputs that set shapes, axes or other compile-time operands.
+#: A reduction's axes are not among them: they compile as a run-time input
+#: (`converters/run_time_axes.py`).
 OPERAND_SLOTS: dict[str, tuple[int, ...]] = {
     "Reshape": (1,),
     "Expand": (1,),
@@ -29,16 +31,6 @@ OPERAND_SLOTS: dict[str, tuple[int, ...]] = {
     "ConstantOfShape": (0,),
     "Squeeze": (1,),
     "Unsqueeze": (1,),
-    "ReduceSum": (1,),
-    "ReduceMean": (1,),
-    "ReduceMax": (1,),
-    "ReduceMin": (1,),
-    "ReduceProd": (1,),
-    "ReduceL1": (1,),
-    "ReduceL2": (1,),
-    "ReduceLogSum": (1,),
-    "ReduceLogSumExp": (1,),
-    "ReduceSumSquare": (1,),
     "Resize": (1, 2, 3),
     "Upsample": (1,),
     "Split": (1,),

@@ -150,44 +150,46 @@ def test_unknown_input_in_shape_override_is_named(tmp_path):
     assert_one_line_error(proc, "unknown input 'nope'")
 
 
-def runtime_axes_model() -> onnx.ModelProto:
-    """ReduceSum whose axes are a graph input: no rule refuses it, the importer does."""
-    node = helper.make_node("ReduceSum", ["x", "axes"], ["y"], name="sum")
+def runtime_k_model() -> onnx.ModelProto:
+    """TopK whose k is a graph input: no rule refuses it, the importer does."""
+    node = helper.make_node("TopK", ["x", "k"], ["values", "indices"], name="top")
     graph = helper.make_graph(
         [node],
         "g",
         [
             helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
-            helper.make_tensor_value_info("axes", TensorProto.INT64, [1]),
+            helper.make_tensor_value_info("k", TensorProto.INT64, [1]),
         ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None])],
+        [
+            helper.make_tensor_value_info("values", TensorProto.FLOAT, [2, None]),
+            helper.make_tensor_value_info("indices", TensorProto.INT64, [2, None]),
+        ],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 
 def test_check_runs_the_import_and_names_the_input_to_bind(tmp_path):
-    path = save_model(runtime_axes_model(), tmp_path, "axes")
+    path = save_model(runtime_k_model(), tmp_path, "k")
     proc = ember("check", str(path))
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout.splitlines() == [
-        "node 'sum' (ReduceSum, opset 18): Only constant axes currently supported (graph input "
-        "'axes' is known only at run time; compile it as a constant: --bind axes=...)",
+        "node 'top' (TopK, opset 18): TopK k must be a constant (graph input 'k' is known only "
+        "at run time; compile it as a constant: --bind k=...)",
         "1 problem(s) for target x86",
     ]
-    compiled = ember("compile", str(path), "--bind", "axes=1")
+    compiled = ember("compile", str(path), "--bind", "k=2")
     assert compiled.returncode == 0, compiled.stderr
 
 
 def test_compile_names_the_input_to_bind_in_its_one_line(tmp_path):
     """The same hint as `ember check`, and nothing of TVM's: not the importer's print of the
     failed operator's inputs, not its C++ warning about the builder the import left."""
-    path = save_model(runtime_axes_model(), tmp_path, "axes")
-    proc = ember("compile", str(path), "-o", str(tmp_path / "axes.so"))
+    path = save_model(runtime_k_model(), tmp_path, "k")
+    proc = ember("compile", str(path), "-o", str(tmp_path / "k.so"))
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert proc.stderr == (
-        "error: ONNX import failed at node 'sum' (ReduceSum): Only constant axes currently "
-        "supported (graph input 'axes' is known only at run time; compile it as a constant: "
-        "--bind axes=...)\n"
+        "error: ONNX import failed at node 'top' (TopK): TopK k must be a constant (graph input "
+        "'k' is known only at run time; compile it as a constant: --bind k=...)\n"
     )
-    assert not (tmp_path / "axes.so").exists()
+    assert not (tmp_path / "k.so").exists()

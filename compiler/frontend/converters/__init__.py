@@ -53,6 +53,7 @@ def ember_converters() -> dict[str, Any]:
     from .reduce_extremes import ReduceMax, ReduceMin
     from .resize import Resize, Upsample
     from .rotary_embedding import RotaryEmbedding
+    from .run_time_axes import REDUCTIONS, with_run_time_axes
     from .scan import Scan
     from .scatter import Col2Im, TensorScatter
     from .shaping import CenterCropPad, ReverseSequence
@@ -62,7 +63,7 @@ def ember_converters() -> dict[str, Any]:
     from .tfidf_vectorizer import TfIdfVectorizer
     from .unsqueeze import Unsqueeze
 
-    return {
+    own = {
         "RNN": RNN,
         "GRU": GRU,
         "LSTM": LSTM,
@@ -123,6 +124,9 @@ def ember_converters() -> dict[str, Any]:
         "Gemm": Gemm,
         "Conv": Conv,
     }
+    tvm = _tvm_map()
+    reductions = {name: with_run_time_axes(name, own.get(name, tvm[name])) for name in REDUCTIONS}
+    return {**own, **reductions}
 
 
 def _tvm_map() -> dict[str, Any]:
