@@ -8,15 +8,17 @@ import pytest
 from onnx import TensorProto, helper
 
 import ember
-from tests.conftest import assert_close_to_ort
+from tests.conftest import assert_close_to_ort, save_model
+from tests.integration.test_cli import assert_one_line_error
+from tests.integration.test_cli import ember as ember_cli
 
 SHAPE = (2, 3, 4)
 KINDS = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceL2", "ReduceLogSumExp", "ReduceProd"]
 
 
-def reduction(kind: str, keepdims: int, count: int) -> onnx.ModelProto:
+def reduction(kind: str, keepdims: int, count: int | str) -> onnx.ModelProto:
     node = helper.make_node(kind, ["x", "axes"], ["y"], keepdims=keepdims)
-    rank = len(SHAPE) if keepdims else len(SHAPE) - count
+    rank = len(SHAPE) if keepdims else len(SHAPE) - (count if isinstance(count, int) else 1)
     graph = helper.make_graph(
         [node],
         "run_time_axes",
@@ -51,3 +53,11 @@ def test_two_axes_without_keepdims_give_the_kept_extent(compile_example):
         (got,) = model.run(feed)
         np.testing.assert_array_equal(got, x.sum(axis=tuple(axes)))
         assert_close_to_ort(source, feed, [got])
+
+
+def test_axes_of_unknown_length_without_keepdims_are_one_error_line(tmp_path):
+    """The result's rank would depend on a run-time length: the user is told to bind it."""
+    path = save_model(reduction("ReduceSum", 0, "k"), tmp_path, "unknown_count")
+    proc = ember_cli("compile", str(path), "-o", str(tmp_path / "unknown_count.so"))
+    assert_one_line_error(proc, "ReduceSum without keepdims needs axes of a static length")
+    assert not (tmp_path / "unknown_count.so").exists()

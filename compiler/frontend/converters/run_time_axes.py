@@ -19,6 +19,8 @@ import numpy as np
 from tvm import relax, te, tirx
 from tvm.relax.frontend.onnx import onnx_frontend
 
+from ember.errors import UnsupportedModelError
+
 from .subgraph import constant_value
 
 op = relax.op
@@ -189,6 +191,11 @@ def with_run_time_axes(name: str, base: Any) -> Any:
             return getattr(base, f"_impl_v{since}")(bb, [inputs[0]], attr, params)
         if length is not None:
             keepdims = bool(attr.get("keepdims", 1))
+            if length < 0 and not keepdims:
+                # The result's rank would be known only at run time.
+                raise UnsupportedModelError(
+                    f"{name} without keepdims needs axes of a static length (bind them with --bind)"
+                )
             return reduce_run_time_axes(bb, name, inputs[0], inputs[1], keepdims)
         return getattr(base, f"_impl_v{since}")(bb, inputs, attr, params)
 
