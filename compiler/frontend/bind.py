@@ -22,8 +22,9 @@ from ember.errors import OptionError
 from ..options import parse_repeated
 
 #: Operator -> indices of inputs that set shapes, axes or other compile-time operands.
-#: A reduction's axes are not among them: they compile as a run-time input
-#: (`converters/run_time_axes.py`).
+#: A reduction's axes, a scan's axis and OneHot's depth are not among them: they compile as
+#: run-time inputs (`converters/run_time_axes.py`, `converters/run_time_scan_axis.py`,
+#: `converters/one_hot.py`).
 OPERAND_SLOTS: dict[str, tuple[int, ...]] = {
     "Reshape": (1,),
     "Expand": (1,),
@@ -38,9 +39,6 @@ OPERAND_SLOTS: dict[str, tuple[int, ...]] = {
     "Pad": (1, 2, 3),
     "Slice": (1, 2, 3, 4),
     "Range": (0, 1, 2),
-    "OneHot": (1,),
-    "CumSum": (1,),
-    "CumProd": (1,),
     "Trilu": (1,),
     "Clip": (1, 2),
     "CenterCropPad": (1,),

@@ -119,6 +119,35 @@ def test_onehot_with_values_given_at_run_time(tmp_path):
     )
 
 
+@pytest.mark.parametrize("axis", [-1, 0, -2])
+def test_onehot_depth_given_at_run_time_sets_the_output_extent(tmp_path, axis):
+    """One artifact serves every depth; a float depth is cast to an integer, as ONNX says."""
+    node = helper.make_node("OneHot", ["i", "depth", "v"], ["z"], axis=axis)
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, [2, 3]),
+            helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1]),
+            helper.make_tensor_value_info("v", TensorProto.FLOAT, [2]),
+        ],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [None] * 3)],
+    )
+    source = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), source)
+    model = ember.load(compile_model(source, "x86", tmp_path / "m.so"))
+    for depth in [4.0, 7.0, 1.0]:
+        feed = {
+            "i": np.array([[0, -1, 3], [9, -4, 2]], np.int64),
+            "depth": np.array([depth], np.float32),
+            "v": np.array([2.0, 5.0], np.float32),
+        }
+        (got,) = model.run(feed)
+        (want,) = ort_outputs(str(source), feed)
+        assert got.shape[axis] == int(depth)
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("storage_order", [0, 1])
 def test_maxpool_indices(tmp_path, storage_order):
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 7)).astype(np.float32)

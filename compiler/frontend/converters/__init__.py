@@ -54,6 +54,7 @@ def ember_converters() -> dict[str, Any]:
     from .resize import Resize, Upsample
     from .rotary_embedding import RotaryEmbedding
     from .run_time_axes import REDUCTIONS, with_run_time_axes
+    from .run_time_scan_axis import with_run_time_scan_axis
     from .scan import Scan
     from .scatter import Col2Im, TensorScatter
     from .shaping import CenterCropPad, ReverseSequence
@@ -126,7 +127,11 @@ def ember_converters() -> dict[str, Any]:
     }
     tvm = _tvm_map()
     reductions = {name: with_run_time_axes(name, own.get(name, tvm[name])) for name in REDUCTIONS}
-    return {**own, **reductions}
+    scans = {
+        "CumSum": with_run_time_scan_axis("CumSum", tvm["CumSum"], 14),
+        "CumProd": with_run_time_scan_axis("CumProd", CumProd, 26),
+    }
+    return {**own, **reductions, **scans}
 
 
 def _tvm_map() -> dict[str, Any]:

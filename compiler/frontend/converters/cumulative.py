@@ -1,7 +1,8 @@
 """CumProd: the cumulative product along one axis, as TVM's importer does CumSum.
 
-TVM 0.27 has `relax.op.cumprod` but no ONNX converter for it. The axis must be a constant
-(an input the compiler needs to type the graph); `reverse` flips the axis before and after.
+TVM 0.27 has `relax.op.cumprod` but no ONNX converter for it. This converter takes a constant
+axis; `reverse` flips the axis before and after. An axis given at run time goes through
+`run_time_scan_axis.py` instead.
 """
 
 from __future__ import annotations

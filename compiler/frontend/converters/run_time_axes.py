@@ -115,6 +115,21 @@ def _kernel(kind: str, flags: list[Any]) -> Callable[..., Any]:
     return compute
 
 
+def axis_flags(bb: Any, axes: Any, rank: int, name: str) -> list[Any]:
+    """One symbolic 0/1 per dimension of a rank-`rank` tensor: 1 where run-time `axes` name it.
+
+    `axes` is an integer tensor (a scalar or [k]); negative axes count from the end. The
+    flags are matched from a run-time shape, so kernels can use them in their extents.
+    """
+    axes = bb.emit(op.reshape(bb.emit(op.astype(axes, "int64")), [-1]))
+    normalized = op.where(
+        op.less(axes, relax.const(0, "int64")), op.add(axes, relax.const(rank, "int64")), axes
+    )
+    hits = op.equal(op.expand_dims(normalized, 1), op.arange(0, rank, 1, "int64"))
+    flags_tensor = bb.emit(op.max(op.astype(hits, "int64"), axis=[0]))
+    return list(onnx_frontend._tensor_to_shape_expr(bb, flags_tensor, rank, name).values)
+
+
 def _empty(data: Any) -> bool:
     return any(isinstance(n, tirx.IntImm) and int(n) == 0 for n in data.ty.shape.values)
 
@@ -145,13 +160,7 @@ def reduce_run_time_axes(bb: Any, kind: str, data: Any, axes: Any, keepdims: boo
         widened = bb.emit(op.astype(data, "uint8"))
         return op.astype(reduce_run_time_axes(bb, kind, widened, axes, keepdims), "bool")
     rank = len(data.ty.shape.values)
-    axes = bb.emit(op.astype(axes, "int64"))
-    normalized = op.where(
-        op.less(axes, relax.const(0, "int64")), op.add(axes, relax.const(rank, "int64")), axes
-    )
-    hits = op.equal(op.expand_dims(normalized, 1), op.arange(0, rank, 1, "int64"))
-    flags_tensor = bb.emit(op.max(op.astype(hits, "int64"), axis=[0]))
-    flags = list(onnx_frontend._tensor_to_shape_expr(bb, flags_tensor, rank, "reduced").values)
+    flags = axis_flags(bb, axes, rank, "reduced")
     if _empty(data):
         # No element to reduce: every output element is the reduction's start value.
         result = bb.emit_te(_start_values(kind, flags, data))
