@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx import helper
+from onnx import TensorProto, helper
 
+import ember
+from tests.conftest import assert_close_to_ort
 from tests.frontend.single_node import assert_matches_ort, one_node_model
 
 
@@ -23,6 +25,31 @@ def test_center_crop_pad(tmp_path, shape, size, axes):
     consts = {"shape": np.array(size, np.int64)}
     model = one_node_model("CenterCropPad", {"x": x}, ["y"], 18, consts, **attrs)
     assert_matches_ort(tmp_path, model, {"x": x})
+
+
+def test_center_crop_pad_shape_given_at_run_time(compile_example):
+    """One artifact crops, pads, or both, by the shape it is given at each run."""
+    node = helper.make_node("CenterCropPad", ["x", "shape"], ["y"], axes=[0, -2])
+    graph = helper.make_graph(
+        [node],
+        "center_crop_pad",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [9, 8, 3]),
+            helper.make_tensor_value_info("shape", TensorProto.INT64, [2]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None, 3])],
+    )
+    source, artifact = compile_example(
+        "center_crop_pad_run_time",
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]),
+    )
+    model = ember.load(artifact)
+    x = np.random.default_rng(0).standard_normal((9, 8, 3)).astype(np.float32)
+    for size in [[4, 5], [12, 11], [2, 13], [9, 8]]:
+        feed = {"x": x, "shape": np.array(size, np.int64)}
+        (got,) = model.run(feed)
+        assert got.shape == (size[0], size[1], 3)
+        assert_close_to_ort(source, feed, [got])
 
 
 @pytest.mark.parametrize(("time_axis", "batch_axis"), [(0, 1), (1, 0)])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tvm import relax, topi
+from tvm import relax, te, tirx, topi
+from tvm.relax.frontend.onnx import onnx_frontend
 from tvm.relax.frontend.onnx.onnx_frontend import OnnxOpConverter
 
 from ember.errors import UnsupportedModelError
 
 from .common import constant_values, static_shape
+from .subgraph import constant_value
 
 op = relax.op
 
@@ -24,16 +26,55 @@ class ReverseSequence(OnnxOpConverter):
         return bb.emit(op.reverse_sequence(inputs[0], inputs[1], time_axis, batch_axis))
 
 
+def _crop_pad_kernel(axes: list[int]) -> Any:
+    """Each output element reads the input shifted by its axis's centring offset, or is 0.
+
+    The offset along a listed axis is `(n - s) // 2` when cropping (`s <= n`) and
+    `-((s - n) // 2)` when padding: written out because the two round differently.
+    """
+
+    def compute(x: te.Tensor, sizes: list[Any]) -> te.Tensor:
+        extent = dict(zip(axes, sizes, strict=True))
+        n = list(x.shape)
+        out = [extent.get(d, n[d]) for d in range(len(n))]
+        offsets = [
+            tirx.Select(
+                n[d] >= out[d],
+                tirx.floordiv(n[d] - out[d], 2),
+                -tirx.floordiv(out[d] - n[d], 2),
+            )
+            for d in range(len(n))
+        ]
+
+        def body(*index: Any) -> Any:
+            source = [i + o for i, o in zip(index, offsets, strict=True)]
+            inside = tirx.all(*[tirx.all(s >= 0, s < e) for s, e in zip(source, n, strict=True)])
+            return tirx.if_then_else(inside, x[tuple(source)], tirx.const(0, x.dtype))
+
+        return te.compute(out, body, name="center_crop_pad")
+
+    return compute
+
+
 class CenterCropPad(OnnxOpConverter):
-    """Crop (window start rounded down) or zero-pad (extra pixel on the right) each axis."""
+    """Crop (window start rounded down) or zero-pad (extra pixel on the right) each axis.
+
+    A `shape` known only at run time becomes the symbolic extents of the listed axes.
+    """
 
     @classmethod
     def _impl_v18(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
         data = inputs[0]
         shape = static_shape(data, "CenterCropPad input")
         rank = len(shape)
-        sizes = [int(v) for v in constant_values(inputs[1], "CenterCropPad shape").reshape(-1)]
         axes = [int(a) % rank for a in attr.get("axes", range(rank))]
+        if constant_value(inputs[1]) is None:
+            as_int = bb.match_cast(
+                bb.emit(op.astype(inputs[1], "int64")), relax.TensorType([len(axes)], "int64")
+            )
+            sizes_expr = onnx_frontend._tensor_to_shape_expr(bb, as_int, len(axes), "cropped")
+            return bb.emit_te(_crop_pad_kernel(axes), data, list(sizes_expr.values))
+        sizes = [int(v) for v in constant_values(inputs[1], "CenterCropPad shape").reshape(-1)]
         if len(axes) != len(sizes):
             raise UnsupportedModelError(f"CenterCropPad: {len(sizes)} sizes for {len(axes)} axes")
         crop_axes, begins, ends = [], [], []
