@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from onnx import TensorProto, helper
 
+import ember
+from tests.conftest import assert_close_to_ort
 from tests.frontend.single_node import assert_matches_ort, one_node_model
 
 
@@ -30,6 +33,34 @@ def test_col2im_sums_overlapping_blocks(tmp_path, image, block, attrs):
     consts = {"image": np.array(image, np.int64), "block": np.array(block, np.int64)}
     model = one_node_model("Col2Im", {"x": x}, ["y"], 18, consts, **attrs)
     assert_matches_ort(tmp_path, model, {"x": x})
+
+
+def test_col2im_shapes_given_at_run_time(compile_example):
+    """One artifact takes each run's image and block shapes: 12 columns of 12 positions."""
+    node = helper.make_node(
+        "Col2Im", ["x", "image", "block"], ["y"], strides=[1, 2], pads=[1, 0, 0, 1]
+    )
+    graph = helper.make_graph(
+        [node],
+        "col2im_run_time",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 12, 12]),
+            helper.make_tensor_value_info("image", TensorProto.INT64, [2]),
+            helper.make_tensor_value_info("block", TensorProto.INT64, [2]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, None, None, None])],
+    )
+    source, artifact = compile_example(
+        "col2im_run_time", helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    )
+    model = ember.load(artifact)
+    x = np.random.default_rng(0).standard_normal((2, 12, 12)).astype(np.float32)
+    # (image, block): padded image minus the block, over the strides, leaves 12 positions.
+    for image, block in [([4, 6], [2, 2]), ([2, 7], [1, 2]), ([4, 7], [3, 1]), ([3, 7], [1, 3])]:
+        feed = {"x": x, "image": np.array(image, np.int64), "block": np.array(block, np.int64)}
+        (got,) = model.run(feed)
+        assert got.shape == (2, 12 // int(np.prod(block)), *image)
+        assert_close_to_ort(source, feed, [got])
 
 
 @pytest.mark.parametrize(("mode", "axis"), [("linear", -2), ("circular", -2), ("linear", 1)])

@@ -3,7 +3,7 @@
 Both become one `scatter_elements` along a flattened axis. The destination index of every
 element depends only on shapes and attributes (and, for TensorScatter, the per-batch write
 index), so it is computed once: at compile time for Col2Im, with a few integer ops for
-TensorScatter.
+TensorScatter. Col2Im with shapes given at run time gathers instead (`col2im_run_time.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from tvm.relax.frontend.onnx.onnx_frontend import OnnxOpConverter
 
 from ember.errors import UnsupportedModelError
 
+from .col2im_run_time import col2im_run_time
 from .common import constant_values, static_shape, text
+from .subgraph import constant_value
 
 op = relax.op
 
@@ -57,6 +59,8 @@ class Col2Im(OnnxOpConverter):
     @classmethod
     def _impl_v18(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
         data = inputs[0]
+        if constant_value(inputs[1]) is None or constant_value(inputs[2]) is None:
+            return col2im_run_time(bb, inputs, attr)
         image = [int(v) for v in constant_values(inputs[1], "Col2Im image_shape").reshape(-1)]
         block = [int(v) for v in constant_values(inputs[2], "Col2Im block_shape").reshape(-1)]
         rank = len(image)
