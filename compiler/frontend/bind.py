@@ -41,7 +41,6 @@ OPERAND_SLOTS: dict[str, tuple[int, ...]] = {
     "Range": (0, 1, 2),
     "Trilu": (1,),
     "Clip": (1, 2),
-    "AffineGrid": (1,),
     "DFT": (1, 2),
     "STFT": (1, 3),
     "MaxUnpool": (2,),

@@ -20,6 +20,7 @@ _LOCK = threading.Lock()
 
 def ember_converters() -> dict[str, Any]:
     """Operator name -> converter class, for what Ember adds or replaces."""
+    from .affine_grid import AffineGrid
     from .arithmetic import BitShift, IsInf, Mod, Pow
     from .attention import Attention
     from .bitcast import BitCast
@@ -65,6 +66,7 @@ def ember_converters() -> dict[str, Any]:
     from .unsqueeze import Unsqueeze
 
     own = {
+        "AffineGrid": AffineGrid,
         "RNN": RNN,
         "GRU": GRU,
         "LSTM": LSTM,
