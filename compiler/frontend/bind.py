@@ -36,7 +36,6 @@ OPERAND_SLOTS: dict[str, tuple[int, ...]] = {
     "Upsample": (1,),
     "Split": (1,),
     "TopK": (1,),
-    "Pad": (1, 2, 3),
     "Slice": (1, 2, 3, 4),
     "Range": (0, 1, 2),
     "Trilu": (1,),

@@ -1,17 +1,19 @@
-"""ONNX `Pad` whose pads are a run-time input ("constant" and "edge" modes).
+"""ONNX `Pad` whose pads (and axes) are a run-time input, in every mode.
 
 TVM's converter needs the pads as a constant. A model that takes them as an input decides
 the output's extent at run time: the output shape is read from the pads tensor (fresh
 symbolic dimensions), and each axis is built by gathering the input at `arange(out) - begin`
-(clamped into range), which also crops for negative pads; "constant" mode then replaces the
-positions outside the input with the pad value. Constant pads go to TVM's converter as before.
+mapped into range (clamped for "edge" and "constant", mirrored for "reflect", modulo the
+length for "wrap"), which also crops for negative pads; "constant" mode then replaces the
+positions outside the input with the pad value. Run-time `axes` spread their pads over all
+dimensions first (zero for the others). Constant pads go to TVM's converter as before.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tvm import relax
+from tvm import relax, tirx
 from tvm.relax.frontend.onnx import onnx_frontend
 
 from ember.errors import UnsupportedModelError
@@ -34,21 +36,38 @@ class Pad(onnx_frontend.OnnxOpConverter):
         if constant_value(values[1]) is not None:
             opset = 18 if len(values) > 3 else 11
             return onnx_frontend.Pad.get_converter(opset)(bb, inputs, attr, params)
-        if len(values) > 3 and values[3] is not None:
-            raise UnsupportedModelError("Pad with run-time pads needs no axes input")
         mode = text(attr.get("mode", b"constant"))
-        if mode not in ("constant", "edge"):
-            raise UnsupportedModelError(
-                f"Pad mode '{mode}' with run-time pads (bind the pads with --bind)"
-            )
+        if mode not in ("constant", "edge", "reflect", "wrap"):
+            raise UnsupportedModelError(f"Pad mode '{mode}' is not an ONNX Pad mode")
+        pads = bb.emit(relax.op.astype(values[1], "int64"))
+        if len(values) > 3 and values[3] is not None:
+            pads = _spread_over_axes(bb, pads, values[3], len(values[0].ty.shape.values))
         fill = values[2] if len(values) > 2 else None
-        return _run_time_pad(bb, values[0], values[1], fill, mode)
+        return _run_time_pad(bb, values[0], pads, fill, mode)
+
+
+def _spread_over_axes(bb: Any, pads: Any, axes: Any, rank: int) -> Any:
+    """Pads for the listed `axes` ([begins..., ends...]) as pads for all `rank` dimensions."""
+    op = relax.op
+    axes = bb.emit(op.astype(axes, "int64"))
+    count = axes.ty.shape.values[0]
+    normalized = op.where(
+        op.less(axes, relax.const(0, "int64")), op.add(axes, relax.const(rank, "int64")), axes
+    )
+    # hits[j, d] = 1 where the j-th listed axis is dimension d.
+    hits = bb.emit(
+        op.astype(op.equal(op.expand_dims(normalized, 1), op.arange(0, rank, 1, "int64")), "int64")
+    )
+    halves = []
+    for part in range(2):
+        listed = bb.emit(op.strided_slice(pads, [0], [part * count], [(part + 1) * count]))
+        halves.append(op.sum(op.multiply(hits, op.expand_dims(listed, 1)), axis=[0]))
+    return bb.emit(op.concat(halves, axis=0))
 
 
 def _run_time_pad(bb: Any, data: Any, pads: Any, fill: Any, mode: str) -> Any:
     shape = list(data.ty.shape.values)
     rank = len(shape)
-    pads = bb.emit(relax.op.astype(pads, "int64"))
     in_shape = bb.emit(relax.op.shape_to_tensor(relax.op.shape_of(data)))
     begin = bb.emit(relax.op.strided_slice(pads, [0], [0], [rank]))
     end = bb.emit(relax.op.strided_slice(pads, [0], [rank], [2 * rank]))
@@ -59,8 +78,8 @@ def _run_time_pad(bb: Any, data: Any, pads: Any, fill: Any, mode: str) -> Any:
         start = bb.emit(relax.op.take(begin, relax.const(axis, "int64"), axis=0))
         index = bb.emit(relax.op.subtract(relax.op.arange(0, extent, 1, "int64"), start))
         last = as_tensor(bb, shape[axis] - 1)
-        clamped = relax.op.minimum(relax.op.maximum(index, relax.const(0, "int64")), last)
-        result = bb.emit(relax.op.take(result, bb.emit(clamped), axis=axis))
+        source = _into_range(bb, index, shape[axis], mode)
+        result = bb.emit(relax.op.take(result, source, axis=axis))
         if mode == "constant":
             valid = relax.op.logical_and(
                 relax.op.greater_equal(index, relax.const(0, "int64")),
@@ -75,3 +94,25 @@ def _run_time_pad(bb: Any, data: Any, pads: Any, fill: Any, mode: str) -> Any:
     dtype = str(data.ty.dtype)
     value = relax.const(0, dtype) if fill is None else relax.op.astype(fill, dtype)
     return relax.op.where(inside, result, value)
+
+
+def _int64(bb: Any, value: Any) -> Any:
+    """An int64 0-d tensor of a static or symbolic extent."""
+    if isinstance(value, tirx.IntImm):
+        return relax.const(int(value), "int64")
+    return as_tensor(bb, value)
+
+
+def _into_range(bb: Any, index: Any, length: Any, mode: str) -> Any:
+    """Source positions in `[0, length)` for the output positions' `index` (may be outside)."""
+    op = relax.op
+    last = _int64(bb, length - 1)
+    if mode == "wrap":
+        return bb.emit(op.floor_mod(index, _int64(bb, length)))
+    if mode == "reflect":
+        # Mirrored about both ends, which are not repeated: a period of 2 * (length - 1).
+        period = _int64(bb, tirx.max(2 * (length - 1), 1))
+        folded = bb.emit(op.floor_mod(index, period))
+        mirrored = op.where(op.greater(folded, last), op.subtract(period, folded), folded)
+        return bb.emit(op.minimum(mirrored, last))
+    return bb.emit(op.minimum(op.maximum(index, relax.const(0, "int64")), last))
