@@ -18,8 +18,10 @@ SYMBOLIC_OPS = frozenset(
     {"Add", "Sub", "Mul", "Div", "Max", "Min", "Squeeze", "Unsqueeze", "Reshape", "Range", "Cast"}
 )
 
-#: The operators TVM's importer lets read a shape expression (`_construct_nodes`).
-SHAPE_AWARE = frozenset(
+#: The operators TVM's importer lets read a shape expression (`_construct_nodes`). Its check
+#: runs before any converter, so even Ember's symbolic arithmetic gets shape expressions only
+#: through these; a `Shape` read by a `Sub` must arrive as a tensor.
+TVM_SHAPE_AWARE = frozenset(
     {
         "Reshape",
         "Resize",
@@ -34,9 +36,11 @@ SHAPE_AWARE = frozenset(
         "Cast",
         "CastLike",
         "Squeeze",
-        *SYMBOLIC_OPS,
     }
 )
+
+#: The operators that read a single dimension (a `PrimExpr`) as it is.
+SHAPE_AWARE = TVM_SHAPE_AWARE | SYMBOLIC_OPS
 
 
 def name_nodes(model: onnx.ModelProto) -> None:
@@ -53,19 +57,30 @@ def name_nodes(model: onnx.ModelProto) -> None:
         taken.add(node.name)
 
 
-def tensor_result_nodes(model: onnx.ModelProto) -> frozenset[str]:
-    """Names of the nodes whose results some reader needs as tensors."""
+def tensor_result_nodes(model: onnx.ModelProto) -> dict[str, bool]:
+    """Nodes whose results some reader needs as tensors: name -> whether a dimension too.
+
+    True: a reader takes no shape value at all (a dimension also becomes a tensor). False:
+    the readers take dimensions but some cannot take a shape expression (TVM's check).
+    """
     graph = model.graph
     needs_tensor = {o.name for o in graph.output}
+    needs_vector: set[str] = set()
     for node in graph.node:
         if node.op_type not in SHAPE_AWARE:
             needs_tensor.update(node.input)
+        elif node.op_type not in TVM_SHAPE_AWARE:
+            needs_vector.update(node.input)
         for attribute in node.attribute:  # what a subgraph reads from outside is unknown
             for subgraph in [attribute.g, *attribute.graphs]:
                 needs_tensor.update(_names_read(subgraph))
-    return frozenset(
-        node.name for node in graph.node if any(out in needs_tensor for out in node.output)
-    )
+    result: dict[str, bool] = {}
+    for node in graph.node:
+        if any(out in needs_tensor for out in node.output):
+            result[node.name] = True
+        elif any(out in needs_vector for out in node.output):
+            result[node.name] = False
+    return result
 
 
 def _names_read(graph: onnx.GraphProto) -> set[str]:

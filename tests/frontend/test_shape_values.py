@@ -83,6 +83,22 @@ def test_symbolic_shape_feeds_arithmetic_and_outputs(tmp_path):
     _check(tmp_path, model, feeds)
 
 
+def test_symbolic_shape_read_only_by_arithmetic_arrives_as_a_tensor(tmp_path):
+    """x * sum(Shape(x) - 1): TVM's importer refuses a shape expression as Sub's input."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Sub", ["shape", "one"], ["less"]),
+        helper.make_node("Cast", ["less"], ["less_f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceSum", ["less_f"], ["total"], keepdims=0),
+        helper.make_node("Mul", ["x", "total"], ["y"]),
+    ]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])]
+    model = _model(nodes, ["batch", 4], outputs, [_const("one", np.array(1, np.int64))])
+    rng = np.random.default_rng(2)
+    feeds = [{"x": rng.standard_normal((b, 4)).astype(np.float32)} for b in (1, 5)]
+    _check(tmp_path, model, feeds)
+
+
 def test_if_on_a_constant_condition_is_replaced_by_its_branch(tmp_path):
     """The taken branch reads an outer value; the other branch would fail to import."""
     then_graph = helper.make_graph(

@@ -11,7 +11,7 @@ subclass (`_impl_vN(bb, inputs, attr, params)` picked by opset, as in TVM).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -148,8 +148,11 @@ def convert_map() -> dict[str, Any]:
     return {**_tvm_map(), **ember_converters()}
 
 
-def _tensor_results(converter: Any, names: frozenset[str]) -> Any:
-    """`converter`, with a shape-expression result of a node in `names` made an int64 tensor."""
+def _tensor_results(converter: Any, names: Mapping[str, bool]) -> Any:
+    """`converter`, with a shape-expression result of a node in `names` made an int64 tensor.
+
+    A single dimension (a `PrimExpr`) becomes a tensor too where `names` maps the node to True.
+    """
     import tvm
     from tvm import relax
 
@@ -162,10 +165,13 @@ def _tensor_results(converter: Any, names: frozenset[str]) -> Any:
 
             def run(bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
                 result = convert(bb, inputs, attr, params)
-                if attr["tvm_custom"]["name"] not in names or not isinstance(result, relax.Expr):
+                name = attr["tvm_custom"]["name"]
+                if name not in names or not isinstance(result, relax.Expr):
                     return result
                 result = bb.normalize(result)
-                if isinstance(result.ty, relax.ShapeType) or tvm.ir.is_prim_expr(result):
+                if isinstance(result.ty, relax.ShapeType):
+                    return as_tensor(bb, result)
+                if names[name] and tvm.ir.is_prim_expr(result):
                     return as_tensor(bb, result)
                 return result
 
@@ -218,15 +224,15 @@ def _with_symbolic_shapes(converters: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def installed(
-    tensor_nodes: frozenset[str] = frozenset(),
+    tensor_nodes: Mapping[str, bool] | None = None,
     wrap: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Iterator[None]:
     """Make TVM's importer use `convert_map()` inside the `with` block.
 
     The nodes named in `tensor_nodes` give their readers int64 tensors where TVM's converter
-    makes a shape expression (see `shape_values`). `wrap`, if given, replaces the merged map
-    last (the importer tags converters' results with their node names through it, see
-    `node_tags.NodeTagger.wrap`).
+    makes a shape expression (see `shape_values.tensor_result_nodes`). `wrap`, if given,
+    replaces the merged map last (the importer tags converters' results with their node names
+    through it, see `node_tags.NodeTagger.wrap`).
     """
     from tvm.relax.frontend.onnx import onnx_frontend
 
