@@ -24,6 +24,7 @@ from ..provenance.node_sources import (
 from ..target import Target
 from ..tvm_errors import summarize
 from .cpu_default_schedule import cpu_default_schedule
+from .define_lengths_first import define_lengths_first
 from .dispatch_cpu_kernels import KernelChoice, make_dispatch
 from .expand_integer_powers import expand_integer_powers
 from .fake_quantize import fake_quantize
@@ -90,6 +91,8 @@ def _graph_phases(
                 # Before fast_math, which rewrites only float32 calls.
                 *mixed_precision_passes(precision),
                 fast_math,
+                # Last: folding above can leave lengths that fusion would lose.
+                define_lengths_first,
             ],
         ),
     ]
