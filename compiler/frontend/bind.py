@@ -1,7 +1,7 @@
 """Bind graph inputs to constant values (`--bind NAME=VALUES`) before import.
 
 Some operator inputs decide the *shape* of a result rather than its values: Reshape's shape,
-Resize's scales or sizes, TopK's k, Pad's pads, Tile's repeats. An
+TopK's k, Tile's repeats. An
 ahead-of-time compiler needs them as constants to type the graph, so a model that takes them
 as graph inputs cannot be compiled as it is. Users who know the values pin them with
 `--bind` (`CompileOptions.bind_inputs`): the input becomes an initializer and leaves the
@@ -32,8 +32,6 @@ OPERAND_SLOTS: dict[str, tuple[int, ...]] = {
     "ConstantOfShape": (0,),
     "Squeeze": (1,),
     "Unsqueeze": (1,),
-    "Resize": (1, 2, 3),
-    "Upsample": (1,),
     "Split": (1,),
     "TopK": (1,),
     "Slice": (1, 2, 3, 4),

@@ -6,8 +6,10 @@ them, which moves the sampling grid whenever `in * scale` is not an integer; it 
 the sampling table of every resized axis is computed at compile time (`resize_taps`) from the
 ONNX definition, and applied with `take` (nearest: one index per output) or `take` plus a
 weighted sum over the kernel's taps. Scales, sizes and roi must be constants (initializers,
-folded values or `--bind`); the resized dimensions must be static. Other cases (integer data
-with a linear or cubic kernel, computed sizes) go to TVM's converter.
+folded values or `--bind`); the resized dimensions must be static. When any of them is a
+run-time tensor, the sampling is computed inside the kernels instead (`resize_run_time`).
+Other cases (integer data with a linear or cubic kernel, sizes computed as a shape) go to
+TVM's converter.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from tvm import relax
 from tvm.relax.frontend.onnx import onnx_frontend
 from tvm.relax.frontend.onnx.onnx_frontend import OnnxOpConverter
 
+from ember.errors import UnsupportedModelError
+
 from .common import dtype_of, static_shape, text
+from .resize_run_time import resize_run_time
 from .resize_taps import AxisTaps, ResizeMode, axis_taps
 
 op = relax.op
@@ -33,6 +38,26 @@ def _constant(value: Any) -> np.ndarray | None:
         return None
     array = value.value.numpy()
     return array if array.size else None
+
+
+def _run_time(value: Any) -> bool:
+    """A tensor computed at run time (not a constant, not a shape expression)."""
+    return (
+        value is not None
+        and not isinstance(value, tvm.ir.GenericConst)
+        and isinstance(getattr(value, "ty", None), relax.TensorType)
+    )
+
+
+def _given(value: Any) -> Any:
+    """`value` if the input is given (ONNX's empty input or empty tensor means not), else None."""
+    if value is None:
+        return None
+    if isinstance(value, tvm.ir.GenericConst):
+        return value if _constant(value) is not None else None
+    dims = getattr(value.ty.shape, "values", None)
+    empty = dims is not None and any(isinstance(d, tvm.tirx.IntImm) and int(d) == 0 for d in dims)
+    return None if empty else value
 
 
 def _output_plan(
@@ -111,6 +136,10 @@ class Resize(OnnxOpConverter):
     def _impl_v11(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
         x = inputs[0]
         spec = _mode(attr)
+        # roi matters only when cropping; a run-time roi otherwise keeps the constant path.
+        crop = spec.coordinates == "tf_crop_and_resize"
+        if any(_run_time(v) for v in inputs[2:4]) or (crop and _run_time(inputs[1])):
+            return cls._run_time(bb, x, spec, inputs, attr)
         scales, sizes, roi = _constant(inputs[2]), _constant(inputs[3]), _constant(inputs[1])
         computed = any(
             v is not None and not isinstance(v, tvm.ir.GenericConst) for v in inputs[1:4]
@@ -129,6 +158,18 @@ class Resize(OnnxOpConverter):
             for a, f, n in zip(axes, factors, lengths, strict=True)
         }
         return resample(bb, x, spec, plan, float(attr.get("extrapolation_value", 0.0)))
+
+    @staticmethod
+    def _run_time(bb: Any, x: Any, spec: ResizeMode, inputs: Any, attr: dict[str, Any]) -> Any:
+        """Scales, sizes or roi known only at run time: the sampling is computed in the kernels."""
+        scales, sizes, roi = _given(inputs[2]), _given(inputs[3]), _given(inputs[1])
+        if (scales is None) == (sizes is None):
+            raise UnsupportedModelError("Resize needs exactly one of scales and sizes")
+        rank = len(x.ty.shape.values)
+        axes = [a % rank for a in attr.get("axes", range(rank))]
+        policy = text(attr.get("keep_aspect_ratio_policy", b"stretch"))
+        extrapolation = float(attr.get("extrapolation_value", 0.0))
+        return resize_run_time(bb, x, spec, axes, (scales, sizes, roi), policy, extrapolation)
 
 
 def _roi_bounds(
@@ -152,6 +193,11 @@ class Upsample(OnnxOpConverter):
 
     @classmethod
     def _impl_v9(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+        if _run_time(inputs[1]):
+            mode = text(attr.get("mode", b"nearest"))
+            spec = ResizeMode(mode=mode, coordinates="asymmetric", nearest_mode="floor")
+            axes = list(range(len(inputs[0].ty.shape.values)))
+            return resize_run_time(bb, inputs[0], spec, axes, (inputs[1], None, None), "", 0.0)
         scales = _constant(inputs[1])
         if scales is None:
             return onnx_frontend.Upsample._impl_v9(bb, inputs, attr, params)
