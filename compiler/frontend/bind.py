@@ -1,7 +1,7 @@
 """Bind graph inputs to constant values (`--bind NAME=VALUES`) before import.
 
 Some operator inputs decide the *shape* of a result rather than its values: Reshape's shape,
-TopK's k, Tile's repeats. An
+Tile's repeats. An
 ahead-of-time compiler needs them as constants to type the graph, so a model that takes them
 as graph inputs cannot be compiled as it is. Users who know the values pin them with
 `--bind` (`CompileOptions.bind_inputs`): the input becomes an initializer and leaves the
@@ -32,9 +32,6 @@ OPERAND_SLOTS: dict[str, tuple[int, ...]] = {
     "ConstantOfShape": (0,),
     "Squeeze": (1,),
     "Unsqueeze": (1,),
-    "Split": (1,),
-    "TopK": (1,),
-    "Slice": (1, 2, 3, 4),
     "Range": (0, 1, 2),
     "Trilu": (1,),
     "Clip": (1, 2),

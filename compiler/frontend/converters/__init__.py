@@ -60,9 +60,11 @@ def ember_converters() -> dict[str, Any]:
     from .scatter import Col2Im, TensorScatter
     from .shaping import CenterCropPad, ReverseSequence
     from .signal import BlackmanWindow, HammingWindow, HannWindow, MelWeightMatrix
+    from .slice import Slice
     from .space_to_depth import SpaceToDepth
     from .split import Split
     from .tfidf_vectorizer import TfIdfVectorizer
+    from .top_k import TopK
     from .unsqueeze import Unsqueeze
 
     own = {
@@ -117,6 +119,8 @@ def ember_converters() -> dict[str, Any]:
         "IsInf": IsInf,
         "EyeLike": EyeLike,
         "Split": Split,
+        "TopK": TopK,
+        "Slice": Slice,
         "Unsqueeze": Unsqueeze,
         "ReduceMax": ReduceMax,
         "ReduceMin": ReduceMin,
