@@ -1,9 +1,9 @@
 """Bind graph inputs to constant values (`--bind NAME=VALUES`) before import.
 
-Some operator inputs decide the *shape* of a result rather than its values: Reshape's shape,
-Tile's repeats. An
-ahead-of-time compiler needs them as constants to type the graph, so a model that takes them
-as graph inputs cannot be compiled as it is. Users who know the values pin them with
+Some operator inputs decide the *shape* of a result rather than its values: Tile's repeats,
+Expand's shape, Range's bounds, a Loop's trip count. Where Ember's converters cannot take such
+an input at run time, an ahead-of-time compiler needs it as a constant to type the graph, so a
+model that takes it as a graph input cannot be compiled as it is. Users who know the values pin them with
 `--bind` (`CompileOptions.bind_inputs`): the input becomes an initializer and leaves the
 artifact's signature, and constant folding and the importer see a constant.
 
@@ -22,27 +22,23 @@ from ember.errors import OptionError
 from ..options import parse_repeated
 
 #: Operator -> indices of inputs that set shapes, axes or other compile-time operands.
-#: A reduction's axes, a scan's axis and OneHot's depth are not among them: they compile as
-#: run-time inputs (`converters/run_time_axes.py`, `converters/run_time_scan_axis.py`,
-#: `converters/one_hot.py`).
+#: Many operand inputs are not here because their converters take them at run time (a value
+#: read by a kernel, or a symbolic output extent matched from it): reductions' axes, CumSum's
+#: and CumProd's axis, OneHot's depth, Pad's pads and axes, CenterCropPad's shape, Col2Im's
+#: shapes, AffineGrid's size, Resize's roi, scales and sizes, Upsample's scales, Split's sizes,
+#: TopK's k, Slice's operands, Reshape's shape, Trilu's k, Dropout's ratio and training mode,
+#: NonMaxSuppression's limits and the window functions' size (see `converters/`).
 OPERAND_SLOTS: dict[str, tuple[int, ...]] = {
-    "Reshape": (1,),
     "Expand": (1,),
     "Tile": (1,),
     "ConstantOfShape": (0,),
     "Squeeze": (1,),
     "Unsqueeze": (1,),
     "Range": (0, 1, 2),
-    "Trilu": (1,),
     "Clip": (1, 2),
     "DFT": (1, 2),
     "STFT": (1, 3),
     "MaxUnpool": (2,),
-    "Dropout": (1, 2),
-    "NonMaxSuppression": (2, 3, 4),
-    "HannWindow": (0,),
-    "HammingWindow": (0,),
-    "BlackmanWindow": (0,),
     "MelWeightMatrix": (0, 1, 2, 3, 4),
     # A Loop is unrolled: its trip count and first condition fix the number of iterations.
     "Loop": (0, 1),

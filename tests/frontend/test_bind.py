@@ -20,11 +20,11 @@ F, I64 = TensorProto.FLOAT, TensorProto.INT64
 
 
 def reduce_reshape_model() -> onnx.ModelProto:
-    """y = Reshape(ReduceSum(x, axes), Concat(shape_a, shape_b)) + s; axes/shapes are inputs."""
+    """y = Tile(ReduceSum(x, axes), Concat(shape_a, shape_b)) + s; axes/repeats are inputs."""
     nodes = [
         helper.make_node("ReduceSum", ["x", "axes"], ["r"], keepdims=0),
         helper.make_node("Concat", ["shape_a", "shape_b"], ["shape"], axis=0),
-        helper.make_node("Reshape", ["r", "shape"], ["t"]),
+        helper.make_node("Tile", ["r", "shape"], ["t"]),
         helper.make_node("Add", ["t", "s"], ["y"]),
     ]
     graph = helper.make_graph(
@@ -44,10 +44,11 @@ def reduce_reshape_model() -> onnx.ModelProto:
 
 def test_operand_inputs_are_found_through_shape_arithmetic_never_data():
     found = operand_inputs(reduce_reshape_model())
-    # A reduction's axes compile as a run-time input; a Reshape's shape cannot.
+    # A reduction's axes (and a Reshape's shape) compile as run-time inputs; Tile's repeats
+    # cannot.
     assert found == {
-        "shape_a": "Reshape input 1",
-        "shape_b": "Reshape input 1",
+        "shape_a": "Tile input 1",
+        "shape_b": "Tile input 1",
     }
 
 

@@ -10,7 +10,6 @@ from onnx import TensorProto, helper, numpy_helper
 import ember
 from ember.compiler.api import compile_model
 from ember.compiler.examples.reference import ort_outputs
-from ember.errors import UnsupportedModelError
 
 F = TensorProto.FLOAT
 
@@ -63,13 +62,47 @@ def test_an_iou_threshold_given_at_run_time_matches_onnxruntime(tmp_path):
         np.testing.assert_array_equal(model.run(feed)[0], want)
 
 
-def test_a_run_time_box_limit_names_the_input_to_bind(tmp_path):
-    source = tmp_path / "nms.onnx"
-    onnx.save(nms_model(iou_as_input=False, max_out_as_input=True), source)
-    with pytest.raises(UnsupportedModelError) as err:
-        compile_model(source, "x86", tmp_path / "nms.so")
-    assert str(err.value) == (
-        "ONNX import failed at node 'NonMaxSuppression_0' (NonMaxSuppression): "
-        "NonMaxSuppression max_output_boxes_per_class must be known at compile time "
-        "(bind it with --bind)"
-    )
+def limits_model(center_point_box: int) -> onnx.ModelProto:
+    """Two batches of five boxes, two classes; the box limit and both thresholds are inputs."""
+    names = ["boxes", "scores", "max_out", "iou", "score"]
+    node = helper.make_node("NonMaxSuppression", names, ["sel"], center_point_box=center_point_box)
+    inputs = [
+        helper.make_tensor_value_info("boxes", F, [2, 5, 4]),
+        helper.make_tensor_value_info("scores", F, [2, 2, 5]),
+        helper.make_tensor_value_info("max_out", TensorProto.INT64, [1]),
+        helper.make_tensor_value_info("iou", F, [1]),
+        helper.make_tensor_value_info("score", F, [1]),
+    ]
+    out = helper.make_tensor_value_info("sel", TensorProto.INT64, [None, 3])
+    graph = helper.make_graph([node], "nms_limits", inputs, [out])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("center_point_box", [0, 1])
+def test_a_run_time_box_limit_matches_onnxruntime(tmp_path, center_point_box):
+    """One artifact, any box limit (0 selects nothing; above the box count, no cut)."""
+    source = tmp_path / "nms_limits.onnx"
+    onnx.save(limits_model(center_point_box), source)
+    model = ember.load(compile_model(source, "x86", tmp_path / "nms_limits.so"))
+    rng = np.random.default_rng(0)
+    corners = rng.uniform(0, 4, (2, 5, 2)).astype(np.float32)
+    boxes = np.concatenate([corners, corners + rng.uniform(1, 3, (2, 5, 2))], axis=2)
+    scores = rng.uniform(0, 1, (2, 2, 5)).astype(np.float32)
+    for limit, iou, score in [
+        (0, 0.5, 0.0),
+        (1, 0.5, 0.0),
+        (2, 0.3, 0.2),
+        (3, 0.9, 0.5),
+        (9, 1.0, 0.0),
+    ]:
+        feed = {
+            "boxes": boxes.astype(np.float32),
+            "scores": scores,
+            "max_out": np.array([limit], np.int64),
+            "iou": np.array([iou], np.float32),
+            "score": np.array([score], np.float32),
+        }
+        (want,) = ort_outputs(str(source), feed)
+        (got,) = model.run(feed)
+        assert got.shape == want.shape, (limit, iou, score)
+        np.testing.assert_array_equal(got, want)

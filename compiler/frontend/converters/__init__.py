@@ -52,6 +52,7 @@ def ember_converters() -> dict[str, Any]:
     from .quantized import ConvInteger, QLinearConv, QLinearMatMul
     from .recurrent import RNN
     from .reduce_extremes import ReduceMax, ReduceMin
+    from .reshape import Reshape
     from .resize import Resize, Upsample
     from .rotary_embedding import RotaryEmbedding
     from .run_time_axes import REDUCTIONS, with_run_time_axes
@@ -65,6 +66,7 @@ def ember_converters() -> dict[str, Any]:
     from .split import Split
     from .tfidf_vectorizer import TfIdfVectorizer
     from .top_k import TopK
+    from .trilu import Trilu
     from .unsqueeze import Unsqueeze
 
     own = {
@@ -110,6 +112,8 @@ def ember_converters() -> dict[str, Any]:
         "TfIdfVectorizer": TfIdfVectorizer,
         "NonMaxSuppression": NonMaxSuppression,
         "OneHot": OneHot,
+        "Trilu": Trilu,
+        "Reshape": Reshape,
         "Pad": Pad,
         "Resize": Resize,
         "Upsample": Upsample,

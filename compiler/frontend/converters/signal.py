@@ -1,8 +1,9 @@
 """Signal-processing generators: Hann, Hamming and Blackman windows, MelWeightMatrix.
 
 Their inputs (window size; mel bins, DFT length, sample rate, band edges) decide the output
-shape, so an ahead-of-time compile needs them constant; the output then depends on nothing
-else and is built once at compile time, in float64 and cast to `output_datatype`.
+shape. Constant ones build the output once at compile time, in float64 and cast to
+`output_datatype`. A window size given at run time becomes a symbolic output extent
+(`run_time_window.py`); MelWeightMatrix's inputs must be constant.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from tvm.relax.frontend.onnx.onnx_frontend import OnnxOpConverter
 from ember.errors import UnsupportedModelError
 
 from .common import constant_values
+from .run_time_window import run_time_window
+from .subgraph import constant_value
 
 
 def _scalar(expr: Any, what: str) -> float:
@@ -29,6 +32,15 @@ def _scalar(expr: Any, what: str) -> float:
 def _output(values: np.ndarray, attr: dict[str, Any]) -> relax.Constant:
     dtype = helper.tensor_dtype_to_np_dtype(int(attr.get("output_datatype", 1)))
     return relax.const(values.astype(dtype))
+
+
+def _run_time(bb: Any, inputs: Any, attr: dict[str, Any], name: str) -> Any:
+    """The window computed at run time, or None when its size is a constant."""
+    if constant_value(inputs[0]) is not None:
+        return None
+    dtype = helper.tensor_dtype_to_np_dtype(int(attr.get("output_datatype", 1)))
+    periodic = bool(int(attr.get("periodic", 1)))
+    return run_time_window(bb, name, inputs[0], periodic, str(np.dtype(dtype)))
 
 
 def _phase(inputs: Any, attr: dict[str, Any], name: str) -> np.ndarray:
@@ -45,6 +57,9 @@ class HannWindow(OnnxOpConverter):
 
     @classmethod
     def _impl_v17(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+        run_time = _run_time(bb, inputs, attr, "HannWindow")
+        if run_time is not None:
+            return run_time
         phase = _phase(inputs, attr, "HannWindow")
         return _output(0.5 - 0.5 * np.cos(phase), attr)
 
@@ -54,6 +69,9 @@ class HammingWindow(OnnxOpConverter):
 
     @classmethod
     def _impl_v17(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+        run_time = _run_time(bb, inputs, attr, "HammingWindow")
+        if run_time is not None:
+            return run_time
         phase = _phase(inputs, attr, "HammingWindow")
         alpha = 25.0 / 46.0
         return _output(alpha - (1.0 - alpha) * np.cos(phase), attr)
@@ -64,6 +82,9 @@ class BlackmanWindow(OnnxOpConverter):
 
     @classmethod
     def _impl_v17(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
+        run_time = _run_time(bb, inputs, attr, "BlackmanWindow")
+        if run_time is not None:
+            return run_time
         phase = _phase(inputs, attr, "BlackmanWindow")
         return _output(0.42 - 0.5 * np.cos(phase) + 0.08 * np.cos(2.0 * phase), attr)
 
