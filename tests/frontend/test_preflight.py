@@ -150,43 +150,46 @@ def test_unknown_input_in_shape_override_is_named(tmp_path):
     assert_one_line_error(proc, "unknown input 'nope'")
 
 
-def runtime_k_model() -> onnx.ModelProto:
-    """Slice whose starts and ends are graph inputs of unknown length: no rule refuses it, the
-    importer does (a run-time operand of static length would compile, see test_run_time_slice)."""
-    node = helper.make_node("Slice", ["x", "starts", "ends"], ["y"], name="cut")
+def runtime_repeats_model() -> onnx.ModelProto:
+    """Tile whose repeats are a graph input of unknown length: no rule refuses it, TVM's
+    converter does (repeats of a static length compile as a run-time input)."""
+    node = helper.make_node("Tile", ["x", "repeats"], ["y"], name="tile")
     graph = helper.make_graph(
         [node],
         "g",
         [
             helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
-            helper.make_tensor_value_info("starts", TensorProto.INT64, ["n"]),
-            helper.make_tensor_value_info("ends", TensorProto.INT64, ["n"]),
+            helper.make_tensor_value_info("repeats", TensorProto.INT64, ["n"]),
         ],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None])],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+HINT = (
+    "Dynamic Tile requires known input rank and repeats length. (graph input 'repeats' is "
+    "known only at run time; compile it as a constant: --bind repeats=...)"
+)
 
 
 def test_check_runs_the_import_and_names_the_input_to_bind(tmp_path):
-    path = save_model(runtime_k_model(), tmp_path, "k")
+    path = save_model(runtime_repeats_model(), tmp_path, "tile")
     proc = ember("check", str(path))
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout.splitlines() == [
-        "node 'cut' (Slice, opset 18): Slice input 'starts' needs a static length to be "
-        "computed at run time (bind it with --bind)",
+        f"node 'tile' (Tile, opset 13): {HINT}",
         "1 problem(s) for target x86",
     ]
+    compiled = ember("compile", str(path), "--bind", "repeats=2,1")
+    assert compiled.returncode == 0, compiled.stderr
 
 
 def test_compile_names_the_input_to_bind_in_its_one_line(tmp_path):
     """The same hint as `ember check`, and nothing of TVM's: not the importer's print of the
     failed operator's inputs, not its C++ warning about the builder the import left."""
-    path = save_model(runtime_k_model(), tmp_path, "k")
-    proc = ember("compile", str(path), "-o", str(tmp_path / "k.so"))
+    path = save_model(runtime_repeats_model(), tmp_path, "tile")
+    proc = ember("compile", str(path), "-o", str(tmp_path / "tile.so"))
     assert proc.returncode == 1
     assert proc.stdout == ""
-    assert proc.stderr == (
-        "error: ONNX import failed at node 'cut' (Slice): Slice input 'starts' needs a static "
-        "length to be computed at run time (bind it with --bind)\n"
-    )
-    assert not (tmp_path / "k.so").exists()
+    assert proc.stderr == f"error: ONNX import failed at node 'tile' (Tile): {HINT}\n"
+    assert not (tmp_path / "tile.so").exists()
