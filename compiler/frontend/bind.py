@@ -1,14 +1,13 @@
 """Bind graph inputs to constant values (`--bind NAME=VALUES`) before import.
 
-Some operator inputs decide the *shape* of a result rather than its values: Tile's repeats,
-Expand's shape, Range's bounds, a Loop's trip count. Where Ember's converters cannot take such
-an input at run time, an ahead-of-time compiler needs it as a constant to type the graph, so a
-model that takes it as a graph input cannot be compiled as it is. Users who know the values pin them with
-`--bind` (`CompileOptions.bind_inputs`): the input becomes an initializer and leaves the
-artifact's signature, and constant folding and the importer see a constant.
-
-`operand_inputs` finds the graph inputs that feed such slots, so `ember check` can suggest
-the option and the conformance backend can bind exactly those (never a data input).
+Most operand inputs (axes, shapes, k, pads, scales) compile as run-time inputs: Ember's
+converters read them in kernels or make the output extents they decide symbolic. A few
+cannot (Tile's repeats or an Expand shape of unknown length, a Loop's trip count,
+MelWeightMatrix's operands): an ahead-of-time compiler needs them as constants to type the
+graph, and the importer's error names the input to bind (`importer.conversion_failure`).
+Users who know the values pin them with `--bind` (`CompileOptions.bind_inputs`): the input
+becomes an initializer and leaves the artifact's signature, and constant folding and the
+importer see a constant.
 """
 
 from __future__ import annotations
@@ -20,118 +19,6 @@ from onnx import helper, numpy_helper
 from ember.errors import OptionError
 
 from ..options import parse_repeated
-
-#: Operator -> indices of inputs that set shapes, axes or other compile-time operands.
-#: Many operand inputs are not here because their converters take them at run time (a value
-#: read by a kernel, or a symbolic output extent matched from it): reductions' axes, CumSum's
-#: and CumProd's axis, OneHot's depth, Pad's pads and axes, CenterCropPad's shape, Col2Im's
-#: shapes, AffineGrid's size, Resize's roi, scales and sizes, Upsample's scales, Split's sizes,
-#: TopK's k, Slice's operands, Reshape's shape, Trilu's k, Dropout's ratio and training mode,
-#: NonMaxSuppression's limits and the window functions' size (see `converters/`).
-OPERAND_SLOTS: dict[str, tuple[int, ...]] = {
-    "Expand": (1,),
-    "Tile": (1,),
-    "ConstantOfShape": (0,),
-    "Squeeze": (1,),
-    "Unsqueeze": (1,),
-    "Range": (0, 1, 2),
-    "Clip": (1, 2),
-    "DFT": (1, 2),
-    "STFT": (1, 3),
-    "MaxUnpool": (2,),
-    "MelWeightMatrix": (0, 1, 2, 3, 4),
-    # A Loop is unrolled: its trip count and first condition fix the number of iterations.
-    "Loop": (0, 1),
-}
-
-#: Operators through which an operand value may be computed from another input
-#: (``Concat(axes_a, axes_b)``, ``Cast(k)``): their inputs feed the same slot.
-_PASS_THROUGH = frozenset(
-    {
-        "Cast",
-        "CastLike",
-        "If",
-        "Split",
-        "Identity",
-        "Concat",
-        "Squeeze",
-        "Unsqueeze",
-        "Reshape",
-        "Add",
-        "Sub",
-        "Mul",
-        "Div",
-        "Neg",
-        "Abs",
-        "Max",
-        "Min",
-        "Floor",
-        "Ceil",
-        "Relu",
-    }
-)
-
-
-def operand_inputs(model: onnx.ModelProto) -> dict[str, str]:
-    """Graph inputs that feed compile-time operand slots, each with the first slot it feeds.
-
-    A slot is fed directly or through shape arithmetic (`_PASS_THROUGH`); an `If` passes on
-    whatever its branches read from outside, other nodes inside subgraphs are not followed.
-    """
-    graph = model.graph
-    inputs = {v.name for v in graph.input} - {t.name for t in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output if out}
-    found: dict[str, str] = {}
-    for node in graph.node:
-        for index in OPERAND_SLOTS.get(node.op_type, ()):
-            if index < len(node.input) and node.input[index]:
-                slot = f"{node.op_type} input {index}"
-                _trace(node.input[index], slot, inputs, producer, found, set())
-    return found
-
-
-def _trace(
-    name: str,
-    slot: str,
-    inputs: set[str],
-    producer: dict[str, onnx.NodeProto],
-    found: dict[str, str],
-    seen: set[str],
-) -> None:
-    if name in seen:
-        return
-    seen.add(name)
-    if name in inputs:
-        found.setdefault(name, slot)
-        return
-    node = producer.get(name)
-    if node is None or node.op_type not in _PASS_THROUGH:
-        return
-    for source in _sources(node):
-        if source:
-            _trace(source, slot, inputs, producer, found, seen)
-
-
-def _sources(node: onnx.NodeProto) -> list[str]:
-    """The inputs of `node` whose values its outputs carry."""
-    # Reshape's data (not its shape) and CastLike's value (not its target) carry the value.
-    if node.op_type in ("Reshape", "CastLike"):
-        return list(node.input[:1])
-    if node.op_type == "If":  # either branch's outputs come from what the branches read
-        return sorted(_outer_reads(node))
-    return list(node.input)
-
-
-def _outer_reads(node: onnx.NodeProto) -> set[str]:
-    """Names a node's subgraphs read from the enclosing scope."""
-    reads: set[str] = set()
-    for attribute in node.attribute:
-        for graph in [attribute.g, *attribute.graphs]:
-            made = {o for n in graph.node for o in n.output} | {t.name for t in graph.initializer}
-            for inner in graph.node:
-                reads.update(i for i in inner.input if i and i not in made)
-                reads.update(_outer_reads(inner) - made)
-    return reads
 
 
 def bind_inputs(model: onnx.ModelProto, values: dict[str, np.ndarray]) -> None:

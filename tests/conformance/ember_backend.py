@@ -1,12 +1,10 @@
 """An `onnx.backend.base.Backend` for Ember: compile in process, load, run.
 
-The model is compiled on the first `run`: graph inputs that feed operand slots an
-ahead-of-time compiler needs as constants (axes, shapes, k, pads, scales; see
-`ember.compiler.frontend.bind.operand_inputs`) are bound to the values of that run, as a user
-pins them with `--bind`. Data inputs are never bound. A later run with other operand values
-compiles again. Each compile writes the model to a temporary folder and compiles it with
+Each model is compiled as the file is: every graph input stays an input of the artifact,
+operand inputs (axes, shapes, k, pads, scales) included, as a user without `--bind` meets
+it. The model is compiled on the first `run`, written to a temporary folder and compiled with
 `ember.compiler.api.compile_model` into a uniquely named `.so` (glibc's `dlopen` hands back
-the library already loaded from a reused path), then loads it with `ember.load`.
+the library already loaded from a reused path), then loaded with `ember.load`.
 """
 
 from __future__ import annotations
@@ -23,8 +21,6 @@ from onnx.backend.base import Backend, BackendRep
 
 import ember
 from ember.compiler.api import compile_model
-from ember.compiler.frontend.bind import operand_inputs
-from ember.compiler.options import CompileOptions
 
 _counter = itertools.count()
 
@@ -37,31 +33,24 @@ class EmberRep(BackendRep):
         self.target = target
         inits = {t.name for t in model.graph.initializer}
         self.names = [v.name for v in model.graph.input if v.name not in inits]
-        self.operands = set(operand_inputs(model))
-        self._compiled: dict[bytes, ember.Model] = {}
-        self._tmp = tempfile.TemporaryDirectory(prefix="ember_conf_")  # lives with the models
+        self._compiled: ember.Model | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="ember_conf_")  # lives with the model
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
         """Run with a list of arrays (graph order) or one array; return the outputs."""
         if isinstance(inputs, np.ndarray):
             inputs = [inputs]
         feed = {n: np.asarray(x) for n, x in zip(self.names, inputs, strict=False)}
-        bound = {n: v for n, v in feed.items() if n in self.operands}
-        model = self._model(bound)
-        return tuple(model.run({n: v for n, v in feed.items() if n not in bound}))
+        return tuple(self._model().run(feed))
 
-    def _model(self, bound: dict[str, np.ndarray]) -> ember.Model:
-        key = b"".join(n.encode() + v.dtype.str.encode() + v.tobytes() for n, v in bound.items())
-        if key not in self._compiled:
+    def _model(self) -> ember.Model:
+        if self._compiled is None:
             index = next(_counter)
             source = Path(self._tmp.name) / f"model_{os.getpid()}_{index}.onnx"
             onnx.save(self.source, source)
             out = Path(self._tmp.name) / f"m_{os.getpid()}_{index}.so"
-            options = CompileOptions(bind_inputs=bound)
-            self._compiled[key] = ember.load(
-                compile_model(source, self.target, out, options), threads=1
-            )
-        return self._compiled[key]
+            self._compiled = ember.load(compile_model(source, self.target, out), threads=1)
+        return self._compiled
 
 
 class EmberBackend(Backend):

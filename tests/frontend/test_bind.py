@@ -1,4 +1,4 @@
-"""`--bind NAME=VALUES`: graph inputs compiled as constants, and which inputs need it."""
+"""`--bind NAME=VALUES`: graph inputs compiled as constants, checked against their declarations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 import ember
 from ember.compiler.api import compile_model
 from ember.compiler.examples.reference import ort_outputs
-from ember.compiler.frontend.bind import bind_inputs, operand_inputs, parse_bind, parse_binds
+from ember.compiler.frontend.bind import bind_inputs, parse_bind, parse_binds
 from ember.compiler.options import CompileOptions
 from ember.errors import OptionError
 from tests.integration.test_cli import assert_one_line_error
@@ -40,50 +40,6 @@ def reduce_reshape_model() -> onnx.ModelProto:
         [helper.make_tensor_value_info("y", F, [None, None])],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-
-
-def test_operand_inputs_are_found_through_shape_arithmetic_never_data():
-    found = operand_inputs(reduce_reshape_model())
-    # A reduction's axes (and a Reshape's shape) compile as run-time inputs; Tile's repeats
-    # cannot.
-    assert found == {
-        "shape_a": "Tile input 1",
-        "shape_b": "Tile input 1",
-    }
-
-
-def test_operand_inputs_are_found_through_split_and_if_branches():
-    """A size split inside a branch, one part the limit of a Range (as AffineGrid expands)."""
-    branch = helper.make_graph(
-        [helper.make_node("Split", ["size"], ["n", "w"], num_outputs=2)],
-        "branch",
-        [],
-        [helper.make_tensor_value_info(v, I64, [1]) for v in ("n", "w")],
-    )
-    nodes = [
-        helper.make_node(
-            "If", ["flag"], ["n_out", "w_out"], then_branch=branch, else_branch=branch
-        ),
-        helper.make_node("Squeeze", ["w_out"], ["limit"]),
-        helper.make_node("Range", ["start", "limit", "step"], ["y"]),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "bind_if",
-        [
-            helper.make_tensor_value_info("size", I64, [2]),
-            helper.make_tensor_value_info("flag", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("start", I64, []),
-            helper.make_tensor_value_info("step", I64, []),
-        ],
-        [helper.make_tensor_value_info("y", I64, [None])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    assert operand_inputs(model) == {
-        "size": "Range input 1",
-        "start": "Range input 0",
-        "step": "Range input 2",
-    }
 
 
 def test_parse_bind():
