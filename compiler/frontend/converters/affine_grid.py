@@ -17,7 +17,7 @@ from tvm.relax.frontend.onnx import onnx_frontend
 
 from ember.errors import UnsupportedModelError
 
-from .common import static_shape
+from .common import static_shape, symbolic_values
 from .subgraph import constant_value
 
 op = relax.op
@@ -66,9 +66,6 @@ class AffineGrid(onnx_frontend.AffineGrid):
         rank = theta_shape[1]
         if rank not in (2, 3) or theta_shape[2] != rank + 1:
             raise UnsupportedModelError(f"AffineGrid theta of shape {theta_shape}")
-        as_int = bb.match_cast(
-            bb.emit(op.astype(size, "int64")), relax.TensorType([rank + 2], "int64")
-        )
-        dims = list(onnx_frontend._tensor_to_shape_expr(bb, as_int, rank + 2, "grid").values)
+        dims = symbolic_values(bb, size, rank + 2, "grid")
         kernel = _kernel(bool(attr.get("align_corners", 0)))
         return bb.emit_te(kernel, theta, dims[2:])

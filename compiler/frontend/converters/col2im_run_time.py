@@ -13,19 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from tvm import relax, te, tirx
-from tvm.relax.frontend.onnx import onnx_frontend
 
 from ember.errors import UnsupportedModelError
 
-from .common import static_shape
+from .common import static_shape, symbolic_values
 
 op = relax.op
-
-
-def _symbolic(bb: Any, values: Any, rank: int, name: str) -> list[Any]:
-    """The int64 values of a run-time (or constant) 1-D input as symbolic extents."""
-    as_int = bb.match_cast(bb.emit(op.astype(values, "int64")), relax.TensorType([rank], "int64"))
-    return list(onnx_frontend._tensor_to_shape_expr(bb, as_int, rank, name).values)
 
 
 def _row_major(index: list[Any], extents: list[Any]) -> Any:
@@ -88,6 +81,6 @@ def col2im_run_time(bb: Any, inputs: Any, attr: dict[str, Any]) -> Any:
     pads = [int(p) for p in attr.get("pads", [0] * 2 * rank)]
     strides = [int(s) for s in attr.get("strides", [1] * rank)]
     dilations = [int(d) for d in attr.get("dilations", [1] * rank)]
-    image = _symbolic(bb, image_shape, rank, "image")
-    block = _symbolic(bb, block_shape, rank, "block")
+    image = symbolic_values(bb, image_shape, rank, "image")
+    block = symbolic_values(bb, block_shape, rank, "block")
     return bb.emit_te(_kernel(pads, strides, dilations), data, image, block)

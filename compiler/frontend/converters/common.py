@@ -26,6 +26,19 @@ def static_shape_dim(expr: Any, axis: int, what: str) -> int:
     return int(values[axis].value)
 
 
+def symbolic_values(bb: Any, values: Any, count: int, prefix: str) -> list[Any]:
+    """The `count` values of a run-time numeric tensor as symbolic int64 dimensions.
+
+    They are matched from the tensor's value when the model runs, so kernels can use them as
+    extents (`prefix_0`, `prefix_1`, ...). A scalar counts as one value.
+    """
+    from tvm.relax.frontend.onnx import onnx_frontend
+
+    # Each step emitted: TVM normalizes a reshape's input, and an unemitted one has no type.
+    as_int = bb.emit(relax.op.reshape(bb.emit(relax.op.astype(values, "int64")), [count]))
+    return list(onnx_frontend._tensor_to_shape_expr(bb, as_int, count, prefix).values)
+
+
 def dtype_of(expr: Any) -> str:
     """Element dtype of a tensor expression."""
     return str(expr.ty.dtype)

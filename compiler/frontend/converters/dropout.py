@@ -22,7 +22,7 @@ from tvm.relax.frontend.onnx import onnx_frontend
 
 from ember.errors import UnsupportedModelError
 
-from .common import constant_values
+from .common import constant_values, symbolic_values
 from .subgraph import constant_value
 
 op = relax.op
@@ -89,8 +89,7 @@ def _checked_at_run_time(bb: Any, inputs: Any) -> Any:
     else:
         nonzero = relax.const(True, "bool")  # the default ratio is 0.5
     random = op.logical_and(op.astype(training, "bool"), nonzero)
-    flag = bb.emit(op.reshape(bb.emit(op.astype(random, "int64")), [1]))
-    (random_var,) = onnx_frontend._tensor_to_shape_expr(bb, flag, 1, "dropout_random").values
+    (random_var,) = symbolic_values(bb, bb.emit(random), 1, "dropout_random")
     condition = random_var == tirx.const(0, "int64")
     message = (
         "Dropout in training mode with a nonzero ratio is random; "

@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 import tvm
 from tvm import relax, te, tirx
-from tvm.relax.frontend.onnx import onnx_frontend
 from tvm.relax.frontend.onnx.onnx_frontend import OnnxOpConverter
 
-from .common import dtype_of, take
+from .common import dtype_of, symbolic_values, take
 
 op = relax.op
 
@@ -28,8 +27,7 @@ def _depth(bb: Any, depth: Any) -> Any:
     if isinstance(depth, tvm.ir.GenericConst):
         return int(np.asarray(depth.value.numpy()).reshape(-1)[0])
     # ONNX casts a depth of any numeric type to int64 before use.
-    as_int = bb.emit(op.reshape(bb.emit(op.astype(depth, "int64")), [1]))
-    return onnx_frontend._tensor_to_shape_expr(bb, as_int, 1, "depth").values[0]
+    return symbolic_values(bb, depth, 1, "depth")[0]
 
 
 def _mask_kernel(axis: int) -> Any:

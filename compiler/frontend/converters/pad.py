@@ -19,6 +19,7 @@ from tvm.relax.frontend.onnx import onnx_frontend
 from ember.errors import UnsupportedModelError
 
 from .common import text
+from .run_time_axes import axis_hits
 from .shape_arith import as_tensor
 from .subgraph import constant_value
 
@@ -49,15 +50,8 @@ class Pad(onnx_frontend.OnnxOpConverter):
 def _spread_over_axes(bb: Any, pads: Any, axes: Any, rank: int) -> Any:
     """Pads for the listed `axes` ([begins..., ends...]) as pads for all `rank` dimensions."""
     op = relax.op
-    axes = bb.emit(op.astype(axes, "int64"))
     count = axes.ty.shape.values[0]
-    normalized = op.where(
-        op.less(axes, relax.const(0, "int64")), op.add(axes, relax.const(rank, "int64")), axes
-    )
-    # hits[j, d] = 1 where the j-th listed axis is dimension d.
-    hits = bb.emit(
-        op.astype(op.equal(op.expand_dims(normalized, 1), op.arange(0, rank, 1, "int64")), "int64")
-    )
+    hits = axis_hits(bb, axes, rank)  # hits[j, d] = 1 where the j-th listed axis is d
     halves = []
     for part in range(2):
         listed = bb.emit(op.strided_slice(pads, [0], [part * count], [(part + 1) * count]))

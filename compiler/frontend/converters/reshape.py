@@ -18,18 +18,9 @@ from tvm.relax.frontend.onnx import onnx_frontend
 
 from ember.errors import UnsupportedModelError
 
-from .subgraph import constant_value
+from .subgraph import run_time_tensor
 
 op = relax.op
-
-
-def _run_time_target(target: Any) -> bool:
-    """Whether `target` is a tensor computed at run time (not a constant or shape value)."""
-    return (
-        isinstance(target, relax.Expr)
-        and constant_value(target) is None
-        and isinstance(getattr(target, "ty", None), relax.TensorType)
-    )
 
 
 def _target_length(target: Any) -> int:
@@ -74,7 +65,7 @@ class Reshape(onnx_frontend.Reshape):
     @classmethod
     def _impl_v13(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
         data, target = inputs[0], inputs[1]
-        if not _run_time_target(target):
+        if not run_time_tensor(target):
             return super()._impl_v13(bb, inputs, attr, params)
         if isinstance(data, relax.ShapeExpr):
             data = bb.emit(op.shape_to_tensor(data))

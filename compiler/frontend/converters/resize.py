@@ -27,6 +27,7 @@ from ember.errors import UnsupportedModelError
 from .common import dtype_of, static_shape, text
 from .resize_run_time import resize_run_time
 from .resize_taps import AxisTaps, ResizeMode, axis_taps
+from .subgraph import run_time_tensor
 
 op = relax.op
 _FLOAT = ("float16", "bfloat16", "float32", "float64")
@@ -38,15 +39,6 @@ def _constant(value: Any) -> np.ndarray | None:
         return None
     array = value.value.numpy()
     return array if array.size else None
-
-
-def _run_time(value: Any) -> bool:
-    """A tensor computed at run time (not a constant, not a shape expression)."""
-    return (
-        value is not None
-        and not isinstance(value, tvm.ir.GenericConst)
-        and isinstance(getattr(value, "ty", None), relax.TensorType)
-    )
 
 
 def _given(value: Any) -> Any:
@@ -138,7 +130,7 @@ class Resize(OnnxOpConverter):
         spec = _mode(attr)
         # roi matters only when cropping; a run-time roi otherwise keeps the constant path.
         crop = spec.coordinates == "tf_crop_and_resize"
-        if any(_run_time(v) for v in inputs[2:4]) or (crop and _run_time(inputs[1])):
+        if any(run_time_tensor(v) for v in inputs[2:4]) or (crop and run_time_tensor(inputs[1])):
             return cls._run_time(bb, x, spec, inputs, attr)
         scales, sizes, roi = _constant(inputs[2]), _constant(inputs[3]), _constant(inputs[1])
         computed = any(
@@ -193,7 +185,7 @@ class Upsample(OnnxOpConverter):
 
     @classmethod
     def _impl_v9(cls, bb: Any, inputs: Any, attr: dict[str, Any], params: Any) -> Any:
-        if _run_time(inputs[1]):
+        if run_time_tensor(inputs[1]):
             mode = text(attr.get("mode", b"nearest"))
             spec = ResizeMode(mode=mode, coordinates="asymmetric", nearest_mode="floor")
             axes = list(range(len(inputs[0].ty.shape.values)))

@@ -115,18 +115,25 @@ def _kernel(kind: str, flags: list[Any]) -> Callable[..., Any]:
     return compute
 
 
-def axis_flags(bb: Any, axes: Any, rank: int, name: str) -> list[Any]:
-    """One symbolic 0/1 per dimension of a rank-`rank` tensor: 1 where run-time `axes` name it.
+def axis_hits(bb: Any, axes: Any, rank: int) -> Any:
+    """An int64 [k, rank] tensor: row j is 1 at the dimension the j-th run-time axis names.
 
-    `axes` is an integer tensor (a scalar or [k]); negative axes count from the end. The
-    flags are matched from a run-time shape, so kernels can use them in their extents.
+    `axes` is an integer tensor (a scalar or [k]); negative axes count from the end.
     """
     axes = bb.emit(op.reshape(bb.emit(op.astype(axes, "int64")), [-1]))
     normalized = op.where(
         op.less(axes, relax.const(0, "int64")), op.add(axes, relax.const(rank, "int64")), axes
     )
     hits = op.equal(op.expand_dims(normalized, 1), op.arange(0, rank, 1, "int64"))
-    flags_tensor = bb.emit(op.max(op.astype(hits, "int64"), axis=[0]))
+    return bb.emit(op.astype(hits, "int64"))
+
+
+def axis_flags(bb: Any, axes: Any, rank: int, name: str) -> list[Any]:
+    """One symbolic 0/1 per dimension of a rank-`rank` tensor: 1 where run-time `axes` name it.
+
+    The flags are matched from a run-time shape, so kernels can use them in their extents.
+    """
+    flags_tensor = bb.emit(op.max(axis_hits(bb, axes, rank), axis=[0]))
     return list(onnx_frontend._tensor_to_shape_expr(bb, flags_tensor, rank, name).values)
 
 

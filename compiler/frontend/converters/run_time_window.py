@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tvm import relax, te, tirx
-from tvm.relax.frontend.onnx import onnx_frontend
+
+from .common import symbolic_values
 
 op = relax.op
 
@@ -43,6 +44,5 @@ def _kernel(name: str, periodic: bool, dtype: str) -> Callable[[Any], te.Tensor]
 
 def run_time_window(bb: Any, name: str, size: Any, periodic: bool, dtype: str) -> Any:
     """The `name` window of the run-time one-element `size`, of element type `dtype`."""
-    as_int = bb.emit(op.reshape(bb.emit(op.astype(size, "int64")), [1]))
-    (length,) = onnx_frontend._tensor_to_shape_expr(bb, as_int, 1, "window_size").values
+    (length,) = symbolic_values(bb, size, 1, "window_size")
     return bb.emit_te(_kernel(name, periodic, dtype), length)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from tvm import relax, te, tirx, topi
-from tvm.relax.frontend.onnx import onnx_frontend
 from tvm.relax.frontend.onnx.onnx_frontend import OnnxOpConverter
 
 from ember.errors import UnsupportedModelError
 
-from .common import constant_values, static_shape
+from .common import constant_values, static_shape, symbolic_values
 from .subgraph import constant_value
 
 op = relax.op
@@ -69,11 +68,8 @@ class CenterCropPad(OnnxOpConverter):
         rank = len(shape)
         axes = [int(a) % rank for a in attr.get("axes", range(rank))]
         if constant_value(inputs[1]) is None:
-            as_int = bb.match_cast(
-                bb.emit(op.astype(inputs[1], "int64")), relax.TensorType([len(axes)], "int64")
-            )
-            sizes_expr = onnx_frontend._tensor_to_shape_expr(bb, as_int, len(axes), "cropped")
-            return bb.emit_te(_crop_pad_kernel(axes), data, list(sizes_expr.values))
+            sizes = symbolic_values(bb, inputs[1], len(axes), "cropped")
+            return bb.emit_te(_crop_pad_kernel(axes), data, sizes)
         sizes = [int(v) for v in constant_values(inputs[1], "CenterCropPad shape").reshape(-1)]
         if len(axes) != len(sizes):
             raise UnsupportedModelError(f"CenterCropPad: {len(sizes)} sizes for {len(axes)} axes")

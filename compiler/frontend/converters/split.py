@@ -22,7 +22,7 @@ from tvm import relax, te, tirx
 from tvm.relax.frontend.onnx import onnx_frontend
 from tvm.relax.frontend.onnx.onnx_frontend import OnnxOpConverter
 
-from .common import static_shape_dim
+from .common import static_shape_dim, symbolic_values
 
 
 def _pieces(bb: Any, data: Any, sizes: list[int], axis: int) -> relax.Tuple:
@@ -73,9 +73,7 @@ def _size_exprs(bb: Any, split: Any, count: int) -> list[Any]:
     """The `count` run-time sizes as int64 TIR expressions (symbolic, matched from values)."""
     if isinstance(split, relax.ShapeExpr):  # computed from shapes: already expressions
         return list(split.values)
-    # Emitted before the reshape: TVM normalizes a reshape's input.
-    as_int = bb.emit(relax.op.reshape(bb.emit(relax.op.astype(split, "int64")), [count]))
-    return list(onnx_frontend._tensor_to_shape_expr(bb, as_int, count, "split").values)
+    return symbolic_values(bb, split, count, "split")
 
 
 def _sizes(split: Any) -> list[int] | None:

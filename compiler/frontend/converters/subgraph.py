@@ -137,3 +137,12 @@ def constant_value(expr: Any) -> np.ndarray | None:
     if isinstance(expr, tvm.ir.GenericConst):
         return np.asarray(expr.value.numpy())
     return None
+
+
+def run_time_tensor(expr: Any) -> bool:
+    """Whether `expr` is a tensor computed at run time (not absent, a constant or a shape)."""
+    return (
+        isinstance(expr, relax.Expr)
+        and constant_value(expr) is None
+        and isinstance(getattr(expr, "ty", None), relax.TensorType)
+    )

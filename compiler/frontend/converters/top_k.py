@@ -18,6 +18,8 @@ import tvm
 from tvm import relax, te, tirx
 from tvm.relax.frontend.onnx import onnx_frontend
 
+from .common import symbolic_values
+
 op = relax.op
 
 
@@ -29,9 +31,7 @@ def _k(bb: Any, k: Any) -> Any:
         return k.values[0]
     if tvm.ir.is_prim_expr(k):
         return k
-    # ONNX's k is an int64 [1]; emitted before the reshape, which TVM normalizes.
-    as_int = bb.emit(op.reshape(bb.emit(op.astype(k, "int64")), [1]))
-    return onnx_frontend._tensor_to_shape_expr(bb, as_int, 1, "k").values[0]
+    return symbolic_values(bb, k, 1, "k")[0]
 
 
 #: Dtypes TVM's CPU sort takes as they are; other integers are sorted on an int64 key.
