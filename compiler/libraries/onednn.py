@@ -30,6 +30,10 @@ CONV_NHWC_EPILOGUE = "ember.dnnl.conv_nhwc_epilogue"
 #: ... and also add a tensor shaped like the output (a residual connection).
 MATMUL_RESIDUAL = "ember.dnnl.matmul_residual"
 CONV_NHWC_RESIDUAL = "ember.dnnl.conv_nhwc_residual"
+#: A matmul whose right operand is a run-time tensor stored [..., N, K], read transposed: the
+#: attention scores against a key cache, without copying the cache into [..., K, N] first.
+#: Attributes [0]; no epilogue and float32 only, so the other passes leave it alone.
+MATMUL_BT = "ember.dnnl.matmul_bt"
 #: Softmax over the last axis, for widths TVM's default schedule cannot vectorize whole.
 SOFTMAX = "ember.dnnl.softmax"
 #: Attributes each matmul and convolution call starts with, before its epilogue

@@ -47,6 +47,7 @@ _MATMUL = tvm.ir.Op.get("relax.matmul")
 _CONV2D = tvm.ir.Op.get("relax.nn.conv2d")
 _CONV1D = tvm.ir.Op.get("relax.nn.conv1d")
 _SOFTMAX = tvm.ir.Op.get("relax.nn.softmax")
+_PERMUTE_DIMS = tvm.ir.Op.get("relax.permute_dims")
 #: Softmax rows whose width is a multiple of this vectorize whole in the default schedule
 #: (`row_reduction_schedule`), fused with the mask add before them; others go to oneDNN.
 _SOFTMAX_VECTOR_WIDTH = 8
@@ -117,6 +118,11 @@ class _Rewriter(PyExprMutator):
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         if call.op == _MATMUL and _matmul_matches(call):
             if self.dnnl:
+                stored = self._transposed_source(call)
+                if stored is not None:
+                    self.plugins.add(onednn.PLUGIN)
+                    args = [call.args[0], stored, relax.ShapeExpr([0])]
+                    return relax.op.call_dps_packed(onednn.MATMUL_BT, args, call.ty)
                 attrs = relax.ShapeExpr([_constant_hash(call.args[1])])
                 return self._route(call, "matmul", onednn.MATMUL, [*call.args, attrs])
             return self._route(call, "matmul", "ember.cpu.matmul", list(call.args))
@@ -136,6 +142,26 @@ class _Rewriter(PyExprMutator):
             op = kernel.removeprefix("ember.cpu.")
             return self._route(call, op, kernel, [*call.args, conv2d_attrs(call)])
         return call
+
+    def _transposed_source(self, call: relax.Call) -> relax.Expr | None:
+        """`x` where the right operand is a run-time transpose of `x`'s last two axes, else None.
+
+        That is attention's keys, transposed for the scores. oneDNN then reads `x` with
+        swapped strides; the transpose, a copy of the whole key cache per layer and step in a
+        decoder, is left to dead-code removal. A constant operand is transposed at build time
+        instead, and packed once.
+        """
+        operand = call.args[1]
+        bound = self.lookup_binding(operand) if isinstance(operand, relax.Var) else None
+        if not (isinstance(bound, relax.Call) and bound.op.same_as(_PERMUTE_DIMS)):
+            return None
+        source = bound.args[0]
+        ndim = source.ty.ndim
+        axes = bound.attrs.axes
+        if axes is None or isinstance(source, tvm.ir.GenericConst) or ndim < 2:
+            return None
+        swapped = [*range(ndim - 2), ndim - 1, ndim - 2]
+        return source if [int(a) for a in axes] == swapped else None
 
     def _conv1d(self, call: relax.Call) -> relax.Expr | None:
         """NCW/OIW conv1d as oneDNN's NWC/WIO one, the weight transposed at build time."""

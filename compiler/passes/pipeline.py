@@ -34,6 +34,7 @@ from .gpu_schedule import gpu_schedule
 from .grouped_query_attention import grouped_query_attention
 from .insert_guards import insert_guards
 from .isolate_scalar_kernels import isolate_scalar_kernels
+from .leading_takes_as_views import leading_takes_as_views
 from .library_precision import library_precision
 from .materialize_empty_constants import materialize_empty_constants
 from .mixed_precision import mixed_precision_passes
@@ -88,6 +89,7 @@ def _graph_phases(
                 grouped_query_attention,
                 # After grouped_query_attention, which reads the heads' expand_dims.
                 shape_ops_as_views,
+                leading_takes_as_views,
                 # Before fast_math, which rewrites only float32 calls.
                 *mixed_precision_passes(precision),
                 fast_math,

@@ -18,15 +18,20 @@ from .errors import OptionError
 Runner = Callable[[], object]
 
 
-def onnxruntime_runner(source: Path, feed: dict[str, Any], threads: int) -> Runner:
-    """ONNX Runtime's CPU provider on `threads` threads."""
+def onnxruntime_session(source: Path | str, threads: int) -> Any:
+    """ONNX Runtime's CPU provider on `threads` threads, its pool told not to spin."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+
+
+def onnxruntime_runner(source: Path, feed: dict[str, Any], threads: int) -> Runner:
+    """ONNX Runtime's CPU provider on `threads` threads."""
+    session = onnxruntime_session(source, threads)
     return lambda: session.run(None, feed)
 
 

@@ -134,6 +134,18 @@ VmPoolLimits PoolLimits(const LoadOptions& options) {
   return limits;
 }
 
+// Whether some input or output has a symbolic dimension, so buffer sizes change between runs.
+bool ShapesVary(const Manifest& manifest) {
+  for (const auto* specs : {&manifest.inputs, &manifest.outputs}) {
+    for (const TensorSpec& spec : *specs) {
+      for (int64_t dim : spec.shape) {
+        if (dim < 0) return true;
+      }
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 Model::Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -156,6 +168,7 @@ Model Model::Load(const std::string& path, const LoadOptions& options) {
     }
     EnsurePluginsLoaded(impl->manifest.plugins, path);
     impl->num_threads = ResolveNumThreads(options.num_threads);
+    limits.shapes_vary = ShapesVary(impl->manifest);
     impl->pool = std::make_unique<VmPool>(LoadLibrary(path), options.device, impl->manifest.entry,
                                           path, limits);
     return Model(std::move(impl));

@@ -9,6 +9,7 @@
 
 #include "env.h"
 #include "errors.h"
+#include "tensor_view.h"
 
 namespace ember {
 namespace {
@@ -74,6 +75,7 @@ void LoadLocked() {
          " to its path. Tried: ", tried);
   }
   g_runtime_dir = LoadedLibraryDir(handle);
+  UseOffsetFreeViews();
   g_loaded = true;
 }
 

@@ -14,7 +14,9 @@
 namespace ember {
 namespace {
 
-constexpr int kPooledAllocator = 2;  // TVM's AllocatorType: 1 naive, 2 pooled
+// TVM's AllocatorType values.
+constexpr int kNaiveAllocator = 1;
+constexpr int kPooledAllocator = 2;
 // Quiet-time clears after the last run: at idle_timeout x 1, 2, 4, ... 64.
 constexpr int kQuietTrims = 7;
 
@@ -67,12 +69,14 @@ std::unique_ptr<VmInstance> VmPool::Create() const {
   return Translate(ErrorCode::kInvalidArtifact, path_ + ": cannot create the VM", [&] {
     auto vm = GetFunction(library_, "vm_load_executable", path_)().cast<tvm::ffi::Module>();
     tvm::ffi::Function init = GetFunction(vm, "vm_initialization", path_);
+    const int host = limits_.shapes_vary ? kNaiveAllocator : kPooledAllocator;
     if (device_.type == DeviceType::kCUDA) {
       // The host device holds shape computations and small tensors the VM keeps on the CPU.
+      // GPU memory stays pooled whatever the shapes: freeing it (cudaFree) waits for the GPU.
       init(static_cast<int>(kDLCUDA), device_.id, kPooledAllocator, static_cast<int>(kDLCPU), 0,
-           kPooledAllocator);
+           host);
     } else {
-      init(static_cast<int>(kDLCPU), 0, kPooledAllocator);
+      init(static_cast<int>(kDLCPU), 0, host);
     }
     tvm::ffi::Function entry = GetFunction(vm, entry_, path_);
     return std::make_unique<VmInstance>(VmInstance{vm, entry});

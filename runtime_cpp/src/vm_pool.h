@@ -37,6 +37,14 @@ struct VmPoolLimits {
   int max_instances = 1;        //!< at least 1
   bool fail_when_busy = false;  //!< throw kBusy instead of waiting for an instance
   std::chrono::milliseconds idle_timeout{0};
+  /*!
+   * \brief The model's tensors change size between runs (symbolic dimensions). Its CPU
+   *        buffers then come from TVM's naive allocator (malloc and free), which reuses freed
+   *        memory at any size. The pooled one keeps each freed block for a request of exactly
+   *        its size: a decoder's caches, one token longer every run, left a block of every
+   *        length behind (GPT-2 small: 30 MB more resident per generated token).
+   */
+  bool shapes_vary = false;
 };
 
 class VmPool {

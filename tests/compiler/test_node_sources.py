@@ -69,11 +69,15 @@ def test_unnamed_nodes_are_named_by_op_type_and_position():
 
 
 def test_identical_kernels_keep_each_call_sites_nodes():
-    # The Q and V projections' reshape+transpose fuse into one shared PrimFunc (their bias
-    # adds run inside the matmuls).
+    # The Q, K and V projections' reshape+transpose fuse into one shared PrimFunc (their bias
+    # adds run inside the matmuls; the scores read K's heads transposed, without a copy).
     sites = sources(transformer_block())
     shared = [nodes for kernel, nodes in sites if kernel == "fused_reshape_transpose"]
-    assert shared == [["attn.q.reshape", "attn.q.heads"], ["attn.v.reshape", "attn.v.heads"]]
+    assert shared == [
+        ["attn.q.reshape", "attn.q.heads"],
+        ["attn.k.reshape", "attn.k.heads"],
+        ["attn.v.reshape", "attn.v.heads"],
+    ]
     fused = [nodes for kernel, nodes in sites if kernel == onednn.MATMUL_EPILOGUE]
     assert ["attn.q.mm", "attn.q"] in fused and ["ffn.up.mm", "ffn.up", "ffn.act"] in fused
 

@@ -223,3 +223,27 @@ def test_int8_matmul_is_the_product_of_the_dequantized_operands(onednn_on: str):
     assert kind == "ValueError" and message.endswith(
         ": compute type 2 takes 3 values after it, not 0"
     )
+
+
+# Calls `ember.dnnl.matmul_bt` (the right operand stored [..., N, K]) on a 2-D and a batched
+# product, with a decode step's single row and with more rows than one tile, and prints the
+# largest relative difference from numpy's a @ b^T.
+MATMUL_BT = """
+matmul_bt = tvm.get_global_func("ember.dnnl.matmul_bt")
+rng = np.random.default_rng(0)
+shapes = [((1, 64), (300, 64)), ((70, 48), (130, 48))]  # 2-D: one row, row tiles
+shapes += [((3, 2, 1, 64), (3, 2, 257, 64)), ((2, 100, 16), (2, 90, 16))]  # batched
+for a_shape, b_shape in shapes:
+    a = rng.standard_normal(a_shape).astype("float32")
+    b = rng.standard_normal(b_shape).astype("float32")
+    want = a.astype("float64") @ np.swapaxes(b, -1, -2).astype("float64")
+    out = tvm.runtime.tensor(np.zeros(want.shape, "float32"))
+    matmul_bt(tvm.runtime.tensor(a), tvm.runtime.tensor(b), tvm.runtime.ShapeTuple([0]), out)
+    print(float(np.abs(out.numpy() - want).max() / np.abs(want).max()))
+"""
+
+
+@pytest.mark.parametrize("onednn_on", ["1", "0"], ids=["oneDNN", "stand-in"])
+def test_matmul_reads_a_transposed_right_operand(onednn_on: str):
+    errors = [float(line) for line in _errors_printed(MATMUL_BT, onednn_on)]
+    assert len(errors) == 4 and max(errors) < 1e-5

@@ -184,3 +184,50 @@ def test_burst_memory_is_returned_after_idle_timeout(big_workspace, record_prope
     # Warm again, the model is back at its steady state: nothing of the burst was kept. (Not
     # to 5%: where the allocator lands pages varies by a tensor or two on a busy machine.)
     assert figures["again"] <= figures["steady"] * 1.25
+
+
+# Feeds a cache-growing step its own output for STEPS runs, in a fresh process; prints the RSS
+# after the first 20 runs and after the last.
+GROWING_SCRIPT = """
+import json, sys
+import numpy as np, psutil
+import ember
+model = ember.load(sys.argv[1], threads=2)
+cache = np.zeros((1, %(width)d, 0), np.float32)
+step = np.ones((1, %(width)d, 1), np.float32)
+rss = []
+for i in range(%(steps)d):
+    (cache,) = model.run({"cache": cache, "step": step})
+    if i in (19, %(steps)d - 1):
+        rss.append(psutil.Process().memory_info().rss)
+print(json.dumps({"early": rss[0], "late": rss[1], "length": cache.shape[2]}))
+"""
+WIDTH, STEPS = 2048, 300  # 8 KiB more per run: every run asks for buffers of new sizes
+
+
+def test_a_growing_cache_does_not_grow_memory(compile_example, record_property):
+    # A decoder's loop: each run's cache is one position longer than the last one's. Memory must
+    # stay what one run needs, not keep a buffer of every length seen (30 MB per token before).
+    cache = helper.make_tensor_value_info("cache", TensorProto.FLOAT, [1, WIDTH, "past"])
+    step = helper.make_tensor_value_info("step", TensorProto.FLOAT, [1, WIDTH, 1])
+    grown = helper.make_tensor_value_info("grown", TensorProto.FLOAT, [1, WIDTH, None])
+    nodes = [
+        helper.make_node("Concat", ["cache", "step"], ["joined"], axis=2),
+        helper.make_node("Mul", ["joined", "joined"], ["grown"]),  # a second buffer per run
+    ]
+    graph = helper.make_graph(nodes, "growing_cache", [cache, step], [grown])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    artifact = compile_example("growing_cache", proto)[1]
+    proc = subprocess.run(
+        [sys.executable, "-c", GROWING_SCRIPT % {"width": WIDTH, "steps": STEPS}, str(artifact)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert figures["length"] == STEPS
+    growth = (figures["late"] - figures["early"]) / 2**20
+    record_property("reliability", f"growing cache: {STEPS} runs, RSS +{growth:.0f} MiB")
+    # The last run's tensors are 2.3 MiB each; a block of every length would be ~650 MiB.
+    assert growth < 40, f"RSS grew {growth:.0f} MiB over {STEPS - 20} runs"

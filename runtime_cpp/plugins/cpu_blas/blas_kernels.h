@@ -20,9 +20,12 @@ const float* In(const tvm::ffi::TensorView& t);
 /*! \brief Throws unless `t` is contiguous float32 (`what` names it in the error). */
 void CheckFloat32(const tvm::ffi::TensorView& t, const char* what);
 
-/*! \brief out[..., M, N] = a[..., M, K] @ b[K, N], or batched: a[B..., M, K] @ b[B..., K, N]. */
+/*!
+ * \brief out[..., M, N] = a[..., M, K] @ b[K, N], or batched: a[B..., M, K] @ b[B..., K, N];
+ *        with `trans_b`, b is stored [..., N, K] and read transposed.
+ */
 void MatmulInto(const tvm::ffi::TensorView& a, const tvm::ffi::TensorView& b,
-                const tvm::ffi::TensorView& out);
+                const tvm::ffi::TensorView& out, bool trans_b = false);
 
 /*! \brief NHWC data, HWIO weights, NHWC output: im2col + GEMM over TVM's pool. */
 void ConvNhwcInto(const ConvGeometry& g, const float* x, const float* w, float* y);

@@ -42,49 +42,54 @@ void CheckFloat32(const TensorView& t, const char* what) {
 
 namespace {
 
-// C[m0:m1, n0:n1] = A[m0:m1, :] * B[:, n0:n1], row-major, with leading dimensions.
+// C[m0:m1, n0:n1] = A[m0:m1, :] * B[:, n0:n1], row-major, with leading dimensions; with
+// `trans_b`, B is stored [n, k] and read transposed.
 void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-          float* c, int64_t ldc) {
-  scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(m),
-                    static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a,
-                    static_cast<blasint>(lda), b, static_cast<blasint>(ldb), 0.0f, c,
+          float* c, int64_t ldc, bool trans_b = false) {
+  scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                    static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), 1.0f,
+                    a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb), 0.0f, c,
                     static_cast<blasint>(ldc));
 }
 
 // One [M, K] x [K, N] product over TVM's pool. Each task packs the operand panels it reads,
 // so the split goes along the dimension of the smaller operand's partner: along N when B (the
 // weights, usually) is the larger matrix, so no task packs all of it.
-void ParallelGemm(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) {
+void ParallelGemm(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c,
+                  bool trans_b) {
+  const int64_t ldb = trans_b ? k : n;
   constexpr int64_t kRowsPerTask = 16;
   constexpr int64_t kColsPerTask = 64;
   if (m * k >= k * n && m >= 2 * kRowsPerTask) {
     ParallelFor(m, kRowsPerTask, [&](int64_t r0, int64_t r1) {
-      Gemm(r1 - r0, n, k, a + r0 * k, k, b, n, c + r0 * n, n);
+      Gemm(r1 - r0, n, k, a + r0 * k, k, b, ldb, c + r0 * n, n, trans_b);
     });
   } else {
-    ParallelFor(n, kColsPerTask,
-                [&](int64_t c0, int64_t c1) { Gemm(m, c1 - c0, k, a, k, b + c0, n, c + c0, n); });
+    ParallelFor(n, kColsPerTask, [&](int64_t c0, int64_t c1) {
+      Gemm(m, c1 - c0, k, a, k, b + (trans_b ? c0 * k : c0), ldb, c + c0, n, trans_b);
+    });
   }
 }
 
 }  // namespace
 
-void MatmulInto(const TensorView& a, const TensorView& b, const TensorView& out) {
+void MatmulInto(const TensorView& a, const TensorView& b, const TensorView& out, bool trans_b) {
   CheckFloat32(a, "matmul lhs");
   CheckFloat32(b, "matmul rhs");
   CheckFloat32(out, "matmul output");
   int64_t k = a.shape()[a.ndim() - 1];
-  int64_t n = b.shape()[b.ndim() - 1];
+  int64_t n = b.shape()[b.ndim() - (trans_b ? 2 : 1)];
   int64_t rows = a.numel() / std::max<int64_t>(k, 1);
   if (b.ndim() == 2) {
-    ParallelGemm(rows, n, k, In(a), In(b), Out(out));
+    ParallelGemm(rows, n, k, In(a), In(b), Out(out), trans_b);
     return;
   }
   int64_t m = a.shape()[a.ndim() - 2];
   int64_t batch = rows / std::max<int64_t>(m, 1);
   ParallelFor(batch, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t i = b0; i < b1; ++i) {
-      Gemm(m, n, k, In(a) + i * m * k, k, In(b) + i * k * n, n, Out(out) + i * m * n, n);
+      Gemm(m, n, k, In(a) + i * m * k, k, In(b) + i * k * n, trans_b ? k : n, Out(out) + i * m * n,
+           n, trans_b);
     }
   });
 }
@@ -247,7 +252,7 @@ void ConvNhwcInto(const ConvGeometry& g, const float* x, const float* w, float* 
     return;
   }
   if (g.IsPointwise() && g.groups == 1) {
-    ParallelGemm(g.batch * pixels, g.out_c, g.in_c, x, w, y);
+    ParallelGemm(g.batch * pixels, g.out_c, g.in_c, x, w, y, /*trans_b=*/false);
     return;
   }
   const int64_t pixel_blocks = (pixels + kPixelsPerBlock - 1) / kPixelsPerBlock;

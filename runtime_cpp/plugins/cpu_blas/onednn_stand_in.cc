@@ -159,6 +159,16 @@ void RunConv(const TensorView& data, const TensorView& weight, const float* bias
 void Matmul(TensorView a, TensorView b, Shape attrs, TensorView out) {
   RunMatmul(a, b, nullptr, nullptr, attrs, out);
 }
+// b stored [..., N, K] (attention's keys); attrs [0]: never a constant, no epilogue.
+void MatmulBt(TensorView a, TensorView b, Shape /*attrs*/, TensorView out) {
+  CheckFloat32(out, "matmul output");
+  if (out.numel() == 0) return;
+  if (a.shape()[a.ndim() - 1] == 0) {
+    std::fill(Out(out), Out(out) + out.numel(), 0.0f);
+    return;
+  }
+  MatmulInto(a, b, out, /*trans_b=*/true);
+}
 void MatmulEpilogue(TensorView a, TensorView b, TensorView bias, Shape attrs, TensorView out) {
   CheckFloat32(bias, "matmul bias");
   RunMatmul(a, b, In(bias), nullptr, attrs, out);
@@ -216,6 +226,7 @@ extern "C" __attribute__((visibility("default"))) int ember_cpu_blas_stand_in_fo
     namespace refl = tvm::ffi::reflection;
     refl::GlobalDef()
         .def("ember.dnnl.matmul", ember::blas::Matmul)
+        .def("ember.dnnl.matmul_bt", ember::blas::MatmulBt)
         .def("ember.dnnl.matmul_epilogue", ember::blas::MatmulEpilogue)
         .def("ember.dnnl.matmul_residual", ember::blas::MatmulResidual)
         .def("ember.dnnl.conv_nhwc", ember::blas::ConvNhwc)

@@ -1,7 +1,9 @@
 /*!
  * \file dnnl_matmul.cc
  * \brief `ember.dnnl.matmul`: out[..., M, N] = a[..., M, K] @ b[K, N] (or batched b) in oneDNN;
- *        `ember.dnnl.matmul_epilogue` also adds a bias [N] and applies activations (Epilogue).
+ *        `ember.dnnl.matmul_epilogue` also adds a bias [N] and applies activations (Epilogue);
+ *        `ember.dnnl.matmul_bt` takes b as [..., N, K] and reads it transposed (attention's
+ *        scores against a key cache, which would otherwise be transposed by a copy first).
  *
  * Tiles: rows of `a` in blocks whose size depends only on the shape, so each row is computed
  * by the same kernel whatever the thread count; with few rows (a decoder's one token) the
@@ -66,23 +68,26 @@ Tiling ChooseTiling(int64_t rows, int64_t n, int64_t threads) {
 }
 
 // The kernel for an [m, k] x [k, n] tile; `ldb`/`ldc` are the full operands' row lengths.
+// With `trans_b`, b is stored [n, k] (rows of length `ldb`) and read transposed.
 // With `packed`, the weights are in the layout the kernel chose (format "any"). A bf16 kernel
 // with packed weights reads both operands as bf16: its source rounded per tile, or already
 // rounded (`rounded_src`); one reading float32 weights as stored rounds both inside
 // (Epilogue::Attributes).
 std::shared_ptr<const Kernel> TileKernel(int64_t m, int64_t k, int64_t n, int64_t ldb, int64_t ldc,
                                          bool packed, const Epilogue& epilogue,
-                                         bool rounded_src = false) {
+                                         bool rounded_src = false, bool trans_b = false) {
   std::string key = "mm|" + std::to_string(m) + "|" + std::to_string(k) + "|" + std::to_string(n) +
                     "|" + std::to_string(ldb) + "|" + std::to_string(ldc) +
-                    (packed ? "|p|" : "|u|") + (rounded_src ? "r|" : "") + epilogue.key;
+                    (packed ? "|p|" : "|u|") + (rounded_src ? "r|" : "") + (trans_b ? "t|" : "") +
+                    epilogue.key;
   return CachedKernel(key, [&] {
     const memory::data_type src_type = packed ? epilogue.SourceType() : memory::data_type::f32;
     const memory::data_type weights_type = packed ? epilogue.WeightsType() : memory::data_type::f32;
     const memory::desc given_src({m, k}, memory::data_type::f32, memory::dims{k, 1});
     const memory::desc src({m, k}, src_type, memory::dims{k, 1});
+    const memory::dims b_strides = trans_b ? memory::dims{1, ldb} : memory::dims{ldb, 1};
     memory::desc weights = packed ? memory::desc({k, n}, weights_type, memory::format_tag::any)
-                                  : memory::desc({k, n}, weights_type, memory::dims{ldb, 1});
+                                  : memory::desc({k, n}, weights_type, b_strides);
     memory::desc dst({m, n}, memory::data_type::f32, memory::dims{ldc, 1});
     const dnnl::primitive_attr attr = epilogue.Attributes(dst, !packed, kChannelMask);
     const memory::desc bias({1, n}, memory::data_type::f32, memory::dims{n, 1});
@@ -104,6 +109,7 @@ struct Matmul2dPlan {
   // dense buffer that is copied into place (oneDNN's AMX kernels take no strided output; it
   // runs a far slower GEMM for one).
   bool dense_tiles;
+  bool trans_b;  // b stored [n, k] (ember.dnnl.matmul_bt)
   struct Column {
     std::shared_ptr<const Kernel> full, last;
     std::string pack_key;       // empty: the weights are read as stored
@@ -115,8 +121,12 @@ struct Matmul2dPlan {
   Epilogue epilogue;
 
   static Matmul2dPlan Make(int64_t rows, int64_t k, int64_t n, int64_t b_hash,
-                           const Epilogue& epilogue, int64_t threads) {
-    Matmul2dPlan plan{ChooseTiling(rows, n, threads), 0, 0, epilogue.softmax, false, {}, epilogue};
+                           const Epilogue& epilogue, int64_t threads, bool trans_b) {
+    Matmul2dPlan plan{
+        ChooseTiling(rows, n, threads), 0, 0, epilogue.softmax, false, trans_b, {}, epilogue};
+    if (trans_b && b_hash != 0) {
+      TVM_FFI_THROW(ValueError) << "ember.dnnl.matmul_bt: constant weights are packed as stored";
+    }
     plan.row_tiles = CeilDiv(rows, plan.t.rows_per_tile);
     plan.col_tiles = CeilDiv(n, plan.t.cols_per_tile);
     const bool packed = b_hash != 0;
@@ -131,9 +141,10 @@ struct Matmul2dPlan {
       // bf16 and int8 column tiles read a source converted once for all of them.
       const bool rounded = plan.dense_tiles;
       Column column{nullptr, nullptr, "", memory::desc(), false, ""};
-      column.full = TileKernel(std::min(plan.t.rows_per_tile, rows), k, cols, n, ldc, packed,
-                               epilogue, rounded);
-      column.last = TileKernel(last_rows, k, cols, n, ldc, packed, epilogue, rounded);
+      const int64_t ldb = trans_b ? k : n;
+      column.full = TileKernel(std::min(plan.t.rows_per_tile, rows), k, cols, ldb, ldc, packed,
+                               epilogue, rounded, trans_b);
+      column.last = TileKernel(last_rows, k, cols, ldb, ldc, packed, epilogue, rounded, trans_b);
       if (packed) {
         column.plain = memory::desc({k, cols}, memory::data_type::f32, memory::dims{n, 1});
         column.pack_key = PackKey(b_hash, c0, column.plain, column.full->weights, epilogue);
@@ -187,7 +198,8 @@ void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b
       const bool last = row_tile == plan.row_tiles - 1;
       const Kernel& kernel = last ? *column.last : *column.full;
       const bool packed = packs[col_tile] && (!last || column.last_packed);
-      const void* weights = packed ? packs[col_tile].get() : static_cast<const void*>(b + c0);
+      const float* b_tile = b + (plan.trans_b ? c0 * k : c0);
+      const void* weights = packed ? packs[col_tile].get() : static_cast<const void*>(b_tile);
       if (last && last_packs[col_tile]) weights = last_packs[col_tile].get();
       const void* src = TileSource(kernel, a, a_converted, r0 * k);
       const int64_t at = r0 * n + c0;
@@ -218,13 +230,14 @@ struct BatchedPlan {
   bool softmax;  // a row softmax after the kernel, on each tile (whole rows)
   std::shared_ptr<const Kernel> full, last;
 
-  static BatchedPlan Make(int64_t m, int64_t k, int64_t n, const Epilogue& epilogue) {
+  static BatchedPlan Make(int64_t m, int64_t k, int64_t n, const Epilogue& epilogue, bool trans_b) {
     const int64_t rows_per_tile = m <= 64 ? m : 64;
     const int64_t row_tiles = CeilDiv(m, rows_per_tile);
     const int64_t last_rows = m - (row_tiles - 1) * rows_per_tile;
+    const int64_t ldb = trans_b ? k : n;
     return {rows_per_tile, row_tiles, epilogue.softmax,
-            TileKernel(rows_per_tile, k, n, n, n, /*packed=*/false, epilogue),
-            TileKernel(last_rows, k, n, n, n, /*packed=*/false, epilogue)};
+            TileKernel(rows_per_tile, k, n, ldb, n, /*packed=*/false, epilogue, false, trans_b),
+            TileKernel(last_rows, k, n, ldb, n, /*packed=*/false, epilogue, false, trans_b)};
   }
 };
 
@@ -244,12 +257,12 @@ void MatmulBatched(int64_t batch, int64_t m, int64_t k, int64_t n, const float* 
 }
 
 void Run(const TensorView& a, const TensorView& b, const float* bias, const float* residual,
-         const Shape& attrs, const TensorView& out) {
+         const Shape& attrs, const TensorView& out, bool trans_b = false) {
   CheckFloat32(a, "matmul lhs");
   CheckFloat32(b, "matmul rhs");
   CheckFloat32(out, "matmul output");
   const int64_t k = a.shape()[a.ndim() - 1];
-  const int64_t n = b.shape()[b.ndim() - 1];
+  const int64_t n = b.shape()[b.ndim() - (trans_b ? 2 : 1)];
   const int64_t rows = k == 0 ? out.numel() / std::max<int64_t>(n, 1) : a.numel() / k;
   if (out.numel() == 0) return;
   const int64_t b_hash = attrs.size() > 0 ? attrs[0] : 0;
@@ -265,27 +278,33 @@ void Run(const TensorView& a, const TensorView& b, const float* bias, const floa
   AppendShape(a, &key);
   AppendShape(b, &key);
   key.insert(key.end(), attrs.begin(), attrs.end());
+  key.push_back(trans_b);
   if (b.ndim() == 2) {
     // The pool's size decides a decode step's tiles (kVectorRows).
     const int64_t threads = plugins::ParallelThreads();
     key.push_back(threads);
     static PlanCache<Matmul2dPlan> plans;
     const auto plan = plans.Get(key, [&] {
-      return Matmul2dPlan::Make(rows, k, n, b_hash, Epilogue::Decode(attrs, 1), threads);
+      return Matmul2dPlan::Make(rows, k, n, b_hash, Epilogue::Decode(attrs, 1), threads, trans_b);
     });
     Matmul2d(rows, k, n, Data(a), Data(b), Data(out), bias, residual, *plan);
     return;
   }
   const int64_t m = a.shape()[a.ndim() - 2];
   static PlanCache<BatchedPlan> plans;
-  const auto plan =
-      plans.Get(key, [&] { return BatchedPlan::Make(m, k, n, Epilogue::Decode(attrs, 1)); });
+  const auto plan = plans.Get(
+      key, [&] { return BatchedPlan::Make(m, k, n, Epilogue::Decode(attrs, 1), trans_b); });
   MatmulBatched(rows / m, m, k, n, Data(a), Data(b), Data(out), bias, residual, *plan);
 }
 
 // DPS: attrs = [content hash of b, or 0 when b is not a constant], then the output.
 void Matmul(TensorView a, TensorView b, Shape attrs, TensorView out) {
   Run(a, b, nullptr, nullptr, attrs, out);
+}
+
+// DPS: a, b stored [..., N, K], attrs [0] (b is never a constant), then the output.
+void MatmulBt(TensorView a, TensorView b, Shape attrs, TensorView out) {
+  Run(a, b, nullptr, nullptr, attrs, out, /*trans_b=*/true);
 }
 
 // DPS: a, b, bias [N], attrs (hash, then the epilogue), then the output.
@@ -310,6 +329,7 @@ TVM_FFI_STATIC_INIT_BLOCK() {
   namespace refl = tvm::ffi::reflection;
   refl::GlobalDef()
       .def("ember.dnnl.matmul", ember::dnnl_plugin::Matmul)
+      .def("ember.dnnl.matmul_bt", ember::dnnl_plugin::MatmulBt)
       .def("ember.dnnl.matmul_epilogue", ember::dnnl_plugin::MatmulEpilogue)
       .def("ember.dnnl.matmul_residual", ember::dnnl_plugin::MatmulResidual);
 }
