@@ -22,6 +22,8 @@ from typing import Any
 import tvm
 from tvm import relax, tirx
 
+from ..ir.extents import as_int64, element_count
+
 PrimExpr = Any  # TIR expressions (TVM 0.27 has one `Expr` class for Relax and TIR)
 
 
@@ -54,13 +56,9 @@ def _shown(*values: PrimExpr) -> tuple[PrimExpr, ...]:
     return tuple(v for v in values if not isinstance(v, tirx.IntImm))
 
 
-def _i64(value: PrimExpr) -> PrimExpr:
-    return value if str(value.ty) == "int64" else tirx.Cast("int64", value)
-
-
 def equal(a: PrimExpr, b: PrimExpr, what: str) -> Requirement:
     """`a == b`; the message reads '<what> must agree, got <a> and <b>'."""
-    a, b = _i64(a), _i64(b)
+    a, b = as_int64(a), as_int64(b)
     return Requirement(
         tirx.EQ(a, b), f"{what} must agree, got {_text(a)} and {_text(b)}", _shown(a, b)
     )
@@ -68,7 +66,7 @@ def equal(a: PrimExpr, b: PrimExpr, what: str) -> Requirement:
 
 def at_most(a: PrimExpr, b: PrimExpr, what: str) -> Requirement:
     """`a <= b`."""
-    a, b = _i64(a), _i64(b)
+    a, b = as_int64(a), as_int64(b)
     return Requirement(tirx.LE(a, b), f"{what}: {_text(a)} exceeds {_text(b)}", _shown(a, b))
 
 
@@ -80,19 +78,12 @@ def broadcastable(shapes: list[list[PrimExpr]], what: str) -> list[Requirement]:
         column = [s[-axis] for s in shapes if len(s) >= axis]
         for i, a in enumerate(column):
             for b in column[i + 1 :]:
-                a, b = _i64(a), _i64(b)
+                a, b = as_int64(a), as_int64(b)
                 one = tirx.const(1, "int64")
                 ok = tirx.Or(tirx.Or(tirx.EQ(a, b), tirx.EQ(a, one)), tirx.EQ(b, one))
                 text = f"{what} cannot broadcast dimension {_text(a)} against {_text(b)}"
                 out.append(Requirement(ok, text, _shown(a, b)))
     return out
-
-
-def _product(values: list[PrimExpr]) -> PrimExpr:
-    result: PrimExpr = tirx.const(1, "int64")
-    for v in values:
-        result = result * _i64(v)
-    return result
 
 
 Rule = Callable[[relax.Call, str], list[Requirement]]
@@ -137,7 +128,7 @@ def _reshape_rule(call: relax.Call, what: str) -> list[Requirement]:
     src, dst = dims(call.args[0]), _field_dims(call.ty)
     if src is None or dst is None:
         return []
-    return [equal(_product(src), _product(dst), f"{what}: the element counts")]
+    return [equal(element_count(src), element_count(dst), f"{what}: the element counts")]
 
 
 def _conv_rule(call: relax.Call, what: str) -> list[Requirement]:
@@ -147,7 +138,7 @@ def _conv_rule(call: relax.Call, what: str) -> list[Requirement]:
     c = data[str(call.attrs.data_layout).index("C")]
     i = weight[str(call.attrs.kernel_layout).index("I")]
     groups = tirx.const(int(call.attrs.groups), "int64")
-    return [equal(c, _i64(i) * groups, f"{what}: the input channels")]
+    return [equal(c, as_int64(i) * groups, f"{what}: the input channels")]
 
 
 def _norm_rule(call: relax.Call, what: str) -> list[Requirement]:
@@ -198,7 +189,7 @@ def _broadcast_to_rule(call: relax.Call, what: str) -> list[Requirement]:
         return []
     out = []
     for a, b in zip(reversed(src), reversed(dst), strict=False):
-        a, b = _i64(a), _i64(b)
+        a, b = as_int64(a), as_int64(b)
         ok = tirx.Or(tirx.EQ(a, b), tirx.EQ(a, tirx.const(1, "int64")))
         out.append(Requirement(ok, f"{what} cannot expand {_text(a)} to {_text(b)}", _shown(a, b)))
     return out

@@ -24,6 +24,7 @@ import tvm
 from tvm import relax, tirx
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from ..ir.extents import element_count
 from ..ir.rewrite import rewrite_and_prune
 
 _TAKE = tvm.ir.Op.get("relax.take")
@@ -96,7 +97,7 @@ class _Rewriter(PyExprMutator):
         if not 0 <= index < count:  # out of range: keep the take and its run-time check
             return call
         itemsize = np.dtype(str(ty.dtype)).itemsize
-        entry_bytes = _product(dims[1:]) * itemsize
+        entry_bytes = tvm.sym.Analyzer().simplify(element_count(dims[1:]) * itemsize)
         if index and not _multiple_of(entry_bytes, _KERNEL_ALIGNMENT):
             return call
         offset = tirx.const(index, "int64") * entry_bytes
@@ -151,13 +152,6 @@ def _results(func: relax.Function) -> set[relax.Var]:
             if isinstance(binding.value, relax.Var | relax.Tuple):
                 found.update(relax.analysis.free_vars(binding.value))
     return found
-
-
-def _product(dims: list[Any]) -> Any:
-    total: Any = tirx.const(1, "int64")
-    for dim in dims:
-        total = total * dim
-    return tvm.sym.Analyzer().simplify(total)
 
 
 def _multiple_of(value: Any, factor: int) -> bool:

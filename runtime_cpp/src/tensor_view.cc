@@ -10,14 +10,10 @@
 #include <cstdint>
 #include <utility>
 
+#include "tensor_access.h"
+
 namespace ember {
 namespace {
-
-int64_t Bytes(tvm::ffi::ShapeView shape, DLDataType dtype) {
-  int64_t count = 1;
-  for (int64_t dim : shape) count *= dim;
-  return count * ((dtype.bits * dtype.lanes + 7) / 8);
-}
 
 // Holds the viewed tensor alive; the view's data is a pointer into it.
 struct ViewAlloc {
@@ -35,16 +31,18 @@ tvm::ffi::Tensor CreateView(tvm::ffi::Tensor base, tvm::ffi::Shape shape, DLData
   if (!base.IsContiguous()) {
     TVM_FFI_THROW(ValueError) << "a view needs a contiguous tensor";
   }
-  const int64_t base_bytes = Bytes(base.shape(), base.dtype());
-  const int64_t view_bytes = Bytes(shape, dtype);
+  const int64_t base_bytes = static_cast<int64_t>(NumBytes(*base.GetDLTensorPtr()));
+  const DLDevice device = base.device();
+  // Made before the bounds check, which reads its size; it touches no data.
+  tvm::ffi::Tensor view = tvm::ffi::Tensor::FromNDAlloc(
+      ViewAlloc{std::move(base), relative_byte_offset}, shape, dtype, device);
+  const int64_t view_bytes = static_cast<int64_t>(NumBytes(*view.GetDLTensorPtr()));
   if (relative_byte_offset < 0 || relative_byte_offset + view_bytes > base_bytes) {
     TVM_FFI_THROW(ValueError) << "a view of " << view_bytes << " bytes at offset "
                               << relative_byte_offset << " exceeds the tensor's " << base_bytes
                               << " bytes";
   }
-  const DLDevice device = base.device();
-  return tvm::ffi::Tensor::FromNDAlloc(ViewAlloc{std::move(base), relative_byte_offset}, shape,
-                                       dtype, device);
+  return view;
 }
 
 }  // namespace

@@ -94,21 +94,22 @@ void ApplyEpilogue(const EpilogueSpec& epilogue, float* out, int64_t rows, int64
   });
 }
 
+// With `trans_b`, b is stored [..., N, K] and read transposed (ember.dnnl.matmul_bt).
 void RunMatmul(const TensorView& a, const TensorView& b, const float* bias, const float* residual,
-               const Shape& attrs, const TensorView& out) {
+               const Shape& attrs, const TensorView& out, bool trans_b = false) {
   // attrs: [content hash of b, or 0], then the epilogue.
   const EpilogueSpec epilogue = EpilogueSpec::Decode(attrs, 1, "ember.dnnl.matmul");
   CheckFloat32(out, "matmul output");
   if (out.numel() == 0) return;
   const int64_t k = a.shape()[a.ndim() - 1];
-  const int64_t n = b.shape()[b.ndim() - 1];
+  const int64_t n = b.shape()[b.ndim() - (trans_b ? 2 : 1)];
   if (k == 0) {
     std::fill(Out(out), Out(out) + out.numel(), 0.0f);
   } else if (epilogue.compute == plugins::kComputeInt8) {
     CheckFloat32(a, "matmul lhs");
-    MatmulInto(DequantizedSource(a, epilogue.source).view(), b, out);
+    MatmulInto(DequantizedSource(a, epilogue.source).view(), b, out, trans_b);
   } else {
-    MatmulInto(a, b, out);
+    MatmulInto(a, b, out, trans_b);
   }
   ApplyEpilogue(epilogue, Out(out), out.numel() / n, n, bias, residual);
 }
@@ -160,14 +161,8 @@ void Matmul(TensorView a, TensorView b, Shape attrs, TensorView out) {
   RunMatmul(a, b, nullptr, nullptr, attrs, out);
 }
 // b stored [..., N, K] (attention's keys); attrs [0]: never a constant, no epilogue.
-void MatmulBt(TensorView a, TensorView b, Shape /*attrs*/, TensorView out) {
-  CheckFloat32(out, "matmul output");
-  if (out.numel() == 0) return;
-  if (a.shape()[a.ndim() - 1] == 0) {
-    std::fill(Out(out), Out(out) + out.numel(), 0.0f);
-    return;
-  }
-  MatmulInto(a, b, out, /*trans_b=*/true);
+void MatmulBt(TensorView a, TensorView b, Shape attrs, TensorView out) {
+  RunMatmul(a, b, nullptr, nullptr, attrs, out, /*trans_b=*/true);
 }
 void MatmulEpilogue(TensorView a, TensorView b, TensorView bias, Shape attrs, TensorView out) {
   CheckFloat32(bias, "matmul bias");
