@@ -106,17 +106,22 @@ def _chains(func: relax.Function) -> list[_Chain]:
         for var in relax.analysis.free_vars(binding.value):
             user_of[var] = binding
     chains = []
+    # Two calls can reach the same add: a ResNet block's shortcut conv and its last conv meet
+    # in `add(conv_a + bias_a, conv_b + bias_b)`. The first chain takes the add (the other
+    # call's output as its residual); the second stops before it, with its bias still fused.
+    claimed: set[relax.Var] = set()
     for binding in bindings:
         if not _fusible_call(binding.value):
             continue
         chain = _Chain(binding.value, [binding.var])
         while uses[chain.vars[-1]] == 1 and chain.vars[-1] in user_of:
             user = user_of[chain.vars[-1]]
-            if not _extend(chain, user.value):
+            if user.var in claimed or not _extend(chain, user.value):
                 break
             chain.vars.append(user.var)
         if len(chain.vars) > 1:
             chains.append(chain)
+            claimed.update(chain.vars)
     return chains
 
 

@@ -304,3 +304,30 @@ def test_bias_and_activation_run_inside_the_library_call(kind, tmp_path):
     assert len(library[0]["nodes"]) >= 2, calls
     feed = random_feed(onnx.load(source), seed=13)
     assert_close_to_ort(source, feed, model.run(feed))
+
+
+def test_a_shortcut_conv_and_the_last_conv_of_a_block_both_keep_their_bias_fused(tmp_path):
+    # ResNet's downsampling block: relu(conv_a(x) + b_a + conv_b(x) + b_b). One conv takes the
+    # add as its residual; the other still adds its own bias in its call, not in a kernel after.
+    rng = np.random.default_rng(5)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 10, 10])
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((16, 8, 1, 1)).astype(np.float32), "wa"),
+        numpy_helper.from_array(rng.standard_normal(16).astype(np.float32), "ba"),
+        numpy_helper.from_array(rng.standard_normal((16, 8, 3, 3)).astype(np.float32), "wb"),
+        numpy_helper.from_array(rng.standard_normal(16).astype(np.float32), "bb"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "wa", "ba"], ["a"]),
+        helper.make_node("Conv", ["x", "wb", "bb"], ["b"], pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["a", "b"], ["s"]),
+        helper.make_node("Relu", ["s"], ["y"]),
+    ]
+    source, artifact = _compile(_model(nodes, [x], [1, 16, 10, 10], inits), tmp_path, "block")
+    model = ember.load(artifact)
+    calls = model.manifest["kernel_sources"]
+    library = sorted(c["kernel"] for c in calls if c["kernel"].startswith("ember.dnnl."))
+    assert library == sorted([onednn.CONV_NHWC_EPILOGUE, onednn.CONV_NHWC_RESIDUAL]), calls
+    assert not any(c["kernel"].startswith(("add", "fused_")) for c in calls), calls
+    feed = random_feed(onnx.load(source), seed=3)
+    assert_close_to_ort(source, feed, model.run(feed))
