@@ -146,6 +146,23 @@ bool ShapesVary(const Manifest& manifest) {
   return false;
 }
 
+// A run's input and output shapes one after another, each led by its rank (VmPool::AfterRun
+// compares them). Outputs too: a data-dependent output (NonZero's) changes size with values.
+std::vector<int64_t> ShapeSignature(const std::vector<tvm::ffi::Tensor>& inputs,
+                                    const std::vector<Tensor>& outputs) {
+  std::vector<int64_t> shapes;
+  for (const tvm::ffi::Tensor& t : inputs) {
+    shapes.push_back(t.ndim());
+    for (int64_t dim : t.shape()) shapes.push_back(dim);
+  }
+  for (const Tensor& t : outputs) {
+    const std::vector<int64_t> shape = t.shape();
+    shapes.push_back(static_cast<int64_t>(shape.size()));
+    shapes.insert(shapes.end(), shape.begin(), shape.end());
+  }
+  return shapes;
+}
+
 }  // namespace
 
 Model::Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -195,7 +212,10 @@ std::vector<Tensor> Model::Run(const std::vector<Tensor>& inputs) const {
       VmPool::Lease lease = impl_->pool->Acquire();
       CallChecked(lease.entry(), packed, &result);
     }
-    return CollectOutputs(result, impl_->path, impl_->manifest.outputs.size());
+    std::vector<Tensor> outputs =
+        CollectOutputs(result, impl_->path, impl_->manifest.outputs.size());
+    impl_->pool->AfterRun(ShapeSignature(args, outputs));
+    return outputs;
   });
 }
 

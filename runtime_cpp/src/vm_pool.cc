@@ -27,10 +27,8 @@ tvm::ffi::Function GetFunction(const tvm::ffi::Module& module, const std::string
   return *fn;
 }
 
-// Gives the memory TVM's pooled allocators cache for reuse (the workspaces of past runs) back
-// to the system: the allocators free only the blocks no run holds, and glibc then returns its
-// free pages, which it would otherwise keep in the arenas of the threads that ran.
-void ReleaseCachedMemory() {
+// Frees the blocks TVM's pooled allocators cache for reuse (those no run holds) into malloc.
+void ClearPooledBlocks() {
   try {
     static const std::optional<tvm::ffi::Function> clear =
         tvm::ffi::Function::GetGlobal("vm.builtin.memory_manager.clear");
@@ -38,6 +36,13 @@ void ReleaseCachedMemory() {
   } catch (...) {
     // Only a cache: if TVM cannot clear it, the memory stays reserved for the next runs.
   }
+}
+
+// Gives the memory TVM's pooled allocators cache for reuse (the workspaces of past runs) back
+// to the system: the allocators free only the blocks no run holds, and glibc then returns its
+// free pages, which it would otherwise keep in the arenas of the threads that ran.
+void ReleaseCachedMemory() {
+  ClearPooledBlocks();
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
@@ -69,14 +74,14 @@ std::unique_ptr<VmInstance> VmPool::Create() const {
   return Translate(ErrorCode::kInvalidArtifact, path_ + ": cannot create the VM", [&] {
     auto vm = GetFunction(library_, "vm_load_executable", path_)().cast<tvm::ffi::Module>();
     tvm::ffi::Function init = GetFunction(vm, "vm_initialization", path_);
-    const int host = limits_.shapes_vary ? kNaiveAllocator : kPooledAllocator;
     if (device_.type == DeviceType::kCUDA) {
+      const int host = limits_.shapes_vary ? kNaiveAllocator : kPooledAllocator;
       // The host device holds shape computations and small tensors the VM keeps on the CPU.
       // GPU memory stays pooled whatever the shapes: freeing it (cudaFree) waits for the GPU.
       init(static_cast<int>(kDLCUDA), device_.id, kPooledAllocator, static_cast<int>(kDLCPU), 0,
            host);
     } else {
-      init(static_cast<int>(kDLCPU), 0, host);
+      init(static_cast<int>(kDLCPU), 0, kPooledAllocator);
     }
     tvm::ffi::Function entry = GetFunction(vm, entry_, path_);
     return std::make_unique<VmInstance>(VmInstance{vm, entry});
@@ -108,6 +113,21 @@ VmPool::Lease VmPool::Acquire() {
     returned_.notify_one();
     throw;
   }
+}
+
+void VmPool::AfterRun(const std::vector<int64_t>& shapes) {
+  if (!limits_.shapes_vary || device_.type != DeviceType::kCPU) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shapes == last_shapes_) return;
+    const bool first = last_shapes_.empty();
+    last_shapes_ = shapes;
+    if (first) return;
+  }
+  // Outside the lock. Blocks of other shapes would only be reused by a run of exactly their
+  // sizes; malloc reuses them for any. Not trimmed back to the system (ReleaseCachedMemory):
+  // the next run will ask for about as much.
+  ClearPooledBlocks();
 }
 
 int VmPool::size() const {
