@@ -37,6 +37,7 @@ from .isolate_scalar_kernels import isolate_scalar_kernels
 from .leading_takes_as_views import leading_takes_as_views
 from .library_precision import library_precision
 from .materialize_empty_constants import materialize_empty_constants
+from .merge_shared_input_matmuls import merge_shared_input_matmuls
 from .mixed_precision import mixed_precision_passes
 from .quantized_library_calls import quantized_library_calls
 from .recognize_silu import recognize_silu
@@ -90,6 +91,7 @@ def _graph_phases(
                 # After grouped_query_attention, which reads the heads' expand_dims.
                 shape_ops_as_views,
                 leading_takes_as_views,
+                merge_shared_input_matmuls,
                 # Before fast_math, which rewrites only float32 calls.
                 *mixed_precision_passes(precision),
                 fast_math,

@@ -69,17 +69,21 @@ def test_unnamed_nodes_are_named_by_op_type_and_position():
 
 
 def test_identical_kernels_keep_each_call_sites_nodes():
-    # The Q, K and V projections' reshape+transpose fuse into one shared PrimFunc (their bias
-    # adds run inside the matmuls; the scores read K's heads transposed, without a copy).
+    # The two LayerNorms are one shared PrimFunc called twice; each call keeps its own node.
     sites = sources(transformer_block())
-    shared = [nodes for kernel, nodes in sites if kernel == "fused_reshape_transpose"]
-    assert shared == [
-        ["attn.q.reshape", "attn.q.heads"],
-        ["attn.k.reshape", "attn.k.heads"],
-        ["attn.v.reshape", "attn.v.heads"],
-    ]
+    shared = [nodes for kernel, nodes in sites if kernel == "layer_norm"]
+    assert shared == [["ln1"], ["out"]]
     fused = [nodes for kernel, nodes in sites if kernel == onednn.MATMUL_EPILOGUE]
-    assert ["attn.q.mm", "attn.q"] in fused and ["ffn.up.mm", "ffn.up", "ffn.act"] in fused
+    assert ["ffn.up.mm", "ffn.up", "ffn.act"] in fused
+
+
+def test_merged_projections_keep_every_projections_nodes():
+    # Q, K and V are one matmul (bias adds inside); each slice into heads names its own nodes.
+    sites = sources(transformer_block())
+    qkv = ["attn.q.mm", "attn.k.mm", "attn.v.mm", "attn.q", "attn.k", "attn.v"]
+    assert (onednn.MATMUL_EPILOGUE, qkv) in sites
+    heads = [nodes for kernel, nodes in sites if kernel.startswith("fused_strided_slice")]
+    assert heads == [[f"attn.{p}", f"attn.{p}.reshape", f"attn.{p}.heads"] for p in "qkv"]
 
 
 def test_nodes_survive_the_conversion_to_nhwc():
