@@ -82,17 +82,14 @@ def _groups(func: relax.Function) -> list[list[_Member]]:
     for var in relax.analysis.free_vars(func.body.body):
         uses[var] += 1
         readers[var].append(None)  # the function's result: not a copying reader
-    groups = []
+    groups: list[list[_Member]] = []
     for block in func.body.blocks:
         by_source: defaultdict[relax.Var, list[_Member]] = defaultdict(list)
         for binding in block.bindings:
             member = _member(binding, readers, uses)
             if member is not None:
                 by_source[binding.value.args[0]].append(member)
-        for members in by_source.values():
-            if len(members) < 2 or len({m.weights.dtype for m in members}) != 1:
-                continue
-            groups.append(members)
+        groups.extend(members for members in by_source.values() if len(members) >= 2)
     return groups
 
 
