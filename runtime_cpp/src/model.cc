@@ -214,7 +214,8 @@ std::vector<Tensor> Model::Run(const std::vector<Tensor>& inputs) const {
     }
     std::vector<Tensor> outputs =
         CollectOutputs(result, impl_->path, impl_->manifest.outputs.size());
-    impl_->pool->AfterRun(ShapeSignature(args, outputs));
+    // Only a model whose shapes can change pays for collecting them.
+    if (impl_->pool->TracksShapes()) impl_->pool->AfterRun(ShapeSignature(args, outputs));
     return outputs;
   });
 }

@@ -115,8 +115,12 @@ VmPool::Lease VmPool::Acquire() {
   }
 }
 
+bool VmPool::TracksShapes() const {
+  return limits_.shapes_vary && device_.type == DeviceType::kCPU;
+}
+
 void VmPool::AfterRun(const std::vector<int64_t>& shapes) {
-  if (!limits_.shapes_vary || device_.type != DeviceType::kCPU) return;
+  if (!TracksShapes()) return;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (shapes == last_shapes_) return;

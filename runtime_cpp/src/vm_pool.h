@@ -83,9 +83,15 @@ class VmPool {
   Lease Acquire();
 
   /*!
-   * \brief Called after each run with its input and output shapes (`shapes_vary` models):
-   *        when they differ from the previous run's, the blocks TVM's pooled allocator cached
-   *        are freed.
+   * \brief Whether runs report their shapes (AfterRun): a `shapes_vary` model on the CPU.
+   *        Others skip collecting them.
+   */
+  bool TracksShapes() const;
+
+  /*!
+   * \brief Called after each run with its input and output shapes (when TracksShapes): when
+   *        they differ from the previous run's, the blocks TVM's pooled allocator cached are
+   *        freed.
    */
   void AfterRun(const std::vector<int64_t>& shapes);
 

@@ -14,8 +14,9 @@
  * Memory: a model holds its code and weights once, plus one workspace (the intermediate
  * tensors of a run) per run in flight; `LoadOptions::max_concurrency` bounds how many, and
  * after `LoadOptions::idle_timeout` without runs the pool shrinks to one VM and returns the
- * cached workspace memory to the system. A model with symbolic dimensions caches none: its
- * workspaces change size between runs (a decoder's growing cache), so each run's is freed.
+ * cached workspace memory to the system. A model with symbolic dimensions keeps its cached
+ * workspace while its shapes hold; after a run at new shapes (a decoder's growing cache) the
+ * cache goes back to malloc, so a generation loop stays at about one step's memory.
  *
  * Errors: every failure throws `ember::Error`, whose `code()` is stable across releases and
  * whose `what()` is one line naming the file, input or device at fault.
