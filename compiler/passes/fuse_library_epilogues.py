@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import struct
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +29,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from ..ir.bindings import function_bindings
+from ..ir.bindings import function_bindings, readers
 from ..ir.constants import scalar_constant
 from ..libraries import onednn
 from ..provenance.node_sources import TAGS_ATTR
@@ -96,26 +95,19 @@ def fuse_library_epilogues(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
 
 def _chains(func: relax.Function) -> list[_Chain]:
     """Every oneDNN call in `func` with a non-empty epilogue chain after it."""
-    bindings = function_bindings(func)
-    uses: Counter[Any] = Counter()
-    for binding in bindings:
-        uses.update(relax.analysis.free_vars(binding.value))
-    uses.update(relax.analysis.free_vars(func.body.body))
-    user_of = {}
-    for binding in bindings:
-        for var in relax.analysis.free_vars(binding.value):
-            user_of[var] = binding
+    read_by = readers(func)
     chains = []
     # Two calls can reach the same add: a ResNet block's shortcut conv and its last conv meet
     # in `add(conv_a + bias_a, conv_b + bias_b)`. The first chain takes the add (the other
     # call's output as its residual); the second stops before it, with its bias still fused.
     claimed: set[relax.Var] = set()
-    for binding in bindings:
+    for binding in function_bindings(func):
         if not _fusible_call(binding.value):
             continue
         chain = _Chain(binding.value, [binding.var])
-        while uses[chain.vars[-1]] == 1 and chain.vars[-1] in user_of:
-            user = user_of[chain.vars[-1]]
+        # Extended while the last value has one reader, a binding (not the function's result).
+        while len(users := read_by.get(chain.vars[-1], [])) == 1 and users[0] is not None:
+            user = users[0]
             if user.var in claimed or not _extend(chain, user.value):
                 break
             chain.vars.append(user.var)

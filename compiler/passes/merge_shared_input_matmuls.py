@@ -18,7 +18,7 @@ merged members' bindings are gone; their results are `strided_slice`s of the mer
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from ..ir.bindings import readers
 from ..ir.rewrite import rewrite_and_prune
 from ..provenance.node_sources import TAGS_ATTR
 
@@ -72,28 +73,19 @@ def _groups(func: relax.Function) -> list[list[_Member]]:
     """Per dataflow block, the mergeable matmuls of each activation (two or more)."""
     if not isinstance(func.body, relax.SeqExpr):
         return []
-    bindings = [b for block in func.body.blocks for b in block.bindings]
-    readers: defaultdict[relax.Var, list[Any]] = defaultdict(list)
-    uses: Counter[relax.Var] = Counter()
-    for binding in bindings:
-        for var in relax.analysis.free_vars(binding.value):
-            readers[var].append(binding)
-            uses[var] += 1
-    for var in relax.analysis.free_vars(func.body.body):
-        uses[var] += 1
-        readers[var].append(None)  # the function's result: not a copying reader
+    read_by = readers(func)
     groups: list[list[_Member]] = []
     for block in func.body.blocks:
         by_source: defaultdict[relax.Var, list[_Member]] = defaultdict(list)
         for binding in block.bindings:
-            member = _member(binding, readers, uses)
+            member = _member(binding, read_by)
             if member is not None:
                 by_source[binding.value.args[0]].append(member)
         groups.extend(members for members in by_source.values() if len(members) >= 2)
     return groups
 
 
-def _member(binding: Any, readers: dict, uses: Counter) -> _Member | None:
+def _member(binding: Any, read_by: dict[relax.Var, list[Any]]) -> _Member | None:
     """`binding` as a group member: `x @ W` (W a constant float32 [k, n]), maybe `+ b` after."""
     value = binding.value
     if not (isinstance(value, relax.Call) and value.op.same_as(_MATMUL)):
@@ -108,15 +100,16 @@ def _member(binding: Any, readers: dict, uses: Counter) -> _Member | None:
     if not isinstance(ty, relax.TensorType) or ty.ndim < 2:
         return None  # the slices need the product's rank
     member = _Member(binding.var, w)
-    after = readers.get(binding.var, [])
-    if uses[binding.var] == 1 and after[0] is not None:
+    after = read_by.get(binding.var, [])
+    if len(after) == 1 and after[0] is not None:
         bias = _bias(after[0].value, binding.var, w.shape[1])
         if bias is not None:
             member.add, member.bias = after[0].var, bias
     # Read only inside the block (the slices are emitted there), and only by copying ops.
     if not isinstance(member.result, relax.DataflowVar):
         return None
-    if not all(_copies(r) for r in readers.get(member.result, [])):
+    # (None, the function's result reading it, is not a copy.)
+    if not all(_copies(r) for r in read_by.get(member.result, [])):
         return None
     return member
 
