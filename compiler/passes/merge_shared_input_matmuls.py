@@ -29,7 +29,7 @@ from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from ..ir.bindings import readers
 from ..ir.rewrite import rewrite_and_prune
-from ..provenance.node_sources import TAGS_ATTR
+from ..provenance.node_sources import tags_by_id, with_added_tags
 
 _MATMUL = tvm.ir.Op.get("relax.matmul")
 #: A matmul's `out_dtype` when it keeps float32: unset (None, "" or "void") or float32.
@@ -60,13 +60,8 @@ def merge_shared_input_matmuls(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
     if not groups:
         return mod
     merger = _Merger(mod, groups)
-    out = rewrite_and_prune(mod, merger)
-    if mod.attrs and TAGS_ATTR in mod.attrs:
-        # The new bindings carry their members' ONNX nodes (`ember profile` names them).
-        tags = dict(out.attrs[TAGS_ATTR].items())
-        tags.update(merger.new_tags)
-        out = out.with_attr(TAGS_ATTR, tags)
-    return out
+    # The new bindings carry their members' ONNX nodes (`ember profile` names them).
+    return with_added_tags(mod, rewrite_and_prune(mod, merger), merger.new_tags)
 
 
 def _groups(func: relax.Function) -> list[list[_Member]]:
@@ -140,11 +135,7 @@ class _Merger(PyExprMutator):
         # The first member's product binding emits the merged call and every slice.
         self.first = {g[0].matmul: g for g in groups}
         self.dropped = {v for g in groups for m in g for v in (m.matmul, m.add) if v is not None}
-        attrs = mod.attrs
-        self.tags = {
-            var.id_: [str(n) for n in names]
-            for var, names in (attrs[TAGS_ATTR].items() if attrs and TAGS_ATTR in attrs else [])
-        }
+        self.tags = tags_by_id(mod)
         self.new_tags: dict[relax.Var, list[str]] = {}
 
     def _tag(self, var: relax.Var, sources: list[relax.Var | None]) -> None:

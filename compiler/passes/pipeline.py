@@ -23,6 +23,7 @@ from ..provenance.node_sources import (
 )
 from ..target import Target
 from ..tvm_errors import summarize
+from .attention_reads_cache_parts import attention_reads_cache_parts
 from .cpu_default_schedule import cpu_default_schedule
 from .define_lengths_first import define_lengths_first
 from .dispatch_cpu_kernels import KernelChoice, make_dispatch
@@ -91,6 +92,8 @@ def _graph_phases(
                 # After grouped_query_attention, which reads the heads' expand_dims.
                 shape_ops_as_views,
                 leading_takes_as_views,
+                # After leading_takes_as_views: a stack is rewritten where its pasts are views.
+                attention_reads_cache_parts,
                 merge_shared_input_matmuls,
                 # Before fast_math, which rewrites only float32 calls.
                 *mixed_precision_passes(precision),

@@ -25,12 +25,26 @@ _CALL_TIR = (tvm.ir.Op.get("relax.call_tir"), tvm.ir.Op.get("relax.call_tir_inpl
 _CALL_PACKED = tvm.ir.Op.get("relax.call_dps_packed")
 
 
-def _tags(mod: tvm.IRModule) -> dict[int, list[str]]:
-    """Var identity -> node names, from the module attribute."""
+def tags_by_id(mod: tvm.IRModule) -> dict[int, list[str]]:
+    """Var identity -> node names, from the module attribute (empty without it)."""
     attrs = mod.attrs
     if not attrs or TAGS_ATTR not in attrs:
         return {}
     return {var.id_: [str(n) for n in names] for var, names in attrs[TAGS_ATTR].items()}
+
+
+def with_added_tags(
+    before: tvm.IRModule, after: tvm.IRModule, added: dict[relax.Var, list[str]]
+) -> tvm.IRModule:
+    """`after` (a rewrite of `before`) with the tags of the bindings the rewrite added.
+
+    Unchanged where `before` had no tags (a model imported without them).
+    """
+    if not before.attrs or TAGS_ATTR not in before.attrs:
+        return after
+    tags = dict(after.attrs[TAGS_ATTR].items())
+    tags.update(added)
+    return after.with_attr(TAGS_ATTR, tags)
 
 
 def propagate_node_tags(mod: tvm.IRModule) -> tvm.IRModule:
@@ -42,7 +56,7 @@ def propagate_node_tags(mod: tvm.IRModule) -> tvm.IRModule:
     attrs = mod.attrs
     if not attrs or TAGS_ATTR not in attrs:
         return mod
-    known = _tags(mod)
+    known = tags_by_id(mod)
     tags: dict[Any, list[str]] = dict(attrs[TAGS_ATTR].items())
     for func in mod.functions.values():
         if not isinstance(func, relax.Function):
@@ -94,7 +108,7 @@ def fuse_ops_keeping_sources(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
     the same operator and (mapped) arguments as a former binding of main is that binding.
     """
     fused = relax.transform.FuseOps()(mod)
-    known = _tags(mod)
+    known = tags_by_id(mod)
     if not known or "main" not in [g.name_hint for g in mod.get_global_vars()]:
         return fused
     before = {_call_key(b.value, {}): b.var.id_ for b in function_bindings(mod["main"])}
@@ -138,7 +152,7 @@ def keeping_tags_by_order(rewrite: tvm.transform.Pass) -> tvm.transform.Pass:
     @tvm.transform.module_pass(opt_level=0, name=f"EmberKeepingTags({rewrite.info.name})")
     def run(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
         out = rewrite(mod)
-        known = _tags(mod)
+        known = tags_by_id(mod)
         if not known or "main" not in [g.name_hint for g in mod.get_global_vars()]:
             return out
         before = [(_op_name(b.value), known.get(b.var.id_)) for b in function_bindings(mod["main"])]
@@ -167,7 +181,7 @@ def kernel_sources(mod: tvm.IRModule) -> list[dict[str, Any]]:
     The kernel name is what the VM reports when it calls it: the PrimFunc's name, or the
     packed function's (``ember.cpu.conv2d``). Empty when the module carries no tags.
     """
-    known = _tags(mod)
+    known = tags_by_id(mod)
     if not known or "main" not in [g.name_hint for g in mod.get_global_vars()]:
         return []
     sites = []

@@ -266,12 +266,10 @@ void Run(const TensorView& a, const TensorView& b, const float* bias, const floa
   const int64_t rows = k == 0 ? out.numel() / std::max<int64_t>(n, 1) : a.numel() / k;
   if (out.numel() == 0) return;
   const int64_t b_hash = attrs.size() > 0 ? attrs[0] : 0;
-  if (k == 0) {  // an empty sum (the compiler fuses no epilogue where K may be 0)
-    const Epilogue epilogue = Epilogue::Decode(attrs, 1);
-    if (epilogue.bias || !epilogue.steps.empty()) {
-      TVM_FFI_THROW(ValueError) << "ember.dnnl.matmul: empty inner dimension";
-    }
+  if (k == 0) {  // an empty sum: zeros, then the epilogue (a decode step at past length 0)
     std::fill(Data(out), Data(out) + out.numel(), 0.0f);
+    plugins::EpilogueSpec::Decode(attrs, 1, "ember.dnnl.matmul")
+        .Apply(Data(out), 0, rows, n, bias, residual);
     return;
   }
   PlanCache<Matmul2dPlan>::Key key;
