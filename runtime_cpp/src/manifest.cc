@@ -111,6 +111,19 @@ void ParsePlugins(const json::Object& root, const std::string& path, Manifest* m
   }
 }
 
+// Optional: how the artifact sizes its run-time-sized allocations.
+void ParseMemory(const json::Object& root, const std::string& path, Manifest* m) {
+  Any memory = Member(root, "memory");
+  if (memory == nullptr) return;
+  Any classes = Member(AsObject(memory, "memory", path), "size_classes_per_doubling");
+  if (classes == nullptr) return;
+  if (classes.type_index() != TVMFFITypeIndex::kTVMFFIInt || classes.cast<int64_t>() < 0 ||
+      classes.cast<int64_t>() > 64) {
+    Corrupted(path, "memory.size_classes_per_doubling");
+  }
+  m->size_classes_per_doubling = static_cast<int>(classes.cast<int64_t>());
+}
+
 void ParsePayload(const json::Object& root, const std::string& path, Manifest* m) {
   json::Object payload = AsObject(Member(root, "payload"), "payload", path);
   Any size = Member(payload, "size");
@@ -139,6 +152,7 @@ Manifest ParseManifestUnchecked(const std::string& text, const std::string& path
   m.outputs = ParseSpecs(root, "outputs", path);
   ParsePlugins(root, path, &m);
   ParseOptions(root, path, &m);
+  ParseMemory(root, path, &m);
   ParsePayload(root, path, &m);
   return m;
 }

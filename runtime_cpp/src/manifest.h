@@ -27,6 +27,9 @@ struct Manifest {
   std::vector<TensorSpec> inputs;
   std::vector<TensorSpec> outputs;
   std::vector<std::string> plugins;  //!< kernel plugins to load first, e.g. "cpu_blas"
+  //! Run-time-sized allocations are rounded up to this many size classes per doubling
+  //! (`memory.size_classes_per_doubling`); 0 (absent, older artifacts): exact sizes.
+  int size_classes_per_doubling = 0;
   uint64_t payload_size = 0;
   std::string payload_crc32;  //!< 8 lowercase hex digits
 };

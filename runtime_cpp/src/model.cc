@@ -146,19 +146,35 @@ bool ShapesVary(const Manifest& manifest) {
   return false;
 }
 
-// A run's input and output shapes one after another, each led by its rank (VmPool::AfterRun
-// compares them). Outputs too: a data-dependent output (NonZero's) changes size with values.
+// A dimension rounded up to its size class, `classes` per doubling above 16 (exact below, and
+// everywhere for classes = 0), as the artifact rounds its run-time-sized allocations (its
+// manifest says how finely). Runs whose dimensions stay in their classes ask for blocks of the
+// same sizes, which the pool hands back without new memory.
+int64_t SizeClass(int64_t dim, int classes) {
+  constexpr int64_t kExact = 16;
+  if (classes <= 0 || dim <= kExact) return dim;
+  int class_bits = 0;
+  while ((1 << class_bits) < classes) ++class_bits;
+  int highest = 63;
+  while (!(static_cast<uint64_t>(dim) >> highest)) --highest;
+  const int64_t step = int64_t{1} << std::max(highest - class_bits, 0);
+  return (dim + step - 1) / step * step;
+}
+
+// A run's input and output shapes one after another, each led by its rank, each dimension
+// as its size class (VmPool::AfterRun compares them). Outputs too: a data-dependent output
+// (NonZero's) changes size with values.
 std::vector<int64_t> ShapeSignature(const std::vector<tvm::ffi::Tensor>& inputs,
-                                    const std::vector<Tensor>& outputs) {
+                                    const std::vector<Tensor>& outputs, int classes) {
   std::vector<int64_t> shapes;
   for (const tvm::ffi::Tensor& t : inputs) {
     shapes.push_back(t.ndim());
-    for (int64_t dim : t.shape()) shapes.push_back(dim);
+    for (int64_t dim : t.shape()) shapes.push_back(SizeClass(dim, classes));
   }
   for (const Tensor& t : outputs) {
     const std::vector<int64_t> shape = t.shape();
     shapes.push_back(static_cast<int64_t>(shape.size()));
-    shapes.insert(shapes.end(), shape.begin(), shape.end());
+    for (int64_t dim : shape) shapes.push_back(SizeClass(dim, classes));
   }
   return shapes;
 }
@@ -215,7 +231,10 @@ std::vector<Tensor> Model::Run(const std::vector<Tensor>& inputs) const {
     std::vector<Tensor> outputs =
         CollectOutputs(result, impl_->path, impl_->manifest.outputs.size());
     // Only a model whose shapes can change pays for collecting them.
-    if (impl_->pool->TracksShapes()) impl_->pool->AfterRun(ShapeSignature(args, outputs));
+    if (impl_->pool->TracksShapes()) {
+      impl_->pool->AfterRun(
+          ShapeSignature(args, outputs, impl_->manifest.size_classes_per_doubling));
+    }
     return outputs;
   });
 }

@@ -42,9 +42,11 @@ struct VmPoolLimits {
    *        pooled allocator keeps each freed block for a request of exactly its size: a
    *        decoder's caches, one token longer every run, left a block of every length behind
    *        (GPT-2 small: 30 MB more resident per generated token). So on the CPU, a run whose
-   *        input or output shapes differ from the previous run's hands the blocks cached so
-   *        far back to malloc (AfterRun), which reuses freed memory at any size. Runs at one
-   *        shape keep their blocks and take no page faults (a symbolic-batch ResNet-50 at
+   *        input or output dimensions leave the previous run's size classes (exact sizes for
+   *        an artifact that does not round its allocations to classes; model.cc's
+   *        ShapeSignature) hands the blocks cached so far back to malloc (AfterRun), which
+   *        reuses freed memory at any size; runs within the classes reuse the blocks. Runs at
+   *        one shape keep their blocks and take no page faults (a symbolic-batch ResNet-50 at
    *        batch 16 took 48,578 a run with malloc alone). On CUDA the host buffers (shape
    *        computations) come from TVM's naive allocator instead: clearing the cache would
    *        free the GPU's cached blocks too, and cudaFree waits for the GPU.
@@ -89,9 +91,9 @@ class VmPool {
   bool TracksShapes() const;
 
   /*!
-   * \brief Called after each run with its input and output shapes (when TracksShapes): when
-   *        they differ from the previous run's, the blocks TVM's pooled allocator cached are
-   *        freed.
+   * \brief Called after each run with its input and output shapes as size classes (when
+   *        TracksShapes): when they differ from the previous run's, the blocks TVM's pooled
+   *        allocator cached are freed.
    */
   void AfterRun(const std::vector<int64_t>& shapes);
 

@@ -190,20 +190,22 @@ def test_burst_memory_is_returned_after_idle_timeout(big_workspace, record_prope
 
 
 # Feeds a cache-growing step its own output for STEPS runs, in a fresh process; prints the RSS
-# after the first 20 runs and after the last.
+# after the first 20 runs and after the last, and the page faults per run in between.
 GROWING_SCRIPT = """
-import json, sys
+import json, resource, sys
 import numpy as np, psutil
 import ember
 model = ember.load(sys.argv[1], threads=2)
 cache = np.zeros((1, %(width)d, 0), np.float32)
 step = np.ones((1, %(width)d, 1), np.float32)
-rss = []
+rss, faults = [], []
 for i in range(%(steps)d):
     (cache,) = model.run({"cache": cache, "step": step})
     if i in (19, %(steps)d - 1):
         rss.append(psutil.Process().memory_info().rss)
-print(json.dumps({"early": rss[0], "late": rss[1], "length": cache.shape[2]}))
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+print(json.dumps({"early": rss[0], "late": rss[1], "length": cache.shape[2],
+                  "faults_per_run": (faults[1] - faults[0]) / (%(steps)d - 20)}))
 """
 WIDTH, STEPS = 2048, 300  # 8 KiB more per run: every run asks for buffers of new sizes
 
@@ -231,9 +233,16 @@ def test_a_growing_cache_does_not_grow_memory(compile_example, record_property):
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert figures["length"] == STEPS
     growth = (figures["late"] - figures["early"]) / 2**20
-    record_property("reliability", f"growing cache: {STEPS} runs, RSS +{growth:.0f} MiB")
+    faults = figures["faults_per_run"]
+    record_property(
+        "reliability",
+        f"growing cache: {STEPS} runs, RSS +{growth:.0f} MiB, {faults:.0f} page faults a run",
+    )
     # The last run's tensors are 2.3 MiB each; a block of every length would be ~650 MiB.
     assert growth < 40, f"RSS grew {growth:.0f} MiB over {STEPS - 20} runs"
+    # Nor is each run's memory new: two tensors of ~1.2 MiB on average would fault ~600 pages
+    # a run; with sizes in classes, the blocks of a class are reused until the next one.
+    assert faults < 150, f"{faults:.0f} page faults a run"
 
 
 # Runs a symbolic model RUNS times at one shape in a fresh process; prints the page faults of

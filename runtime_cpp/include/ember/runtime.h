@@ -15,8 +15,10 @@
  * tensors of a run) per run in flight; `LoadOptions::max_concurrency` bounds how many, and
  * after `LoadOptions::idle_timeout` without runs the pool shrinks to one VM and returns the
  * cached workspace memory to the system. A model with symbolic dimensions keeps its cached
- * workspace while its shapes hold; after a run at new shapes (a decoder's growing cache) the
- * cache goes back to malloc, so a generation loop stays at about one step's memory.
+ * workspace while its dimensions stay in their size classes (eight per doubling; its buffers
+ * are sized by class); after a run in new classes (a decoder's growing cache, every few
+ * dozen tokens) the cache goes back to malloc, so a generation loop stays at about one step's
+ * memory.
  *
  * Errors: every failure throws `ember::Error`, whose `code()` is stable across releases and
  * whose `what()` is one line naming the file, input or device at fault.
