@@ -15,7 +15,8 @@ from ember._version import __version__ as EMBER_VERSION
 from ember.errors import CompileError, EmberError, OptionError
 
 from . import artifact
-from .codegen.build import build_library, memory_manifest
+from .codegen.build import build_library
+from .codegen.relax_pipeline import memory_manifest
 from .frontend import bind, importer, loader, preflight, signature
 from .layout.conv_layout import LayoutChoice, check_layout, choose_layout
 from .libraries import onednn
@@ -85,9 +86,7 @@ def compile_model(
     if race is not None:
         manifest["tuning"]["library_race"] = race.summary()
     manifest["plugins"] = plugins_of(mod)
-    memory = memory_manifest(resolved)
-    if memory is not None:
-        manifest["memory"] = memory
+    manifest["memory"] = memory_manifest()
     manifest["kernel_sources"] = kernel_sources(mod)
     mod = without_node_sources(mod)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")

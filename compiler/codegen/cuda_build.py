@@ -60,6 +60,7 @@ def _child(mod_json: str, target_json: str, output: str) -> None:
     import tvm
 
     from ..tvm_errors import summarize
+    from .relax_pipeline import relax_pipeline
 
     if tvm.get_global_func("device_api.cuda", allow_missing=True) is None:
         sys.exit("error: TVM's CUDA runtime (libtvm_runtime_cuda.so) did not load")
@@ -69,7 +70,7 @@ def _child(mod_json: str, target_json: str, output: str) -> None:
     mod = tvm.ir.load_json(Path(mod_json).read_text(encoding="utf-8"))
     try:
         with target:  # nvcc takes the arch from the current target
-            executable = tvm.compile(mod, target=target)
+            executable = tvm.compile(mod, target=target, relax_pipeline=relax_pipeline(target))
         executable.export_library(output)
     except Exception as err:  # TVM raises many types; the parent reads one line
         sys.exit(f"error: {summarize(err)}")
