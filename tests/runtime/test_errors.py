@@ -9,6 +9,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import ember
+from ember.compiler.artifact import write_artifact
 from ember.errors import ArtifactError, ArtifactNotFoundError, IncompatibleArtifactError, InputError
 
 
@@ -152,3 +153,17 @@ def test_artifact_needing_a_missing_isa_extension_is_refused(compile_example):
     assert proc.returncode != 0
     assert "IncompatibleArtifactError" in proc.stderr
     assert f"without {needed[-1]}" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_a_manifest_with_a_bad_size_class_count_is_refused(compile_example, tmp_path):
+    # The runtime sizes its buffer cache by this field; a wrong one must not load silently.
+    _, good = compile_example("mlp")
+    manifest = ember.read_manifest(good)
+    payload = tmp_path / "payload.so"
+    payload.write_bytes(good.read_bytes()[: int(manifest["payload"]["size"])])
+    manifest["memory"] = {"size_classes_per_doubling": -1}
+    bad = tmp_path / "bad.so"
+    write_artifact(payload, manifest, bad)
+    with pytest.raises(ArtifactError) as err:
+        ember.load(bad)
+    assert "memory.size_classes_per_doubling" in one_line(err)
