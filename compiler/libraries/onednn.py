@@ -32,7 +32,8 @@ MATMUL_RESIDUAL = "ember.dnnl.matmul_residual"
 CONV_NHWC_RESIDUAL = "ember.dnnl.conv_nhwc_residual"
 #: A matmul whose right operand is a run-time tensor stored [..., N, K], read transposed: the
 #: attention scores against a key cache, without copying the cache into [..., K, N] first.
-#: Attributes [0]; no epilogue and float32 only, so the other passes leave it alone.
+#: Attributes [0], then only a compute type (bf16 under `--precision bf16`): no epilogue is
+#: fused into it, and int8 needs constant weights, which it never has.
 MATMUL_BT = "ember.dnnl.matmul_bt"
 #: Softmax over the last axis, for widths TVM's default schedule cannot vectorize whole.
 SOFTMAX = "ember.dnnl.softmax"
@@ -42,6 +43,7 @@ LEADING_ATTRS = {
     MATMUL: 1,
     MATMUL_EPILOGUE: 1,
     MATMUL_RESIDUAL: 1,
+    MATMUL_BT: 1,
     CONV_NHWC: 10,
     CONV_NHWC_EPILOGUE: 10,
     CONV_NHWC_RESIDUAL: 10,

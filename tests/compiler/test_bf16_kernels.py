@@ -63,6 +63,19 @@ def residual_matmul_model(rows: int, k: int, n: int) -> onnx.ModelProto:
     return _model(nodes, inputs, [rows, n], [_const("w", (k, n)), _const("bias", (n,), 1)])
 
 
+def transposed_keys_model() -> onnx.ModelProto:
+    """scores = q @ k^T with both run-time inputs: attention's scores, `ember.dnnl.matmul_bt`."""
+    nodes = [
+        helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
+        helper.make_node("MatMul", ["q", "kt"], ["y"]),
+    ]
+    inputs = [
+        helper.make_tensor_value_info("q", TensorProto.FLOAT, [1, 4, 128, 64]),
+        helper.make_tensor_value_info("k", TensorProto.FLOAT, [1, 4, 128, 64]),
+    ]
+    return _model(nodes, inputs, [1, 4, 128, 128], [])
+
+
 # name: (model, whether it must round: packed constant weights in oneDNN)
 CASES = {
     # Many rows: tiles of rows, each rounding its own source rows.
@@ -76,6 +89,8 @@ CASES = {
         lambda: matmul_model([2, 3, 70, 16], [2, 3, 16, 9], [2, 3, 70, 9], False),
         False,
     ),
+    # Computed keys read transposed: bf16 math mode too (oneDNN may keep tiny ones float32).
+    "scores against transposed keys": (transposed_keys_model, False),
     "conv 3x3": (lambda: conv_model(cin=16, cout=32, size=14, kernel=3, pads=(1,) * 4), True),
     "conv channel tiles": (
         lambda: conv_model(cin=32, cout=160, size=7, kernel=3, pads=(1,) * 4),

@@ -300,7 +300,8 @@ void Matmul(TensorView a, TensorView b, Shape attrs, TensorView out) {
   Run(a, b, nullptr, nullptr, attrs, out);
 }
 
-// DPS: a, b stored [..., N, K], attrs [0] (b is never a constant), then the output.
+// DPS: a, b stored [..., N, K], attrs [0] (b is never a constant), then optionally an empty
+// epilogue and a compute type (bf16), then the output.
 void MatmulBt(TensorView a, TensorView b, Shape attrs, TensorView out) {
   Run(a, b, nullptr, nullptr, attrs, out, /*trans_b=*/true);
 }
