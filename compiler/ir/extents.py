@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from tvm import tirx
 
 PrimExpr = Any  # TIR expressions (TVM 0.27 has one `Expr` class for Relax and TIR)
@@ -21,3 +22,8 @@ def element_count(dims: Sequence[PrimExpr]) -> PrimExpr:
     for dim in dims:
         result = result * as_int64(dim)
     return result
+
+
+def entry_bytes(ty: Any) -> PrimExpr:
+    """The bytes of one entry along the leading axis of a tensor type (`ty.shape[1:]`)."""
+    return element_count(list(ty.shape.values)[1:]) * np.dtype(str(ty.dtype)).itemsize

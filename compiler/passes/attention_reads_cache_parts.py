@@ -25,15 +25,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import tvm
 from tvm import relax, tirx
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from ..ir.bindings import readers
-from ..ir.extents import element_count
+from ..ir.attrs import out_dtype
+from ..ir.bindings import function_bindings, readers
+from ..ir.extents import entry_bytes
 from ..ir.rewrite import rewrite_and_prune
-from ..provenance.node_sources import tags_by_id, with_added_tags
+from ..provenance.node_sources import AddedTags
 
 _CONCAT = tvm.ir.Op.get("relax.concat")
 _MATMUL = tvm.ir.Op.get("relax.matmul")
@@ -62,14 +62,11 @@ class _Rewriter(PyExprMutator):
         self.scores = {v: c for c in caches for v in c.scores}
         self.values = {v: c for c in caches for v in c.values}
         self.stacks = stacks  # stack var -> (cache input, [new rows per layer], axis)
-        self.tags = tags_by_id(mod)
-        self.new_tags: dict[relax.Var, list[str]] = {}
+        self.tags = AddedTags(mod)
 
-    def _emit(self, expr: relax.Expr, sources: list[relax.Var]) -> relax.Var:
+    def _emit(self, expr: relax.Expr, sources: list[relax.Var | None]) -> relax.Var:
         var = self.builder_.emit(expr)
-        names = [n for v in sources for n in self.tags.get(v.id_, [])]
-        if names:
-            self.new_tags[var] = list(dict.fromkeys(names))
+        self.tags.tag(var, sources)
         return var
 
     def visit_var_binding_(self, binding: relax.VarBinding) -> None:
@@ -82,7 +79,7 @@ class _Rewriter(PyExprMutator):
             parts = []
             for part in (cache.past, cache.new):
                 seen = self._emit(relax.op.permute_dims(self.visit_expr(part), swap), [cache.var])
-                parts.append(self._emit(relax.op.matmul(q, seen, _out_dtype(value)), [var]))
+                parts.append(self._emit(relax.op.matmul(q, seen, out_dtype(value)), [var]))
             # The last axis by its index: legalization rejects -1 on a symbolic shape.
             result = relax.op.concat(parts, axis=var.ty.ndim - 1)
         elif var in self.values:
@@ -99,7 +96,7 @@ class _Rewriter(PyExprMutator):
                     p, axes=[axis], begin=[begin], end=[end], assume_inbound=True
                 )
                 sliced = self._emit(piece, [var])
-                product = relax.op.matmul(sliced, self.visit_expr(part), _out_dtype(value))
+                product = relax.op.matmul(sliced, self.visit_expr(part), out_dtype(value))
                 products.append(self._emit(product, [var, cache.var]))
             # The past's product first in the add: it takes the add into its epilogue.
             result = relax.op.add(products[0], products[1])
@@ -122,9 +119,7 @@ class _Rewriter(PyExprMutator):
             out = self.builder_.emit(expr)
         else:
             out = self.builder_.emit_output(expr)
-        names = self.tags.get(var.id_, [])
-        if names:
-            self.new_tags[out] = names
+        self.tags.tag(out, [var])
         self.set_var_remap(var, out)
 
 
@@ -142,13 +137,13 @@ def attention_reads_cache_parts(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
         return mod
     rewriter = _Rewriter(mod, caches, stacks)
     # The new bindings carry the ONNX nodes they compute (`ember profile` names them).
-    return with_added_tags(mod, rewrite_and_prune(mod, rewriter), rewriter.new_tags)
+    return rewriter.tags.apply(rewrite_and_prune(mod, rewriter))
 
 
 def _rewritable(func: relax.Function) -> tuple[list[_Cache], dict[Any, Any]]:
     """The caches of `func` whose every reader distributes, and their stacks."""
     read_by = readers(func)
-    bindings = {b.var: b.value for block in func.body.blocks for b in block.bindings}
+    bindings = {b.var: b.value for b in function_bindings(func)}
     candidates = {}
     for var, value in bindings.items():
         cache = _cache(var, value, read_by)
@@ -157,8 +152,9 @@ def _rewritable(func: relax.Function) -> tuple[list[_Cache], dict[Any, Any]]:
     # A stack is rewritten only whole: every part one candidate's lift, in the input's order.
     stacks: dict[Any, Any] = {}
     stacked: set[relax.Var] = set()
+    by_lift = {c.stacked_by: c for c in candidates.values() if c.stacked_by is not None}
     for var, value in bindings.items():
-        layers = _stack(value, candidates)
+        layers = _stack(value, by_lift)
         if layers is not None:
             cache_input, axis = _stack_input(layers, var, bindings)
             if cache_input is not None:
@@ -224,13 +220,15 @@ def _add_reader(cache: _Cache, reader: Any, read_by: dict[relax.Var, list[Any]])
     return False
 
 
-def _stack(value: Any, candidates: dict[relax.Var, _Cache]) -> list[_Cache] | None:
-    """The caches `value` stacks, in order, if it is `concat(lifted caches, axis=0)`."""
+def _stack(value: Any, by_lift: dict[relax.Var, _Cache]) -> list[_Cache] | None:
+    """The caches `value` stacks, in order, if it is `concat(lifted caches, axis=0)`.
+
+    `by_lift` maps each candidate's lift (its `stacked_by`) to the candidate.
+    """
     if not (isinstance(value, relax.Call) and value.op.same_as(_CONCAT)):
         return None
     if int(value.attrs.axis) != 0 or not isinstance(value.args[0], relax.Tuple):
         return None
-    by_lift = {c.stacked_by: c for c in candidates.values() if c.stacked_by is not None}
     layers = [by_lift.get(part) for part in value.args[0].fields]
     if not layers or any(c is None for c in layers):
         return None
@@ -256,7 +254,7 @@ def _stack_input(
     if not isinstance(dims[0], tirx.IntImm) or int(dims[0]) != len(layers):
         return None, 0
     analyzer = tvm.sym.Analyzer()
-    entry = element_count(dims[1:]) * np.dtype(str(ty.dtype)).itemsize
+    entry = entry_bytes(ty)
     for i, view in enumerate(views):
         view_source, offset, shape = view  # type: ignore[misc]
         if not view_source.same_as(source) or not analyzer.can_prove_equal(offset, i * entry):
@@ -274,18 +272,11 @@ def _same_dims(a: list[Any], b: list[Any]) -> bool:
     )
 
 
-def _out_dtype(matmul: relax.Call) -> str | None:
-    """The matmul's `out_dtype`, None where it is unset."""
-    out_dtype = str(matmul.attrs.out_dtype)
-    return None if out_dtype in ("", "void", "None") else out_dtype
-
-
 def _view_of(expr: relax.Expr) -> tuple[relax.Var, Any, list[Any]] | None:
     """(source, byte offset, shape) of `expr` if it is `R.memory.view` of a variable."""
-    value = expr
-    if not (isinstance(value, relax.Call) and value.op.same_as(_VIEW)):
+    if not (isinstance(expr, relax.Call) and expr.op.same_as(_VIEW)):
         return None
-    source, shape, _dtype, offset = value.args
+    source, shape, _dtype, offset = expr.args
     if not isinstance(source, relax.Var) or not isinstance(offset.ty, tvm.ir.PrimType):
         return None
     if not isinstance(shape, relax.ShapeExpr):

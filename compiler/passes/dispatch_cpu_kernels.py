@@ -38,6 +38,7 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from ..ir.attrs import out_dtype
 from ..ir.rewrite import rewrite_functions
 from ..kernels.standalone_kernel import legalize_alone, workload_key
 from ..libraries import onednn
@@ -170,7 +171,7 @@ class _Rewriter(PyExprMutator):
         if not (isinstance(weight, tvm.ir.GenericConst) and _static_float32(data)):
             return None
         if (attrs.data_layout, attrs.kernel_layout, attrs.out_layout) not in _NCW or not (
-            _static_float32(call) and str(attrs.out_dtype) in ("", "float32", "None")
+            _static_float32(call) and out_dtype(call) in (None, "float32")
         ):
             return None
         wio = weight.value.numpy().transpose(2, 1, 0)
@@ -280,10 +281,9 @@ def _dnnl_takes_conv(call: relax.Call) -> bool:
     """
     data, weight = call.args
     attrs = call.attrs
-    out_dtype = attrs.out_dtype
     if not (_static_float32(data) and _static_float32(weight) and _static_float32(call)):
         return False
-    if out_dtype is not None and str(out_dtype) not in ("", "float32"):
+    if out_dtype(call) not in (None, "float32"):
         return False
     kernel_h, _, in_per_group, _ = weight.ty.shape.values
     if not isinstance(kernel_h, tvm.tirx.IntImm) or not isinstance(in_per_group, tvm.tirx.IntImm):
@@ -316,7 +316,7 @@ def plugin_takes_conv2d(call: relax.Call) -> bool:
         return False
     in_per_group = weight.ty.shape.values[str(attrs.kernel_layout).index("I")]
     return not _is_depthwise(in_per_group, int(attrs.groups)) and (
-        attrs.out_dtype is None or str(attrs.out_dtype) in ("", "float32")
+        out_dtype(call) in (None, "float32")
     )
 
 

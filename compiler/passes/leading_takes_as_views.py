@@ -19,12 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import tvm
 from tvm import relax, tirx
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from ..ir.extents import element_count
+from ..ir.extents import entry_bytes
 from ..ir.rewrite import rewrite_and_prune
 
 _TAKE = tvm.ir.Op.get("relax.take")
@@ -96,11 +95,10 @@ class _Rewriter(PyExprMutator):
             index += count
         if not 0 <= index < count:  # out of range: keep the take and its run-time check
             return call
-        itemsize = np.dtype(str(ty.dtype)).itemsize
-        entry_bytes = tvm.sym.Analyzer().simplify(element_count(dims[1:]) * itemsize)
-        if index and not _multiple_of(entry_bytes, _KERNEL_ALIGNMENT):
+        entry = tvm.sym.Analyzer().simplify(entry_bytes(ty))
+        if index and not _multiple_of(entry, _KERNEL_ALIGNMENT):
             return call
-        offset = tirx.const(index, "int64") * entry_bytes
+        offset = tirx.const(index, "int64") * entry
         return relax.op.memory.view(data, out_ty.shape, relative_byte_offset=offset)
 
     def _static_value(self, expr: relax.Expr) -> int | None:

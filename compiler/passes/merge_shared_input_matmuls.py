@@ -27,13 +27,12 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from ..ir.attrs import out_dtype
 from ..ir.bindings import readers
 from ..ir.rewrite import rewrite_and_prune
-from ..provenance.node_sources import tags_by_id, with_added_tags
+from ..provenance.node_sources import AddedTags
 
 _MATMUL = tvm.ir.Op.get("relax.matmul")
-#: A matmul's `out_dtype` when it keeps float32: unset (None, "" or "void") or float32.
-_FLOAT32 = ("None", "", "void", "float32")
 _ADD = tvm.ir.Op.get("relax.add")
 #: Readers that copy the member's result anyway, so the slice fuses into their kernel.
 _COPYING_READERS = (tvm.ir.Op.get("relax.reshape"), tvm.ir.Op.get("relax.permute_dims"))
@@ -61,7 +60,7 @@ def merge_shared_input_matmuls(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
         return mod
     merger = _Merger(mod, groups)
     # The new bindings carry their members' ONNX nodes (`ember profile` names them).
-    return with_added_tags(mod, rewrite_and_prune(mod, merger), merger.new_tags)
+    return merger.tags.apply(rewrite_and_prune(mod, merger))
 
 
 def _groups(func: relax.Function) -> list[list[_Member]]:
@@ -89,7 +88,7 @@ def _member(binding: Any, read_by: dict[relax.Var, list[Any]]) -> _Member | None
     if not isinstance(source, relax.Var) or not isinstance(weights, tvm.ir.GenericConst):
         return None
     w = weights.value.numpy()
-    if w.ndim != 2 or w.dtype != np.float32 or str(value.attrs.out_dtype) not in _FLOAT32:
+    if w.ndim != 2 or w.dtype != np.float32 or out_dtype(value) not in (None, "float32"):
         return None
     ty = binding.var.ty
     if not isinstance(ty, relax.TensorType) or ty.ndim < 2:
@@ -135,13 +134,7 @@ class _Merger(PyExprMutator):
         # The first member's product binding emits the merged call and every slice.
         self.first = {g[0].matmul: g for g in groups}
         self.dropped = {v for g in groups for m in g for v in (m.matmul, m.add) if v is not None}
-        self.tags = tags_by_id(mod)
-        self.new_tags: dict[relax.Var, list[str]] = {}
-
-    def _tag(self, var: relax.Var, sources: list[relax.Var | None]) -> None:
-        names = [n for v in sources if v is not None for n in self.tags.get(v.id_, [])]
-        if names:
-            self.new_tags[var] = list(dict.fromkeys(names))
+        self.tags = AddedTags(mod)
 
     def visit_var_binding_(self, binding: relax.VarBinding) -> None:
         group = self.first.get(binding.var)
@@ -152,7 +145,7 @@ class _Merger(PyExprMutator):
         source = self.visit_expr(binding.value.args[0])
         weights = np.concatenate([m.weights for m in group], axis=1)
         merged = self.builder_.emit(relax.op.matmul(source, relax.const(weights)))
-        self._tag(merged, [m.matmul for m in group])
+        self.tags.tag(merged, [m.matmul for m in group])
         if any(m.bias is not None for m in group):
             # A member without a bias (Whisper's key projection) adds zeros: exact.
             bias = np.concatenate(
@@ -162,7 +155,7 @@ class _Merger(PyExprMutator):
                 ]
             )
             merged = self.builder_.emit(relax.op.add(merged, relax.const(bias)))
-            self._tag(merged, [m.add for m in group])
+            self.tags.tag(merged, [m.add for m in group])
         # The last axis by its index: legalization rejects -1 on a symbolic shape.
         axis = binding.var.ty.ndim - 1
         begin = 0
@@ -170,6 +163,6 @@ class _Merger(PyExprMutator):
             end = begin + member.weights.shape[1]
             piece = relax.op.strided_slice(merged, axes=[axis], begin=[begin], end=[end])
             sliced = self.builder_.emit(piece)
-            self._tag(sliced, [member.result])
+            self.tags.tag(sliced, [member.result])
             self.set_var_remap(member.result, sliced)
             begin = end

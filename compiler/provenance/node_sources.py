@@ -33,18 +33,31 @@ def tags_by_id(mod: tvm.IRModule) -> dict[int, list[str]]:
     return {var.id_: [str(n) for n in names] for var, names in attrs[TAGS_ATTR].items()}
 
 
-def with_added_tags(
-    before: tvm.IRModule, after: tvm.IRModule, added: dict[relax.Var, list[str]]
-) -> tvm.IRModule:
-    """`after` (a rewrite of `before`) with the tags of the bindings the rewrite added.
+class AddedTags:
+    """The tags of the bindings a rewrite adds: the ONNX nodes of the bindings they replace.
 
-    Unchanged where `before` had no tags (a model imported without them).
+    A pass makes one on the module it rewrites, calls `tag` for each binding it emits, and
+    `apply` on the rewritten module (`ember profile` then names the new kernels' nodes).
     """
-    if not before.attrs or TAGS_ATTR not in before.attrs:
-        return after
-    tags = dict(after.attrs[TAGS_ATTR].items())
-    tags.update(added)
-    return after.with_attr(TAGS_ATTR, tags)
+
+    def __init__(self, before: tvm.IRModule) -> None:
+        self.before = before
+        self.known = tags_by_id(before)
+        self.added: dict[relax.Var, list[str]] = {}
+
+    def tag(self, var: relax.Var, sources: list[relax.Var | None]) -> None:
+        """Tag `var` with the nodes of `sources`, in order, each once."""
+        names = [n for v in sources if v is not None for n in self.known.get(v.id_, [])]
+        if names:
+            self.added[var] = list(dict.fromkeys(names))
+
+    def apply(self, after: tvm.IRModule) -> tvm.IRModule:
+        """`after` with the added tags; unchanged where the module had none (no node names)."""
+        if not self.before.attrs or TAGS_ATTR not in self.before.attrs:
+            return after
+        tags = dict(after.attrs[TAGS_ATTR].items())
+        tags.update(self.added)
+        return after.with_attr(TAGS_ATTR, tags)
 
 
 def propagate_node_tags(mod: tvm.IRModule) -> tvm.IRModule:
