@@ -170,6 +170,7 @@ def _lower(
             layout=layout.layout,
             choice=race,
             precision=options.precision,
+            winograd=options.winograd,
         )
     except EmberError:
         raise

@@ -37,6 +37,9 @@ class CompileOptions:
     #: What matmuls and convolutions compute in: "fp32", or "fp16" on CUDA targets (see
     #: `precision.check_precision`).
     precision: str = "fp32"
+    #: Run the 3 x 3 convolutions that suit it by Winograd's algorithm (x86, oneDNN plugin:
+    #: `passes.winograd_convolutions`); False keeps every convolution direct.
+    winograd: bool = True
 
     def manifest(self) -> dict[str, Any]:
         """The manifest's `options` entry."""
@@ -46,6 +49,7 @@ class CompileOptions:
             "tuning_logs": self.tuning_logs,
             "layout": self.layout,
             "precision": self.precision,
+            "winograd": self.winograd,
         }
 
 

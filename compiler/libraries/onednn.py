@@ -35,6 +35,12 @@ CONV_NHWC_RESIDUAL = "ember.dnnl.conv_nhwc_residual"
 #: Attributes [0], then only a compute type (bf16 under `--precision bf16`): no epilogue is
 #: fused into it, and int8 needs constant weights, which it never has.
 MATMUL_BT = "ember.dnnl.matmul_bt"
+#: The same convolutions computed by Winograd's algorithm (3 x 3, stride 1, float32; the
+#: plugin picks F(4 x 4, 3 x 3) or F(2 x 2, 3 x 3) by the image's size): what
+#: `passes/winograd_convolutions.py` makes of the calls that suit it. Same attributes.
+CONV_WINOGRAD = "ember.dnnl.conv_winograd"
+CONV_WINOGRAD_EPILOGUE = "ember.dnnl.conv_winograd_epilogue"
+CONV_WINOGRAD_RESIDUAL = "ember.dnnl.conv_winograd_residual"
 #: Softmax over the last axis, for widths TVM's default schedule cannot vectorize whole.
 SOFTMAX = "ember.dnnl.softmax"
 #: Attributes each matmul and convolution call starts with, before its epilogue
@@ -47,6 +53,9 @@ LEADING_ATTRS = {
     CONV_NHWC: 10,
     CONV_NHWC_EPILOGUE: 10,
     CONV_NHWC_RESIDUAL: 10,
+    CONV_WINOGRAD: 10,
+    CONV_WINOGRAD_EPILOGUE: 10,
+    CONV_WINOGRAD_RESIDUAL: 10,
 }
 #: Compute type -> its code after a call's epilogue (plugins/common/epilogue.h): `--precision`
 #: gives fp32 or bf16; int8 comes from the model's own quantization (quantized_library_calls).

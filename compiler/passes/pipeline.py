@@ -43,6 +43,7 @@ from .mixed_precision import mixed_precision_passes
 from .quantized_library_calls import quantized_library_calls
 from .recognize_silu import recognize_silu
 from .shape_ops_as_views import shape_ops_as_views
+from .winograd_convolutions import winograd_convolutions
 
 Phase = tuple[str, list[Any]]
 
@@ -130,6 +131,7 @@ def cpu_phases(
     layout: str = "nchw",
     choice: KernelChoice | None = None,
     precision: str = "fp32",
+    winograd: bool = True,
 ) -> list[Phase]:
     """The CPU pipeline: graph phases, then parallel loop nests.
 
@@ -137,7 +139,8 @@ def cpu_phases(
     (oneDNN, OpenBLAS), with bias and activations folded into oneDNN's calls; aarch64 artifacts
     keep TVM's own kernels. `layout` is the convolutions' data layout, "nchw" or "nhwc" (see
     `_layout_passes`). `precision` "bf16" makes oneDNN's calls multiply in bfloat16
-    (`library_precision`); everything else computes in float32.
+    (`library_precision`); everything else computes in float32. `winograd` runs the 3 x 3
+    convolutions that suit it by Winograd's algorithm (`winograd_convolutions`).
     """
     dispatch = (
         [
@@ -145,6 +148,7 @@ def cpu_phases(
             fuse_library_epilogues,
             quantized_library_calls,
             library_precision(precision),
+            *([winograd_convolutions] if winograd else []),
         ]
         if plugin_kernels
         else []
@@ -166,6 +170,7 @@ def phases_for(
     layout: str = "nchw",
     choice: KernelChoice | None = None,
     precision: str = "fp32",
+    winograd: bool = True,
 ) -> list[Phase]:
     """The phases for `target`; `tuning` passes (applying records) run just before "schedule".
 
@@ -177,7 +182,7 @@ def phases_for(
     tune` (which stops there) match the kernels a compile schedules.
     """
     if target.device == "cpu":
-        phases = cpu_phases(target.arch == "x86_64", layout, choice, precision)
+        phases = cpu_phases(target.arch == "x86_64", layout, choice, precision, winograd)
     elif target.device == "cuda":
         phases = cuda_phases(precision)
     else:
@@ -197,18 +202,20 @@ def run_pipeline(
     layout: str = "nchw",
     choice: KernelChoice | None = None,
     precision: str = "fp32",
+    winograd: bool = True,
 ) -> tvm.IRModule:
     """Apply the target's phases to `mod` under the TVM target; optionally dump the IR.
 
     `tuning` passes run before the "schedule" phase; `until` stops before the named phase
     (the tuner extracts its tasks with ``until="schedule"``); `layout` is the convolutions'
-    layout on CPU targets ("nchw" or "nhwc"); `precision` is checked by `check_precision`.
+    layout on CPU targets ("nchw" or "nhwc"); `precision` is checked by `check_precision`;
+    `winograd` as in `cpu_phases`.
     """
     if dump_ir is not None:
         dump_ir.mkdir(parents=True, exist_ok=True)
         (dump_ir / "00_imported.py").write_text(ir_text(mod), encoding="utf-8")
     with target.tvm_target():
-        phases = phases_for(target, tuning, layout, choice, precision)
+        phases = phases_for(target, tuning, layout, choice, precision, winograd)
         for index, (name, passes) in enumerate(phases, start=1):
             if name == until:
                 break

@@ -14,6 +14,7 @@ import pytest
 
 from ember.compiler.examples import models
 from ember.compiler.examples.reference import ort_outputs
+from ember.compiler.libraries import onednn
 from tests.conftest import RTOL, save_model
 
 EMBER = shutil.which("ember") or "ember"
@@ -201,3 +202,22 @@ def test_compile_reports_the_measured_conv_layout(tmp_path):
     assert layout["requested"] == "auto" and layout["conv"] in ("nchw", "nhwc")
     assert set(layout["measured_ms"]) == {"nchw", "nhwc"} and layout["conv_shapes"] == 8
     assert f"conv layout {layout['conv'].upper()}: measured NCHW" in proc.stderr
+
+
+@pytest.mark.skipif(onednn.unavailable_reason() is not None, reason="oneDNN is unavailable")
+def test_no_winograd_keeps_the_3x3_convolution_direct(tmp_path):
+    from ember.runtime import read_manifest
+    from tests.compiler.test_onednn_dispatch import conv_model
+
+    source = tmp_path / "conv.onnx"
+    onnx.save(conv_model(cin=64, cout=64, size=24, kernel=3, pads=(1, 1, 1, 1)), source)
+    kernels = {}
+    for flags in ([], ["--no-winograd"]):
+        out = tmp_path / f"conv{len(flags)}.so"
+        proc = ember("compile", str(source), "--layout", "nhwc", "-o", str(out), *flags)
+        assert proc.returncode == 0, proc.stderr
+        manifest = read_manifest(out)
+        assert manifest["options"]["winograd"] is not flags
+        kernels[bool(flags)] = [k["kernel"] for k in manifest["kernel_sources"]]
+    assert onednn.CONV_WINOGRAD_EPILOGUE in kernels[False], kernels
+    assert onednn.CONV_NHWC_EPILOGUE in kernels[True], kernels

@@ -3,8 +3,8 @@
 With oneDNN unavailable at run time (EMBER_ONEDNN=0 here; a missing libdnnl or libgomp takes
 the same path), the runtime registers the OpenBLAS plugin's stand-ins under oneDNN's names,
 says so on one line, and the outputs still match ONNX Runtime: every convolution shape the
-oneDNN tests cover, the matmuls, the fused epilogues (bias, activations, residual) and the
-softmaxes oneDNN takes.
+oneDNN tests cover (the Winograd ones included), the matmuls, the fused epilogues (bias,
+activations, residual) and the softmaxes oneDNN takes.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tests.compiler.test_onednn_dispatch import (
     matmul_model,
     softmax_model,
 )
+from tests.compiler.test_winograd_convolutions import WINOGRAD_CONVS
 from tests.conftest import assert_close_to_ort, random_feed
 
 pytestmark = pytest.mark.skipif(
@@ -63,6 +64,8 @@ for artifact, feed_path, out_path in json.loads(sys.argv[1]):
 def _proto(case: str) -> onnx.ModelProto:
     if case in CONVS:
         return conv_model(**CONVS[case])
+    if case in WINOGRAD_CONVS:
+        return conv_model(**WINOGRAD_CONVS[case])
     if case in MATMULS:
         return matmul_model(*MATMULS[case])
     if case in SOFTMAXES:
@@ -72,7 +75,7 @@ def _proto(case: str) -> onnx.ModelProto:
 
 def test_onednn_calls_run_on_openblas_when_onednn_is_unavailable(tmp_path: Path):
     library_softmaxes = [case for case, (_, _, library) in SOFTMAXES.items() if library]
-    cases = list(CONVS) + list(MATMULS) + EPILOGUES + library_softmaxes
+    cases = list(CONVS) + list(WINOGRAD_CONVS) + list(MATMULS) + EPILOGUES + library_softmaxes
     jobs, sources, feeds = [], {}, {}
     for case in cases:
         name = case.replace(" ", "_")

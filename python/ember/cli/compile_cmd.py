@@ -58,6 +58,14 @@ def compile_command(
             "(fp16: CUDA targets; see docs/precision.md).",
         ),
     ] = "fp32",
+    no_winograd: Annotated[
+        bool,
+        typer.Option(
+            "--no-winograd",
+            help="Compute every convolution directly: no Winograd for 3x3 ones (their outputs "
+            "then differ from ONNX Runtime's by ~1e-6 of their magnitude, not ~1e-5).",
+        ),
+    ] = False,
     verify: Annotated[
         bool,
         typer.Option(
@@ -80,6 +88,7 @@ def compile_command(
         records=records,
         layout=layout,
         precision=precision,
+        winograd=not no_winograd,
     )
     progress = TerminalProgress()
     check = None

@@ -227,6 +227,10 @@ extern "C" __attribute__((visibility("default"))) int ember_cpu_blas_stand_in_fo
         .def("ember.dnnl.conv_nhwc", ember::blas::ConvNhwc)
         .def("ember.dnnl.conv_nhwc_epilogue", ember::blas::ConvNhwcEpilogue)
         .def("ember.dnnl.conv_nhwc_residual", ember::blas::ConvNhwcResidual)
+        // Winograd's calls compute the same convolutions: here, directly.
+        .def("ember.dnnl.conv_winograd", ember::blas::ConvNhwc)
+        .def("ember.dnnl.conv_winograd_epilogue", ember::blas::ConvNhwcEpilogue)
+        .def("ember.dnnl.conv_winograd_residual", ember::blas::ConvNhwcResidual)
         .def("ember.dnnl.softmax", ember::blas::Softmax)
         .def("ember.dnnl.isa", ember::blas::KernelIsa);
   });

@@ -211,6 +211,14 @@ class PlanCache {
 };
 
 /*!
+ * \brief `bytes` bytes (64-byte aligned) cached under `key` in the packed-weights cache (same
+ *        budget as PackedWeights), written by `fill` on first use: weights that a kernel reads
+ *        transformed by the plugin itself rather than reordered by oneDNN.
+ */
+std::shared_ptr<const void> CachedBytes(const std::string& key, size_t bytes,
+                                        const std::function<void(void*)>& fill);
+
+/*!
  * \brief Where an int8 pack's scales start: after the packed weights, 64-byte aligned.
  */
 size_t QuantizedScalesOffset(const dnnl::memory::desc& packed);

@@ -34,6 +34,7 @@
 
 #include "../common/parallel_for.h"
 #include "dnnl_context.h"
+#include "dnnl_winograd.h"
 
 namespace ember {
 namespace dnnl_plugin {
@@ -243,6 +244,30 @@ int64_t ChannelTileWidth(const Conv& c) {
   return std::min(c.out_c, RoundUp(CeilDiv(c.out_c, wanted), kChannelBlock));
 }
 
+// The convolution as Winograd sees it.
+WinogradConv AsWinograd(const Conv& c) {
+  return {c.batch, c.in_h,  c.in_w,    c.in_c,     c.out_h,
+          c.out_w, c.out_c, c.pad_top, c.pad_left, c.weight_hash};
+}
+
+// Throws unless the call can run as Winograd's algorithm (the compiler sends only those:
+// compiler/passes/winograd_convolutions.py): a float32 3 x 3, stride 1 convolution of constant
+// weights, one group, no dilation.
+void CheckWinograd(const Conv& c, const Epilogue& epilogue, memory::data_type in_type,
+                   memory::data_type out_type) {
+  const auto f32 = memory::data_type::f32;
+  if (c.kernel_h != 3 || c.kernel_w != 3 || c.stride_h != 1 || c.stride_w != 1 ||
+      c.dilation_h != 1 || c.dilation_w != 1 || c.groups != 1 || c.sideways) {
+    TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_winograd: needs a 3 x 3, stride 1, undilated, "
+                                 "ungrouped convolution";
+  }
+  if (in_type != f32 || out_type != f32 || epilogue.bf16 || epilogue.int8 || epilogue.softmax ||
+      c.weight_hash == 0) {
+    TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_winograd: needs float32 data and constant "
+                                 "weights";
+  }
+}
+
 // What a call resolves from its shapes and attributes: each tile of an image (a few kernels
 // differ: tiles differ by a row at most, and the top and bottom edges' padding; or channel
 // tiles, the last maybe narrower) and the packed weights they read.
@@ -270,11 +295,14 @@ struct ConvPlan {
   // call after reads it (the compiler decides: passes/library_precision.py and
   // quantized_library_calls.py).
   memory::data_type in_type = memory::data_type::f32, out_type = memory::data_type::f32;
+  // Run as Winograd's algorithm instead (no tiles or packs of its own here).
+  bool winograd = false;
+  plugins::EpilogueSpec spec{};  // the epilogue, as the Winograd path applies it
 
   bool ChannelTiled() const { return tiles.size() > 0 && tiles[0].channels != conv.out_c; }
 
   static ConvPlan Make(const Conv& c, const Epilogue& epilogue, memory::data_type in_type,
-                       memory::data_type out_type) {
+                       memory::data_type out_type, bool winograd) {
     const auto f32 = memory::data_type::f32, bf16 = memory::data_type::bf16;
     const bool bf16_in = in_type == bf16, bf16_out = out_type == bf16;
     const bool int8_in = in_type != f32 && !bf16_in, int8_out = out_type != f32 && !bf16_out;
@@ -303,6 +331,13 @@ struct ConvPlan {
     ConvPlan plan{c, {}, {}, epilogue};
     plan.in_type = in_type;
     plan.out_type = out_type;
+    if (winograd) {
+      CheckWinograd(c, epilogue, in_type, out_type);
+      plan.winograd = true;
+      plan.spec.bias = epilogue.bias;
+      plan.spec.steps = epilogue.steps;
+      return plan;
+    }
     const int64_t width = ChannelTileWidth(c);
     const int64_t channel_tiles = CeilDiv(c.out_c, width);
     plan.round_source = (epilogue.bf16 || epilogue.int8) && c.weight_hash != 0 &&
@@ -339,7 +374,7 @@ struct ConvPlan {
 };
 
 void Run(const TensorView& data, const TensorView& weight, const float* bias, const float* residual,
-         const Shape& attrs, const TensorView& out) {
+         const Shape& attrs, const TensorView& out, bool winograd = false) {
   const memory::data_type in_type = ActivationType(data, "conv data");
   CheckFloat32(weight, "conv weight");
   const memory::data_type out_type = ActivationType(out, "conv output");
@@ -355,12 +390,17 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   key.insert(key.end(), attrs.begin(), attrs.end());
   key.push_back(static_cast<int64_t>(in_type));
   key.push_back(static_cast<int64_t>(out_type));
+  key.push_back(winograd);
   const auto plan = plans.Get(key, [&] {
     return ConvPlan::Make(AsColumn(Conv::From(data, weight, out, attrs)),
-                          Epilogue::Decode(attrs, 10), in_type, out_type);
+                          Epilogue::Decode(attrs, 10), in_type, out_type, winograd);
   });
   const Conv& c = plan->conv;
   const float* w = Data(weight);
+  if (plan->winograd) {
+    RunWinograd(AsWinograd(c), Data(data), w, bias, residual, plan->spec, Data(out));
+    return;
+  }
   // The packed weights, looked up per call: the cache may have released a pack since.
   std::vector<std::shared_ptr<const void>> packs;
   for (const ConvPlan::Pack& pack : plan->packs) {
@@ -426,6 +466,24 @@ void ConvNhwcResidual(TensorView data, TensorView weight, TensorView bias, Tenso
   Run(data, weight, Data(bias), Data(residual), attrs, out);
 }
 
+// The same three, computed by Winograd's algorithm (dnnl_winograd.h).
+void ConvWinograd(TensorView data, TensorView weight, Shape attrs, TensorView out) {
+  Run(data, weight, nullptr, nullptr, attrs, out, true);
+}
+
+void ConvWinogradEpilogue(TensorView data, TensorView weight, TensorView bias, Shape attrs,
+                          TensorView out) {
+  CheckFloat32(bias, "conv bias");
+  Run(data, weight, Data(bias), nullptr, attrs, out, true);
+}
+
+void ConvWinogradResidual(TensorView data, TensorView weight, TensorView bias, TensorView residual,
+                          Shape attrs, TensorView out) {
+  CheckFloat32(bias, "conv bias");
+  CheckFloat32(residual, "conv residual");
+  Run(data, weight, Data(bias), Data(residual), attrs, out, true);
+}
+
 }  // namespace
 }  // namespace dnnl_plugin
 }  // namespace ember
@@ -435,5 +493,8 @@ TVM_FFI_STATIC_INIT_BLOCK() {
   refl::GlobalDef()
       .def("ember.dnnl.conv_nhwc", ember::dnnl_plugin::ConvNhwc)
       .def("ember.dnnl.conv_nhwc_epilogue", ember::dnnl_plugin::ConvNhwcEpilogue)
-      .def("ember.dnnl.conv_nhwc_residual", ember::dnnl_plugin::ConvNhwcResidual);
+      .def("ember.dnnl.conv_nhwc_residual", ember::dnnl_plugin::ConvNhwcResidual)
+      .def("ember.dnnl.conv_winograd", ember::dnnl_plugin::ConvWinograd)
+      .def("ember.dnnl.conv_winograd_epilogue", ember::dnnl_plugin::ConvWinogradEpilogue)
+      .def("ember.dnnl.conv_winograd_residual", ember::dnnl_plugin::ConvWinogradResidual);
 }

@@ -121,6 +121,11 @@ std::shared_ptr<const void> PackedWeights(const std::string& key, const dnnl::me
   });
 }
 
+std::shared_ptr<const void> CachedBytes(const std::string& key, size_t bytes,
+                                        const std::function<void(void*)>& fill) {
+  return WeightCache().Get(key, bytes, fill);
+}
+
 size_t QuantizedScalesOffset(const dnnl::memory::desc& packed) {
   return (packed.get_size() + 63) / 64 * 64;
 }
