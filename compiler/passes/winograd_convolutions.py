@@ -6,8 +6,8 @@ operands unchanged, when it computes in float32 with constant 3 x 3 weights, str
 dilation, one group, an output of at least `MIN_PIXELS` x `MIN_PIXELS` pixels and at least
 `MIN_CHANNELS` input and output channels. The plugin (runtime_cpp/plugins/cpu_dnnl/
 dnnl_winograd.cc) computes F(4 x 4, 3 x 3) on large images and F(2 x 2, 3 x 3) on small ones:
-4 and 2.25 times fewer multiplications, for outputs that differ from the direct convolution's
-by about 1e-5 and 1e-6 of their magnitude (docs/precision.md).
+4 and 2.25 times fewer multiplications, for outputs that differ from ONNX Runtime's by 3-4e-6
+and 7e-7 of their magnitude, the direct convolution's by 1e-6 (docs/precision.md).
 
 Why these bounds (measured on AMD Zen 4, benchmarks/RESULTS.md): below 64 channels the
 transforms cost more than the multiplications they save; on a 7 x 7 image the transformed
