@@ -84,7 +84,7 @@ CONVS = {
     "batch 3": dict(cin=4, cout=4, size=15, kernel=3, pads=(1, 1, 1, 1), batch=3),
     "deep 3x3": dict(cin=64, cout=96, size=7, kernel=3, pads=(1, 1, 1, 1)),
     # Few pixels, many channels: tiled by output channels (the last tile narrower).
-    "channel tiles 3x3": dict(cin=32, cout=160, size=7, kernel=3, pads=(1, 1, 1, 1)),
+    "channel tiles 3x3": dict(cin=32, cout=144, size=7, kernel=3, pads=(1, 1, 1, 1)),
     "channel tiles 1x1": dict(cin=256, cout=256, size=7, kernel=1),
     "wide padding": dict(cin=2, cout=3, size=6, kernel=3, pads=(2, 0, 2, 1)),
     "conv1d strided": dict(cin=1, cout=16, size=400, kernel=10, stride=5, dims=1),
