@@ -6,14 +6,18 @@ reads the input with a stride of a whole row per output element when its loops f
 output. Once a column of the input no longer fits in cache, every element costs a cache miss:
 a [1, 3199, 512] -> [1, 512, 3199] transpose took 6.7 ms on 2 threads (Intel Xeon; ONNX
 Runtime 1.5 ms). Tiling both axes by `TILE` makes each task read and write TILE x TILE blocks
-that stay in L1 (1.3 ms). Reads whose innermost index mixes several iterators (a reshape
-fused in: div/mod index arithmetic) are not recognised and keep the plain schedule.
+that stay in L1 (1.3 ms). Read indices are simplified over the iterators' ranges first, so
+a reshape to the same shape fused in (div/mod arithmetic that is the identity) is seen
+through: wav2vec2's [1, 3199, 512] -> [1, 512, 3199] before its GroupNorm, 3.9 -> 1.0 ms
+(AMD Zen 4). Reads whose innermost index still mixes several iterators (a reshape that
+regroups) are not recognised and keep the plain schedule.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import tvm
 from tvm import s_tir, tirx
 
 #: Elements per tile side: a 32 x 32 float32 tile (4 KB) read and one written fit in L1.
@@ -33,13 +37,19 @@ def transposed_axis(sch: s_tir.Schedule, block: Any) -> int | None:
     if len(iters) < 2:
         return None
     inner = iters[-1]
+    # A reshape to the same shape fused in reads x[(j // n + i) % m, j % n]: simplified over
+    # the iterators' ranges, that is x[i, j].
+    analyzer = tvm.sym.Analyzer()
+    for iv in node.iter_vars:
+        analyzer.bind(iv.var, iv.dom)
     for read in node.reads:
         if not read.region:
             continue
-        used = list(tirx.analysis.undefined_vars(read.region[-1].min, []))
+        starts = [analyzer.simplify(r.min) for r in read.region]
+        used = list(tirx.analysis.undefined_vars(starts[-1], []))
         if len(used) != 1 or used[0].same_as(inner):
             continue
-        outer = [tirx.analysis.undefined_vars(r.min, []) for r in read.region[:-1]]
+        outer = [tirx.analysis.undefined_vars(start, []) for start in starts[:-1]]
         if not any(v.same_as(inner) for vars_ in outer for v in vars_):
             continue
         for axis, var in enumerate(iters[:-1]):

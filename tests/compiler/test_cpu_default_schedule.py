@@ -216,13 +216,15 @@ def test_reductions_over_outer_axes_vectorize_along_the_kept_axis(shape, axes, o
     np.testing.assert_allclose(run(after, x), expected, rtol=2e-5, atol=2e-5)
 
 
-def _transpose(shape, axes, gelu=False):
+def _transpose(shape, axes, gelu=False, reshape=False):
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType(shape, "float32"))
     with bb.function("main", [x]):
         with bb.dataflow():
             y = bb.emit(relax.op.nn.gelu(x)) if gelu else x
-            out = bb.emit_output(relax.op.permute_dims(y, axes))
+            y = bb.emit(relax.op.permute_dims(y, axes))
+            # A reshape to the shape it has (wav2vec2's GroupNorm): div/mod in the kernel's reads.
+            out = bb.emit_output(relax.op.reshape(y, [shape[a] for a in axes]) if reshape else y)
         bb.emit_func_output(out)
     mod = relax.transform.LegalizeOps()(bb.get())
     return relax.transform.FuseTIR()(
@@ -242,7 +244,15 @@ def _transpose(shape, axes, gelu=False):
     ],
 )
 def test_transposes_run_in_cache_tiles_and_keep_their_values(shape, axes, gelu, tiled):
-    before = _transpose(shape, axes, gelu)
+    _check_transpose(_transpose(shape, axes, gelu), shape, axes, gelu, tiled)
+
+
+def test_a_transpose_with_a_same_shape_reshape_fused_in_is_tiled_too():
+    shape, axes = (1, 3199, 512), [0, 2, 1]
+    _check_transpose(_transpose(shape, axes, reshape=True), shape, axes, False, True)
+
+
+def _check_transpose(before, shape, axes, gelu, tiled):
     after = cpu_default_schedule(before)
     script = "\n".join(f.script() for f in after.functions.values() if isinstance(f, tirx.PrimFunc))
     # A tiled nest splits the innermost output axis by the tile: its inner loop runs 32 times.
