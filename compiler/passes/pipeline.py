@@ -29,7 +29,7 @@ from .define_lengths_first import define_lengths_first
 from .dispatch_cpu_kernels import KernelChoice, make_dispatch
 from .expand_integer_powers import expand_integer_powers
 from .fake_quantize import fake_quantize
-from .fast_math import fast_math, fast_softmax_and_gelu
+from .fast_math import fast_math, fast_math_after_dispatch
 from .fuse_library_epilogues import fuse_library_epilogues
 from .gpu_schedule import gpu_schedule
 from .grouped_query_attention import grouped_query_attention
@@ -111,7 +111,7 @@ def _graph_phases(
         (
             "legalize",
             [
-                fast_softmax_and_gelu,
+                fast_math_after_dispatch,
                 relax.transform.LegalizeOps(),
                 relax.transform.AnnotateTIROpPattern(),
                 isolate_scalar_kernels,
