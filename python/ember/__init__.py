@@ -82,7 +82,7 @@ def compile(
         (``docs/precision.md``). ``"bf16"`` and ``"int8"`` are refused with the reason.
     winograd
         Run the 3 x 3 convolutions that suit it by Winograd's algorithm (x86), 2-4 times
-        fewer multiplications for outputs within ~1e-5 of the direct convolution's
+        fewer multiplications for outputs within ~4e-6 (of their magnitude) of ONNX Runtime's
         (``docs/precision.md``); False keeps every convolution direct, as ``--no-winograd``.
     verify
         Compare the compiled model with ONNX Runtime on random inputs before writing it, as

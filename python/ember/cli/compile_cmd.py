@@ -63,7 +63,7 @@ def compile_command(
         typer.Option(
             "--no-winograd",
             help="Compute every convolution directly: no Winograd for 3x3 ones (their outputs "
-            "then differ from ONNX Runtime's by ~1e-6 of their magnitude, not ~1e-5).",
+            "then differ from ONNX Runtime's by ~1e-6 of their magnitude, not up to ~4e-6).",
         ),
     ] = False,
     verify: Annotated[
