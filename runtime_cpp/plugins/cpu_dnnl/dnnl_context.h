@@ -234,6 +234,11 @@ std::shared_ptr<const void> PackWeights(const Epilogue& epilogue, const std::str
                                         const dnnl::memory::desc& plain, const void* weights,
                                         const dnnl::memory::desc& packed, int channel_mask);
 
+/*! \brief ceil(a / b), for positive `b`. */
+inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+/*! \brief `a` rounded up to a multiple of `b`. */
+inline int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
+
 /*! \brief Appends `t`'s dimensions to a plan key (its rank first). */
 void AppendShape(const tvm::ffi::TensorView& t, std::vector<int64_t>* key);
 

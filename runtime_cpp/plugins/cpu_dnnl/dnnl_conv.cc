@@ -44,9 +44,6 @@ using dnnl::memory;
 using tvm::ffi::Shape;
 using tvm::ffi::TensorView;
 
-int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
-
 struct Conv {
   int64_t batch, in_h, in_w, in_c, out_h, out_w, out_c, kernel_h, kernel_w;
   int64_t stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dilation_h, dilation_w;
@@ -313,9 +310,8 @@ struct ConvPlan {
   // call after reads it (the compiler decides: passes/library_precision.py and
   // quantized_library_calls.py).
   memory::data_type in_type = memory::data_type::f32, out_type = memory::data_type::f32;
-  // Run as Winograd's algorithm instead (no tiles or packs of its own here).
-  bool winograd = false;
-  plugins::EpilogueSpec spec{};  // the epilogue, as the Winograd path applies it
+  // Run as Winograd's algorithm instead (no tiles or packs of its own here), or null.
+  std::shared_ptr<const WinogradPlan> winograd = nullptr;
 
   bool ChannelTiled() const { return tiles.size() > 0 && tiles[0].channels != conv.out_c; }
 
@@ -351,9 +347,7 @@ struct ConvPlan {
     plan.out_type = out_type;
     if (winograd) {
       CheckWinograd(c, epilogue, in_type, out_type);
-      plan.winograd = true;
-      plan.spec.bias = epilogue.bias;
-      plan.spec.steps = epilogue.steps;
+      plan.winograd = WinogradPlan::Make(AsWinograd(c), epilogue.bias, epilogue.steps);
       return plan;
     }
     const int64_t width = ChannelTileWidth(c);
@@ -416,7 +410,7 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   const Conv& c = plan->conv;
   const float* w = Data(weight);
   if (plan->winograd) {
-    RunWinograd(AsWinograd(c), Data(data), w, bias, residual, plan->spec, Data(out));
+    RunWinograd(*plan->winograd, Data(data), w, bias, residual, Data(out));
     return;
   }
   // The packed weights, looked up per call: the cache may have released a pack since.
@@ -464,42 +458,30 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   });
 }
 
+// The entry points, each registered twice: direct (`ember.dnnl.conv_nhwc*`) and by
+// Winograd's algorithm (`ember.dnnl.conv_winograd*`, dnnl_winograd.h).
+
 // DPS: data, weight, attrs, then the output.
-void ConvNhwc(TensorView data, TensorView weight, Shape attrs, TensorView out) {
-  Run(data, weight, nullptr, nullptr, attrs, out);
+template <bool kWinograd>
+void ConvPlain(TensorView data, TensorView weight, Shape attrs, TensorView out) {
+  Run(data, weight, nullptr, nullptr, attrs, out, kWinograd);
 }
 
 // DPS: data, weight, bias [O], attrs (with the epilogue), then the output.
-void ConvNhwcEpilogue(TensorView data, TensorView weight, TensorView bias, Shape attrs,
-                      TensorView out) {
+template <bool kWinograd>
+void ConvEpilogue(TensorView data, TensorView weight, TensorView bias, Shape attrs,
+                  TensorView out) {
   CheckFloat32(bias, "conv bias");
-  Run(data, weight, Data(bias), nullptr, attrs, out);
+  Run(data, weight, Data(bias), nullptr, attrs, out, kWinograd);
 }
 
 // DPS: data, weight, bias [O], a residual shaped like the output, attrs, then the output.
-void ConvNhwcResidual(TensorView data, TensorView weight, TensorView bias, TensorView residual,
-                      Shape attrs, TensorView out) {
+template <bool kWinograd>
+void ConvResidual(TensorView data, TensorView weight, TensorView bias, TensorView residual,
+                  Shape attrs, TensorView out) {
   CheckFloat32(bias, "conv bias");
   CheckFloat32(residual, "conv residual");
-  Run(data, weight, Data(bias), Data(residual), attrs, out);
-}
-
-// The same three, computed by Winograd's algorithm (dnnl_winograd.h).
-void ConvWinograd(TensorView data, TensorView weight, Shape attrs, TensorView out) {
-  Run(data, weight, nullptr, nullptr, attrs, out, true);
-}
-
-void ConvWinogradEpilogue(TensorView data, TensorView weight, TensorView bias, Shape attrs,
-                          TensorView out) {
-  CheckFloat32(bias, "conv bias");
-  Run(data, weight, Data(bias), nullptr, attrs, out, true);
-}
-
-void ConvWinogradResidual(TensorView data, TensorView weight, TensorView bias, TensorView residual,
-                          Shape attrs, TensorView out) {
-  CheckFloat32(bias, "conv bias");
-  CheckFloat32(residual, "conv residual");
-  Run(data, weight, Data(bias), Data(residual), attrs, out, true);
+  Run(data, weight, Data(bias), Data(residual), attrs, out, kWinograd);
 }
 
 }  // namespace
@@ -509,10 +491,10 @@ void ConvWinogradResidual(TensorView data, TensorView weight, TensorView bias, T
 TVM_FFI_STATIC_INIT_BLOCK() {
   namespace refl = tvm::ffi::reflection;
   refl::GlobalDef()
-      .def("ember.dnnl.conv_nhwc", ember::dnnl_plugin::ConvNhwc)
-      .def("ember.dnnl.conv_nhwc_epilogue", ember::dnnl_plugin::ConvNhwcEpilogue)
-      .def("ember.dnnl.conv_nhwc_residual", ember::dnnl_plugin::ConvNhwcResidual)
-      .def("ember.dnnl.conv_winograd", ember::dnnl_plugin::ConvWinograd)
-      .def("ember.dnnl.conv_winograd_epilogue", ember::dnnl_plugin::ConvWinogradEpilogue)
-      .def("ember.dnnl.conv_winograd_residual", ember::dnnl_plugin::ConvWinogradResidual);
+      .def("ember.dnnl.conv_nhwc", ember::dnnl_plugin::ConvPlain<false>)
+      .def("ember.dnnl.conv_nhwc_epilogue", ember::dnnl_plugin::ConvEpilogue<false>)
+      .def("ember.dnnl.conv_nhwc_residual", ember::dnnl_plugin::ConvResidual<false>)
+      .def("ember.dnnl.conv_winograd", ember::dnnl_plugin::ConvPlain<true>)
+      .def("ember.dnnl.conv_winograd_epilogue", ember::dnnl_plugin::ConvEpilogue<true>)
+      .def("ember.dnnl.conv_winograd_residual", ember::dnnl_plugin::ConvResidual<true>);
 }

@@ -37,9 +37,6 @@ using dnnl::memory;
 using tvm::ffi::Shape;
 using tvm::ffi::TensorView;
 
-int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
-
 // Fewer rows than this (a transformer's tokens, a batch of vectors): split the columns, not the
 // rows. Each tile then reads its slice of the weights once, against all rows (which stay in
 // cache), instead of every row tile reading all the weights: BERT's 128 x 768 x 3072 matmuls

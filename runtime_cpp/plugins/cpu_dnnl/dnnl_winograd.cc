@@ -1,6 +1,7 @@
 // Winograd's F(4 x 4, 3 x 3) and F(2 x 2, 3 x 3) for NHWC convolutions (dnnl_winograd.h): the
-// transforms here, the matrix products in oneDNN. Matrices B, G and A are those of Lavin and
-// Gray, "Fast Algorithms for Convolutional Neural Networks" (2016).
+// transforms here, the matrix products in oneDNN. F(2 x 2)'s matrices B, G and A are those of
+// Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks" (2016); F(4 x 4)'s
+// interpolate at other points (Tiling<4>).
 #include "dnnl_winograd.h"
 
 #include <tvm/ffi/error.h>
@@ -27,8 +28,6 @@ constexpr int kLanes = 16;
 // Images of at least this many output pixels take 4 x 4 tiles; smaller ones (whose
 // transformed weights, 36 / 9 of the weights' size, would dominate their traffic) 2 x 2.
 constexpr int64_t kLargeTilePixels = 400;
-
-int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // F(M x M, 3 x 3): B^T, G and A^T, applied to `L` lanes at a time. A window's rows (or
 // columns) x[k * s], k < kIn, give y[k * t].
@@ -342,40 +341,45 @@ std::shared_ptr<const Kernel> ProductKernel(const WinogradConv& c, int64_t point
 }
 
 template <int M>
-void Run(const WinogradConv& c, const float* data, const float* weight, const float* bias,
-         const float* residual, const plugins::EpilogueSpec& epilogue, float* out) {
+void Resolve(WinogradPlan* plan) {
   constexpr int64_t kPoints = Tiling<M>::kIn * Tiling<M>::kIn;
+  const WinogradConv& c = plan->conv;
   const Geometry<M> g(c);
-  // Chunks differ by a tile at most: two kernels (and packs, where oneDNN lays the weights out
-  // differently for them).
-  const int64_t small_rows = g.tiles / g.chunks, large_rows = CeilDiv(g.tiles, g.chunks);
-  const auto small = ProductKernel(c, kPoints, small_rows);
-  const auto large = ProductKernel(c, kPoints, large_rows);
+  plan->small = ProductKernel(c, kPoints, g.tiles / g.chunks);
+  plan->large = ProductKernel(c, kPoints, CeilDiv(g.tiles, g.chunks));
   const memory::desc plain({kPoints, c.in_c, c.out_c}, memory::data_type::f32,
                            memory::format_tag::abc);
-  auto pack = [&](const Kernel& kernel) {
+  auto pack_key = [&](const Kernel& kernel) {
     std::ostringstream key;
     key << c.weight_hash << "|winograd" << M << "x3|" << DescKey(plain) << '|'
         << DescKey(kernel.weights);
-    return CachedBytes(key.str(), kernel.weights.get_size(), [&](void* to) {
+    return key.str();
+  };
+  plan->small_pack = pack_key(*plan->small);
+  if (plan->small->weights != plan->large->weights) plan->large_pack = pack_key(*plan->large);
+}
+
+template <int M>
+void Run(const WinogradPlan& plan, const float* data, const float* weight, const float* bias,
+         const float* residual, float* out) {
+  constexpr int64_t kPoints = Tiling<M>::kIn * Tiling<M>::kIn;
+  const WinogradConv& c = plan.conv;
+  const Geometry<M> g(c);
+  const int64_t large_rows = CeilDiv(g.tiles, g.chunks);
+  const memory::desc plain({kPoints, c.in_c, c.out_c}, memory::data_type::f32,
+                           memory::format_tag::abc);
+  // The transformed weights, looked up per call: the cache may have released them since.
+  auto pack = [&](const Kernel& kernel, const std::string& key) {
+    return CachedBytes(key, kernel.weights.get_size(), [&](void* to) {
       TransformWeights<M>(c, weight, plain, kernel.weights, to);
     });
   };
-  const std::shared_ptr<const void> small_pack = pack(*small);
+  const std::shared_ptr<const void> small_pack = pack(*plan.small, plan.small_pack);
   const std::shared_ptr<const void> large_pack =
-      small->weights == large->weights ? small_pack : pack(*large);
-  const std::vector<float> zeros(static_cast<size_t>(c.in_c), 0.0f);
+      plan.large_pack.empty() ? small_pack : pack(*plan.large, plan.large_pack);
   const int64_t in_image = c.in_h * c.in_w * c.in_c, out_image = c.out_h * c.out_w * c.out_c;
-  // The bias and the leading clips and residual add go into the output transform; the rest
-  // (an activation such as GELU) is applied after it, tile by tile.
-  Finish finish{epilogue.bias ? bias : nullptr, epilogue.steps.data(), 0};
-  while (finish.count < static_cast<int>(epilogue.steps.size()) &&
-         (epilogue.steps[finish.count].kind == plugins::kClip ||
-          epilogue.steps[finish.count].kind == plugins::kResidual)) {
-    ++finish.count;
-  }
-  plugins::EpilogueSpec rest;
-  rest.steps.assign(epilogue.steps.begin() + finish.count, epilogue.steps.end());
+  const Finish finish{plan.bias ? bias : nullptr, plan.finish.data(),
+                      static_cast<int>(plan.finish.size())};
   plugins::ParallelFor(c.batch * g.chunks, 1, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> v, m;
     for (int64_t task = begin; task < end; ++task) {
@@ -384,13 +388,13 @@ void Run(const WinogradConv& c, const float* data, const float* weight, const fl
       const bool is_large = rows == large_rows;
       v.resize(static_cast<size_t>(kPoints * rows * c.in_c));
       m.resize(static_cast<size_t>(kPoints * rows * c.out_c));
-      TransformInputOf(c, g, data + n * in_image, t0, t1, rows, zeros.data(), v.data());
-      Execute(is_large ? *large : *small, v.data(), (is_large ? large_pack : small_pack).get(),
-              m.data());
+      TransformInputOf(c, g, data + n * in_image, t0, t1, rows, plan.zeros.data(), v.data());
+      Execute(is_large ? *plan.large : *plan.small, v.data(),
+              (is_large ? large_pack : small_pack).get(), m.data());
       const float* image_residual = residual ? residual + n * out_image : nullptr;
       float* image_out = out + n * out_image;
       TransformOutputOf(c, g, m.data(), t0, t1, rows, finish, image_residual, image_out);
-      if (rest.steps.empty()) continue;
+      if (plan.rest.steps.empty()) continue;
       // Steps the output transform does not apply, on each tile's rows while they are in cache.
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t y0 = g.Row(t), x0 = g.Column(t);
@@ -398,8 +402,8 @@ void Run(const WinogradConv& c, const float* data, const float* weight, const fl
         const int64_t width = std::min<int64_t>(M, c.out_w - x0);
         for (int64_t i = 0; i < height; ++i) {
           const int64_t at = ((y0 + i) * c.out_w + x0) * c.out_c;
-          rest.Apply(image_out + at, 0, width, c.out_c, nullptr,
-                     image_residual ? image_residual + at : nullptr);
+          plan.rest.Apply(image_out + at, 0, width, c.out_c, nullptr,
+                          image_residual ? image_residual + at : nullptr);
         }
       }
     }
@@ -408,12 +412,36 @@ void Run(const WinogradConv& c, const float* data, const float* weight, const fl
 
 }  // namespace
 
-void RunWinograd(const WinogradConv& c, const float* data, const float* weight, const float* bias,
-                 const float* residual, const plugins::EpilogueSpec& epilogue, float* out) {
-  if (c.out_h * c.out_w >= kLargeTilePixels) {
-    Run<4>(c, data, weight, bias, residual, epilogue, out);
+std::shared_ptr<const WinogradPlan> WinogradPlan::Make(
+    const WinogradConv& c, bool bias, const std::vector<plugins::EpilogueStep>& steps) {
+  auto plan = std::make_shared<WinogradPlan>();
+  plan->conv = c;
+  plan->tile = c.out_h * c.out_w >= kLargeTilePixels ? 4 : 2;
+  plan->bias = bias;
+  // The bias and the leading clips and residual add go into the output transform; the rest
+  // (an activation such as GELU) is applied after it.
+  size_t count = 0;
+  while (count < steps.size() &&
+         (steps[count].kind == plugins::kClip || steps[count].kind == plugins::kResidual)) {
+    ++count;
+  }
+  plan->finish.assign(steps.begin(), steps.begin() + static_cast<std::ptrdiff_t>(count));
+  plan->rest.steps.assign(steps.begin() + static_cast<std::ptrdiff_t>(count), steps.end());
+  plan->zeros.assign(static_cast<size_t>(c.in_c), 0.0f);
+  if (plan->tile == 4) {
+    Resolve<4>(plan.get());
   } else {
-    Run<2>(c, data, weight, bias, residual, epilogue, out);
+    Resolve<2>(plan.get());
+  }
+  return plan;
+}
+
+void RunWinograd(const WinogradPlan& plan, const float* data, const float* weight,
+                 const float* bias, const float* residual, float* out) {
+  if (plan.tile == 4) {
+    Run<4>(plan, data, weight, bias, residual, out);
+  } else {
+    Run<2>(plan, data, weight, bias, residual, out);
   }
 }
 

@@ -20,8 +20,12 @@
 #define EMBER_RUNTIME_CPP_PLUGINS_CPU_DNNL_DNNL_WINOGRAD_H_
 
 #include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "../common/epilogue.h"
+#include "dnnl_context.h"
 
 namespace ember {
 namespace dnnl_plugin {
@@ -34,12 +38,35 @@ struct WinogradConv {
 };
 
 /*!
+ * \brief What a call resolves once from its shape and epilogue (the convolution's plan keeps
+ *        it): the tile size, the two product kernels (chunks differ by a tile at most), the
+ *        cache keys of their transformed weights, and how the epilogue is split between the
+ *        output transform and a pass after it.
+ */
+struct WinogradPlan {
+  WinogradConv conv;
+  int tile = 4;  //!< output pixels per tile side: F(4 x 4, 3 x 3) or F(2 x 2, 3 x 3)
+  std::shared_ptr<const Kernel> small, large;
+  //! The transformed weights' cache keys; `large_pack` is empty where both kernels read one.
+  std::string small_pack, large_pack;
+  bool bias = false;
+  //! The leading clips and residual add, applied by the output transform after the bias.
+  std::vector<plugins::EpilogueStep> finish;
+  //! The steps after those (an activation such as GELU), applied tile by tile.
+  plugins::EpilogueSpec rest;
+  std::vector<float> zeros;  //!< in_c zeros: the padding's pixels
+
+  static std::shared_ptr<const WinogradPlan> Make(const WinogradConv& c, bool bias,
+                                                  const std::vector<plugins::EpilogueStep>& steps);
+};
+
+/*!
  * \brief out [N, OH, OW, O] = the convolution of data [N, H, W, C] with weight [3, 3, C, O],
- *        then `bias` [O] (where the epilogue has one) and the epilogue's steps (`residual` is
+ *        then `bias` [O] (where the plan has one) and the epilogue's steps (`residual` is
  *        shaped like the output), on TVM's pool.
  */
-void RunWinograd(const WinogradConv& c, const float* data, const float* weight, const float* bias,
-                 const float* residual, const plugins::EpilogueSpec& epilogue, float* out);
+void RunWinograd(const WinogradPlan& plan, const float* data, const float* weight,
+                 const float* bias, const float* residual, float* out);
 
 }  // namespace dnnl_plugin
 }  // namespace ember
