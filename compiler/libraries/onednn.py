@@ -60,6 +60,9 @@ LEADING_ATTRS = {
 #: Compute type -> its code after a call's epilogue (plugins/common/epilogue.h): `--precision`
 #: gives fp32 or bf16; int8 comes from the model's own quantization (quantized_library_calls).
 COMPUTE_TYPES = {"fp32": 0, "bf16": 1, "int8": 2}
+#: The epilogue step kind of a row softmax (plugins/common/epilogue.h): it ends a matmul's
+#: chain and is computed in float32 by the plugin after the kernel.
+SOFTMAX_STEP = 6
 
 
 @functools.cache

@@ -45,6 +45,17 @@ class LibraryCall:
         return self.leading + 2 + 3 * self.values[self.leading + 1]
 
     @property
+    def ends_in_softmax(self) -> bool:
+        """Whether the epilogue's last step is a row softmax (whose output is float32)."""
+        end = self.epilogue_end
+        return end > self.leading + 2 and self.values[end - 3] == onednn.SOFTMAX_STEP
+
+    @property
+    def hashed(self) -> bool:
+        """Whether the weights are constant: the compiler passed their content hash."""
+        return self.values[self.leading - 1] != 0
+
+    @property
     def compute_type(self) -> int | None:
         """The compute type after the epilogue, or None where the call has none (fp32)."""
         end = self.epilogue_end
@@ -64,15 +75,21 @@ def library_call(expr: relax.Expr) -> LibraryCall | None:
 
 #: The convolution calls; the residual variant writes float32 (its add reads the output's type).
 CONVS = (onednn.CONV_NHWC, onednn.CONV_NHWC_EPILOGUE, onednn.CONV_NHWC_RESIDUAL)
+#: The matmul calls whose right operand may be constant weights, in the same order.
+MATMULS = (onednn.MATMUL, onednn.MATMUL_EPILOGUE, onednn.MATMUL_RESIDUAL)
 
 
 def sole_source_producers(
-    func: Any, reads: Callable[[LibraryCall], bool], produces: Callable[[LibraryCall], bool]
+    func: Any,
+    reads: Callable[[LibraryCall], bool],
+    produces: Callable[[LibraryCall], bool],
+    family: tuple[str, str, str] = CONVS,
 ) -> list[tuple[relax.Call, list[LibraryCall]]]:
-    """Convolutions whose output only other convolutions read, as their source.
+    """Calls of `family` (convolutions, or matmuls) whose output only others of it read.
 
-    Returned as (the producing call, its readers). A reader is a convolution `reads` accepts;
-    a producer is a convolution without a residual add that `produces` accepts, whose output
+    Returned as (the producing call, its readers). A reader is a call of `family` that `reads`
+    accepts, reading the output as its source (a matmul's left operand); a producer is one
+    without a residual add (the family's first two) that `produces` accepts, whose output
     nothing else uses (another operand, another op, the function's result). Such an output
     can be written in the type its readers compute in (bf16, 8-bit) and read as it is.
     """
@@ -83,7 +100,7 @@ def sole_source_producers(
     readers: dict[Any, list[LibraryCall]] = {}
     for binding in bindings:
         call = library_call(binding.value)
-        if call is None or call.name not in CONVS or not reads(call):
+        if call is None or call.name not in family or not reads(call):
             other_uses.update(relax.analysis.free_vars(binding.value))
             continue
         source, *rest = call.tensors
@@ -95,7 +112,7 @@ def sole_source_producers(
         call = library_call(binding.value)
         if binding.var not in readers or binding.var in other_uses or call is None:
             continue
-        if call.name in CONVS[:2] and produces(call):
+        if call.name in family[:2] and produces(call):
             producers.append((binding.value, readers[binding.var]))
     return producers
 

@@ -48,7 +48,7 @@ _ACTIVATIONS = {
 }
 _RELU = tvm.ir.Op.get("relax.nn.relu")
 _SOFTMAX = tvm.ir.Op.get("relax.nn.softmax")
-_CLIP_KIND, _RESIDUAL_KIND, _SOFTMAX_KIND = 0, 5, 6
+_CLIP_KIND, _RESIDUAL_KIND, _SOFTMAX_KIND = 0, 5, onednn.SOFTMAX_STEP
 _FUSED = {onednn.CONV_NHWC: onednn.CONV_NHWC_EPILOGUE, onednn.MATMUL: onednn.MATMUL_EPILOGUE}
 _WITH_RESIDUAL = {
     onednn.CONV_NHWC: onednn.CONV_NHWC_RESIDUAL,

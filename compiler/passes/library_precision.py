@@ -8,10 +8,11 @@ weights as bfloat16 and rounds each tile's source to bfloat16, and sums products
 Operands, outputs and everything outside these calls (softmax, normalization, elementwise
 kernels) stay float32; so do the int8 calls of a quantized model (`quantized_library_calls`).
 A call without an epilogue gets an empty one first, so the compute
-type always follows [has_bias, count, steps]. Then a convolution (without a residual add)
-whose result only feeds other bf16 convolutions' data, with constant weights, gets a bf16
-output: the plugin writes bf16 and the next call reads it as it is (the same numbers as
-rounding it there). Postcondition: no other call changes; fp32
+type always follows [has_bias, count, steps]. Then a convolution or matmul (without a
+residual add or softmax) whose result only feeds other bf16 calls of its kind as their
+source, all with constant weights, gets a bf16 output: the plugin writes bf16 and the next
+call reads it as it is (the same numbers as rounding it there). Postcondition: no other call
+changes; fp32
 changes nothing, so fp32 artifacts keep the attributes older runtimes read.
 """
 
@@ -26,6 +27,8 @@ from tvm.relax.expr_functor import PyExprMutator, mutator
 from ..ir.rewrite import rewrite_functions
 from ..libraries import onednn
 from ..libraries.onednn_calls import (
+    CONVS,
+    MATMULS,
     LibraryCall,
     RetypedOutputs,
     library_call,
@@ -51,18 +54,27 @@ def library_precision(precision: str) -> tvm.transform.Pass:
 
 
 def _bf16_producers(func: Any) -> list[relax.Call]:
-    """Convolutions (no residual) whose output only feeds other bf16 convolutions' data.
+    """Calls (no residual) whose output only feeds other bf16 calls' source, as bf16.
 
-    Such an output is written as bf16 and read as it is: no float32 round trip through memory
-    and no rounding before the next kernel (activations stay bf16 between convolutions). The
-    readers have constant weights (hashed) and compute in bf16, not int8.
+    Convolutions feeding convolutions, and matmuls feeding matmuls (a transformer's
+    feed-forward pair, an MLP's layers): the output is written as bf16 and read as it is, with
+    no float32 round trip through memory and no rounding before the next kernel (activations
+    stay bf16 between such calls). Producers and readers have constant weights (hashed) and
+    compute in bf16, not int8; a matmul reader reads it as its left operand, and a producer
+    ending in a softmax writes float32.
     """
 
-    def reads(call: LibraryCall) -> bool:
-        hashed = call.values[call.leading - 1] != 0
-        return hashed and call.compute_type != onednn.COMPUTE_TYPES["int8"]
+    def bf16(call: LibraryCall) -> bool:
+        return call.hashed and call.compute_type != onednn.COMPUTE_TYPES["int8"]
 
-    return [call for call, _ in sole_source_producers(func, reads, lambda _: True)]
+    def produces(call: LibraryCall) -> bool:
+        return bf16(call) and not call.ends_in_softmax
+
+    return [
+        call
+        for family in (CONVS, MATMULS)
+        for call, _ in sole_source_producers(func, bf16, produces, family)
+    ]
 
 
 @mutator

@@ -192,3 +192,49 @@ def test_activations_between_convolutions_stay_bf16(tmp_path):
     (want,) = ort_outputs(str(source), feed)
     error = _relative_error(ember.load(out).run(feed)[0], want)
     assert ROUNDED <= error <= BF16_TOLERANCE
+
+
+def matmul_chain_model(lead: list[int]) -> onnx.ModelProto:
+    """MatMul+bias -> ReLU -> MatMul+bias -> MatMul+bias+x: an MLP block with a skip.
+
+    The first two results only feed the next matmul's left operand; the last adds the input.
+    """
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["p1"]),
+        helper.make_node("Add", ["p1", "b1"], ["h1"]),
+        helper.make_node("Relu", ["h1"], ["r1"]),
+        helper.make_node("MatMul", ["r1", "w2"], ["p2"]),
+        helper.make_node("Add", ["p2", "b2"], ["h2"]),
+        helper.make_node("MatMul", ["h2", "w3"], ["p3"]),
+        helper.make_node("Add", ["p3", "b3"], ["h3"]),
+        helper.make_node("Add", ["h3", "x"], ["y"]),
+    ]
+    inits = [
+        _const("w1", (96, 200)),
+        _const("b1", (200,), 1),
+        _const("w2", (200, 150), 2),
+        _const("b2", (150,), 3),
+        _const("w3", (150, 96), 4),
+        _const("b3", (96,), 5),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [*lead, 96])
+    return _model(nodes, [x], [*lead, 96], inits)
+
+
+# Few rows (column tiles, one rounded source) and many (row tiles, the last one shorter).
+@pytest.mark.parametrize("lead", [[24], [2, 150]], ids=["24 rows", "2 x 150 rows"])
+def test_activations_between_matmuls_stay_bf16(lead, tmp_path):
+    proto = matmul_chain_model(lead)
+    source = save_model(proto, tmp_path, "mlp_chain")
+    dump = tmp_path / "ir"
+    options = CompileOptions(precision="bf16", dump_ir=dump)
+    out = compile_model(source, "x86", tmp_path / "mlp_chain.so", options)
+    # The two inner results are written as bf16 by one matmul and read by the next; the last
+    # (with the skip) writes float32.
+    fused = sorted(dump.glob("*_fuse.py"))[-1].read_text()
+    assert f'R.Tensor(({", ".join(map(str, lead))}, 200), dtype="bfloat16")' in fused
+    assert f'R.Tensor(({", ".join(map(str, lead))}, 150), dtype="bfloat16")' in fused
+    feed = random_feed(proto)
+    (want,) = ort_outputs(str(source), feed)
+    error = _relative_error(ember.load(out).run(feed)[0], want)
+    assert ROUNDED <= error <= BF16_TOLERANCE

@@ -19,8 +19,17 @@ import numpy as np
 import onnx
 import pytest
 
+from ember.compiler.api import compile_model
+from ember.compiler.examples.reference import ort_outputs
 from ember.compiler.libraries import onednn
+from ember.compiler.options import CompileOptions
 from ember.runtime import read_manifest
+from tests.compiler.test_bf16_kernels import (
+    BF16_TOLERANCE,
+    _host_bf16_problem,
+    conv_chain_model,
+    matmul_chain_model,
+)
 from tests.compiler.test_onednn_dispatch import (
     CONVS,
     MATMULS,
@@ -250,3 +259,33 @@ for a_shape, b_shape in shapes:
 def test_matmul_reads_a_transposed_right_operand(onednn_on: str):
     errors = [float(line) for line in _errors_printed(MATMUL_BT, onednn_on)]
     assert len(errors) == 4 and max(errors) < 1e-5
+
+
+def test_bf16_activations_between_calls_run_on_openblas(tmp_path: Path):
+    """Chained bf16 calls pass bf16 activations; the stand-in widens and rounds them."""
+    if _host_bf16_problem() is not None:
+        pytest.skip(f"no bf16 on this host: {_host_bf16_problem()}")
+    protos = {"conv_chain": conv_chain_model(), "matmul_chain": matmul_chain_model([24])}
+    jobs, wants = [], []
+    for name, proto in protos.items():
+        source = tmp_path / f"{name}.onnx"
+        onnx.save(proto, source)
+        options = CompileOptions(precision="bf16", layout="nhwc")
+        artifact = compile_model(source, "x86", tmp_path / f"{name}.so", options)
+        feed = random_feed(proto, seed=3)
+        np.savez(tmp_path / f"{name}_feed.npz", **feed)
+        jobs.append([str(artifact), str(tmp_path / f"{name}_feed.npz"), str(tmp_path / name)])
+        wants.append(ort_outputs(str(source), feed)[0])
+    env = {**os.environ, "EMBER_ONEDNN": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_ALL, json.dumps(jobs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for (_, _, out_path), want in zip(jobs, wants, strict=True):
+        got = np.load(out_path + ".npz")["arr_0"]
+        error = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+        assert error <= BF16_TOLERANCE, f"{out_path}: {error:.2e}"

@@ -11,7 +11,9 @@
  * softmax is a plain loop per row. Reduced precision is computed in float32: a bf16 call's
  * operands are not rounded, an int8 call's source is rounded to its quantization grid (as the
  * QuantizeLinear -> DequantizeLinear pair the compiler folded into it would) and its weights,
- * which the compiler checked lie on their grid, are used as they are.
+ * which the compiler checked lie on their grid, are used as they are. Activations the compiler
+ * passes between chained bf16 calls as bfloat16 are widened on the way in and rounded to
+ * nearest even on the way out, as oneDNN writes them.
  */
 #include <tvm/ffi/container/shape.h>
 #include <tvm/ffi/container/tensor.h>
@@ -21,6 +23,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -44,44 +48,97 @@ bool IsEightBit(const TensorView& t) {
   return (d.code == kDLUInt || d.code == kDLInt) && d.bits == 8 && d.lanes == 1;
 }
 
-// An int8 call's source as float32 on its grid, as a tensor like the caller's: the float32
-// source rounded, or an 8-bit one (written so by the call before) dequantized.
-class DequantizedSource {
+bool IsBf16(const TensorView& t) {
+  const DLDataType d = t.dtype();
+  return d.code == kDLBfloat && d.bits == 16 && d.lanes == 1 && t.IsContiguous();
+}
+
+const uint16_t* Bf16(const TensorView& t) {
+  return reinterpret_cast<const uint16_t*>(static_cast<const char*>(t.data_ptr()) +
+                                           t.byte_offset());
+}
+
+// A float32 tensor shaped like `like`, owning its values (a source converted to float32, or
+// an output computed in float32 before it is narrowed).
+class FloatTensor {
  public:
-  DequantizedSource(const TensorView& x, const plugins::SourceQuantization& q)
-      : values_(static_cast<size_t>(x.numel())), tensor_{} {
-    float* to = values_.data();
-    if (IsEightBit(x)) {
-      const char* bytes = static_cast<const char*>(x.data_ptr()) + x.byte_offset();
-      plugins::ParallelFor(x.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
-          const int32_t v =
-              q.is_signed ? static_cast<int8_t>(bytes[i]) : static_cast<uint8_t>(bytes[i]);
-          to[i] = static_cast<float>(v - q.zero) * q.scale;
-        }
-      });
-    } else {
-      CheckFloat32(x, "int8 source");
-      const float* from = In(x);
-      plugins::ParallelFor(x.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) to[i] = q.Dequantized(from[i]);
-      });
-    }
+  explicit FloatTensor(const TensorView& like)
+      : values_(static_cast<size_t>(like.numel())), tensor_{} {
     tensor_.dtype = DLDataType{kDLFloat, 32, 1};
-    tensor_.data = to;
-    tensor_.device = x.device();
-    tensor_.ndim = x.ndim();
-    tensor_.shape = const_cast<int64_t*>(x.shape().data());
+    tensor_.data = values_.data();
+    tensor_.device = like.device();
+    tensor_.ndim = like.ndim();
+    tensor_.shape = const_cast<int64_t*>(like.shape().data());
     tensor_.strides = nullptr;
     tensor_.byte_offset = 0;
   }
+  // Moving keeps the values' buffer, which `tensor_` points at; a copy would not.
+  FloatTensor(FloatTensor&&) = default;
+  FloatTensor(const FloatTensor&) = delete;
+  FloatTensor& operator=(const FloatTensor&) = delete;
   TensorView view() const { return TensorView(&tensor_); }
+  float* data() { return values_.data(); }
   const float* data() const { return values_.data(); }
 
  private:
   std::vector<float> values_;
   DLTensor tensor_;
 };
+
+// A bf16 activation widened to float32 (exact).
+FloatTensor Widened(const TensorView& x) {
+  FloatTensor wide(x);
+  const uint16_t* from = Bf16(x);
+  float* to = wide.data();
+  plugins::ParallelFor(x.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const uint32_t bits = static_cast<uint32_t>(from[i]) << 16;
+      std::memcpy(to + i, &bits, sizeof(float));
+    }
+  });
+  return wide;
+}
+
+// `values` rounded to bf16 (nearest, ties to even; NaN stays NaN) into `out`.
+void Narrow(const float* values, const TensorView& out) {
+  uint16_t* to = const_cast<uint16_t*>(Bf16(out));
+  plugins::ParallelFor(out.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, values + i, sizeof(float));
+      if ((bits & 0x7fffffffu) > 0x7f800000u) {
+        to[i] = static_cast<uint16_t>((bits >> 16) | 0x40u);  // a quiet NaN
+        continue;
+      }
+      bits += 0x7fffu + ((bits >> 16) & 1u);
+      to[i] = static_cast<uint16_t>(bits >> 16);
+    }
+  });
+}
+
+// An int8 call's source as float32 on its grid: the float32 source rounded, or an 8-bit one
+// (written so by the call before) dequantized.
+FloatTensor DequantizedSource(const TensorView& x, const plugins::SourceQuantization& q) {
+  FloatTensor values(x);
+  float* to = values.data();
+  if (IsEightBit(x)) {
+    const char* bytes = static_cast<const char*>(x.data_ptr()) + x.byte_offset();
+    plugins::ParallelFor(x.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int32_t v =
+            q.is_signed ? static_cast<int8_t>(bytes[i]) : static_cast<uint8_t>(bytes[i]);
+        to[i] = static_cast<float>(v - q.zero) * q.scale;
+      }
+    });
+  } else {
+    CheckFloat32(x, "int8 source");
+    const float* from = In(x);
+    plugins::ParallelFor(x.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) to[i] = q.Dequantized(from[i]);
+    });
+  }
+  return values;
+}
 
 void ApplyEpilogue(const EpilogueSpec& epilogue, float* out, int64_t rows, int64_t cols,
                    const float* bias, const float* residual) {
@@ -99,19 +156,27 @@ void RunMatmul(const TensorView& a, const TensorView& b, const float* bias, cons
                const Shape& attrs, const TensorView& out, bool trans_b = false) {
   // attrs: [content hash of b, or 0], then the epilogue.
   const EpilogueSpec epilogue = EpilogueSpec::Decode(attrs, 1, "ember.dnnl.matmul");
-  CheckFloat32(out, "matmul output");
+  const bool bf16_out = epilogue.compute == plugins::kComputeBf16 && IsBf16(out);
+  if (!bf16_out) CheckFloat32(out, "matmul output");
   if (out.numel() == 0) return;
   const int64_t k = a.shape()[a.ndim() - 1];
   const int64_t n = b.shape()[b.ndim() - (trans_b ? 2 : 1)];
+  // A bf16 output is computed in float32 first, then rounded.
+  std::unique_ptr<FloatTensor> sums = bf16_out ? std::make_unique<FloatTensor>(out) : nullptr;
+  const TensorView y = sums ? sums->view() : out;
+  float* y_data = sums ? sums->data() : Out(out);
   if (k == 0) {
-    std::fill(Out(out), Out(out) + out.numel(), 0.0f);
+    std::fill(y_data, y_data + out.numel(), 0.0f);
   } else if (epilogue.compute == plugins::kComputeInt8) {
     CheckFloat32(a, "matmul lhs");
-    MatmulInto(DequantizedSource(a, epilogue.source).view(), b, out, trans_b);
+    MatmulInto(DequantizedSource(a, epilogue.source).view(), b, y, trans_b);
+  } else if (epilogue.compute == plugins::kComputeBf16 && IsBf16(a)) {
+    MatmulInto(Widened(a).view(), b, y, trans_b);
   } else {
-    MatmulInto(a, b, out, trans_b);
+    MatmulInto(a, b, y, trans_b);
   }
-  ApplyEpilogue(epilogue, Out(out), out.numel() / n, n, bias, residual);
+  ApplyEpilogue(epilogue, y_data, out.numel() / n, n, bias, residual);
+  if (bf16_out) Narrow(y_data, out);
 }
 
 // The oneDNN plugin's operands as 2-D ones: a conv1d (NWC / WIO / NWC) is a conv2d of height 1.
@@ -129,23 +194,29 @@ void RunConv(const TensorView& data, const TensorView& weight, const float* bias
   }
   const EpilogueSpec epilogue = EpilogueSpec::Decode(attrs, 10, "ember.dnnl.conv_nhwc");
   const bool int8 = epilogue.compute == plugins::kComputeInt8;
-  // 8-bit data and outputs are an int8 call's (the compiler writes them so).
-  if (!(int8 && IsEightBit(data))) CheckFloat32(data, "conv data");
+  const bool bf16 = epilogue.compute == plugins::kComputeBf16;
+  // 8-bit data and outputs are an int8 call's, bf16 ones a bf16 call's (the compiler writes
+  // them so).
+  if (!(int8 && IsEightBit(data)) && !(bf16 && IsBf16(data))) CheckFloat32(data, "conv data");
   CheckFloat32(weight, "conv weight");
   const bool eight_bit_out = epilogue.quantized_output && IsEightBit(out);
-  if (!eight_bit_out) CheckFloat32(out, "conv output");
+  const bool bf16_out = bf16 && IsBf16(out);
+  if (!eight_bit_out && !bf16_out) CheckFloat32(out, "conv output");
   if (out.numel() == 0) return;
   const Shape geometry_attrs(std::vector<int64_t>(attrs.begin(), attrs.begin() + 9));
   const ConvGeometry g = ConvGeometry::FromNhwc(AsImage(data, false), AsImage(weight, true),
                                                 AsImage(out, false), geometry_attrs);
-  std::vector<float> sums(eight_bit_out ? static_cast<size_t>(out.numel()) : 0);
-  float* y = eight_bit_out ? sums.data() : Out(out);
+  std::vector<float> sums(eight_bit_out || bf16_out ? static_cast<size_t>(out.numel()) : 0);
+  float* y = sums.empty() ? Out(out) : sums.data();
   if (int8) {
     ConvNhwcInto(g, DequantizedSource(data, epilogue.source).data(), In(weight), y);
+  } else if (bf16 && IsBf16(data)) {
+    ConvNhwcInto(g, Widened(data).data(), In(weight), y);
   } else {
     ConvNhwcInto(g, In(data), In(weight), y);
   }
   ApplyEpilogue(epilogue, y, out.numel() / g.out_c, g.out_c, bias, residual);
+  if (bf16_out) Narrow(y, out);
   if (eight_bit_out) {
     char* bytes = static_cast<char*>(out.data_ptr()) + out.byte_offset();
     plugins::ParallelFor(out.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {

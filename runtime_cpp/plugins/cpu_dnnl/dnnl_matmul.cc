@@ -13,6 +13,8 @@
  * it, while it is in cache, instead of a second pass over a matrix that may not fit there.
  * A bf16 call (the compute type after the epilogue) packs its constant weights as bf16 and
  * rounds the source per row tile, or once for all column tiles, which then write dense tiles.
+ * Where the compiler chained bf16 calls (passes/library_precision.py), the source arrives as
+ * bf16 and is read as it is, or the output is written as bf16 for the call after.
  */
 #include <tvm/ffi/container/shape.h>
 #include <tvm/ffi/container/tensor.h>
@@ -65,6 +67,7 @@ Tiling ChooseTiling(int64_t rows, int64_t n, int64_t threads) {
 }
 
 // The kernel for an [m, k] x [k, n] tile; `ldb`/`ldc` are the full operands' row lengths.
+// It writes `out_type`: float32, or bf16 for the bf16 call after.
 // With `trans_b`, b is stored [n, k] (rows of length `ldb`) and read transposed.
 // With `packed`, the weights are in the layout the kernel chose (format "any"). A bf16 kernel
 // with packed weights reads both operands as bf16: its source rounded per tile, or already
@@ -72,11 +75,12 @@ Tiling ChooseTiling(int64_t rows, int64_t n, int64_t threads) {
 // (Epilogue::Attributes).
 std::shared_ptr<const Kernel> TileKernel(int64_t m, int64_t k, int64_t n, int64_t ldb, int64_t ldc,
                                          bool packed, const Epilogue& epilogue,
-                                         bool rounded_src = false, bool trans_b = false) {
+                                         bool rounded_src = false, bool trans_b = false,
+                                         memory::data_type out_type = memory::data_type::f32) {
   std::string key = "mm|" + std::to_string(m) + "|" + std::to_string(k) + "|" + std::to_string(n) +
                     "|" + std::to_string(ldb) + "|" + std::to_string(ldc) +
                     (packed ? "|p|" : "|u|") + (rounded_src ? "r|" : "") + (trans_b ? "t|" : "") +
-                    epilogue.key;
+                    std::to_string(static_cast<int>(out_type)) + "|" + epilogue.key;
   return CachedKernel(key, [&] {
     const memory::data_type src_type = packed ? epilogue.SourceType() : memory::data_type::f32;
     const memory::data_type weights_type = packed ? epilogue.WeightsType() : memory::data_type::f32;
@@ -85,7 +89,7 @@ std::shared_ptr<const Kernel> TileKernel(int64_t m, int64_t k, int64_t n, int64_
     const memory::dims b_strides = trans_b ? memory::dims{1, ldb} : memory::dims{ldb, 1};
     memory::desc weights = packed ? memory::desc({k, n}, weights_type, memory::format_tag::any)
                                   : memory::desc({k, n}, weights_type, b_strides);
-    memory::desc dst({m, n}, memory::data_type::f32, memory::dims{ldc, 1});
+    memory::desc dst({m, n}, out_type, memory::dims{ldc, 1});
     const dnnl::primitive_attr attr = epilogue.Attributes(dst, !packed, kChannelMask);
     const memory::desc bias({1, n}, memory::data_type::f32, memory::dims{n, 1});
     auto pd = epilogue.bias ? dnnl::matmul::primitive_desc(Engine(), src, weights, bias, dst, attr)
@@ -107,22 +111,42 @@ struct Matmul2dPlan {
   // runs a far slower GEMM for one).
   bool dense_tiles;
   bool trans_b;  // b stored [n, k] (ember.dnnl.matmul_bt)
+  // The source's and output's element types: bf16 where the compiler chained bf16 calls.
+  memory::data_type in_type, out_type;
   struct Column {
     std::shared_ptr<const Kernel> full, last;
     std::string pack_key;       // empty: the weights are read as stored
     memory::desc plain;         // the column's weights as stored
     bool last_packed;           // whether `last` reads the packed weights too
-    std::string last_pack_key;  // int8 only: `last` reads a layout of its own, packed too
+    std::string last_pack_key;  // int8 or bf16 operands: `last` reads a layout of its own
   };
   std::vector<Column> columns;
   Epilogue epilogue;
 
   static Matmul2dPlan Make(int64_t rows, int64_t k, int64_t n, int64_t b_hash,
-                           const Epilogue& epilogue, int64_t threads, bool trans_b) {
-    Matmul2dPlan plan{
-        ChooseTiling(rows, n, threads), 0, 0, epilogue.softmax, false, trans_b, {}, epilogue};
+                           const Epilogue& epilogue, int64_t threads, bool trans_b,
+                           memory::data_type in_type, memory::data_type out_type) {
+    Matmul2dPlan plan{ChooseTiling(rows, n, threads),
+                      0,
+                      0,
+                      epilogue.softmax,
+                      false,
+                      trans_b,
+                      in_type,
+                      out_type,
+                      {},
+                      epilogue};
     if (trans_b && b_hash != 0) {
       TVM_FFI_THROW(ValueError) << "ember.dnnl.matmul_bt: constant weights are packed as stored";
+    }
+    const bool bf16_operands =
+        in_type != memory::data_type::f32 || out_type != memory::data_type::f32;
+    if (bf16_operands && (!epilogue.bf16 || b_hash == 0 || trans_b)) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.matmul: a bfloat16 source or output needs a bf16 "
+                                  "call with constant weights";
+    }
+    if (out_type != memory::data_type::f32 && (epilogue.ResidualIndex() >= 0 || epilogue.softmax)) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.matmul: a residual add or softmax writes float32";
     }
     plan.row_tiles = CeilDiv(rows, plan.t.rows_per_tile);
     plan.col_tiles = CeilDiv(n, plan.t.cols_per_tile);
@@ -131,22 +155,24 @@ struct Matmul2dPlan {
       TVM_FFI_THROW(ValueError) << "ember.dnnl.matmul: an int8 call needs constant weights";
     }
     plan.dense_tiles = (epilogue.bf16 || epilogue.int8) && packed && plan.col_tiles > 1;
+    // Converted once for all column tiles, or already bf16.
+    const bool rounded = plan.dense_tiles || in_type != memory::data_type::f32;
     const int64_t last_rows = rows - (plan.row_tiles - 1) * plan.t.rows_per_tile;
     for (int64_t c0 = 0; c0 < n; c0 += plan.t.cols_per_tile) {
       const int64_t cols = std::min(plan.t.cols_per_tile, n - c0);
       const int64_t ldc = plan.dense_tiles ? cols : n;
-      // bf16 and int8 column tiles read a source converted once for all of them.
-      const bool rounded = plan.dense_tiles;
       Column column{nullptr, nullptr, "", memory::desc(), false, ""};
       const int64_t ldb = trans_b ? k : n;
       column.full = TileKernel(std::min(plan.t.rows_per_tile, rows), k, cols, ldb, ldc, packed,
-                               epilogue, rounded, trans_b);
-      column.last = TileKernel(last_rows, k, cols, ldb, ldc, packed, epilogue, rounded, trans_b);
+                               epilogue, rounded, trans_b, out_type);
+      column.last =
+          TileKernel(last_rows, k, cols, ldb, ldc, packed, epilogue, rounded, trans_b, out_type);
       if (packed) {
         column.plain = memory::desc({k, cols}, memory::data_type::f32, memory::dims{n, 1});
         column.pack_key = PackKey(b_hash, c0, column.plain, column.full->weights, epilogue);
         column.last_packed = column.last->weights == column.full->weights;
-        if (!column.last_packed && epilogue.int8) {  // int8 weights exist only packed
+        // int8 weights exist only packed; a bf16 source or output needs packed bf16 weights.
+        if (!column.last_packed && (epilogue.int8 || bf16_operands)) {
           column.last_pack_key = PackKey(b_hash, c0, column.plain, column.last->weights, epilogue);
         } else if (!column.last_packed) {  // a layout of its own: read the weights as stored
           column.last = TileKernel(last_rows, k, cols, n, ldc, /*packed=*/false, epilogue);
@@ -161,8 +187,11 @@ struct Matmul2dPlan {
 // Rows per task of a softmax epilogue run after a column-tiled matmul.
 constexpr int64_t kSoftmaxRowsPerTask = 16;
 
-void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b, float* c,
+// `a` and `c` hold plan.in_type and plan.out_type elements.
+void Matmul2d(int64_t rows, int64_t k, int64_t n, const void* a_bytes, const float* b, char* c,
               const float* bias, const float* residual, const Matmul2dPlan& plan) {
+  const float* a = static_cast<const float*>(a_bytes);  // read only where in_type is float32
+  const int64_t c_size = static_cast<int64_t>(memory::data_type_size(plan.out_type));
   const Epilogue& epilogue = plan.epilogue;
   // The packed weights, looked up per call: the cache may have released a pack since.
   std::vector<std::shared_ptr<const void>> packs(plan.columns.size());
@@ -182,11 +211,12 @@ void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b
   // The caller's thread holds the converted source while the pool's threads read it (through
   // `a_converted`: inside the tasks, `converted` would name each pool thread's own).
   thread_local std::vector<char> converted;
-  if (plan.dense_tiles) {
+  const bool converted_in = plan.in_type != memory::data_type::f32;
+  if (plan.dense_tiles && !converted_in) {
     converted.resize(static_cast<size_t>(rows * k) * 2);  // bf16 (2 bytes) or 8-bit
     ConvertSource(a, converted.data(), rows * k, epilogue);
   }
-  const void* a_converted = converted.data();
+  const void* a_converted = converted_in ? a_bytes : converted.data();
   plugins::ParallelFor(plan.row_tiles * plan.col_tiles, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t tile = t0; tile < t1; ++tile) {
       const int64_t row_tile = tile / plan.col_tiles, col_tile = tile % plan.col_tiles;
@@ -201,21 +231,21 @@ void Matmul2d(int64_t rows, int64_t k, int64_t n, const float* a, const float* b
       const void* src = TileSource(kernel, a, a_converted, r0 * k);
       const int64_t at = r0 * n + c0;
       if (plan.dense_tiles) {
-        ExecuteDense(kernel, src, weights, bias ? bias + c0 : nullptr, residual,
-                     reinterpret_cast<char*>(c), sizeof(float), at,
+        ExecuteDense(kernel, src, weights, bias ? bias + c0 : nullptr, residual, c, c_size, at,
                      std::min(t.rows_per_tile, rows - r0), std::min(t.cols_per_tile, n - c0), n);
         continue;
       }
-      Execute(kernel, src, weights, c + at, bias ? bias + c0 : nullptr,
+      Execute(kernel, src, weights, c + at * c_size, bias ? bias + c0 : nullptr,
               residual ? residual + at : nullptr);
       if (plan.softmax && plan.col_tiles == 1) {  // the tile holds whole rows, still in cache
-        SoftmaxRowsInPlace(c + at, std::min(t.rows_per_tile, rows - r0), n);
+        SoftmaxRowsInPlace(reinterpret_cast<float*>(c) + at, std::min(t.rows_per_tile, rows - r0),
+                           n);
       }
     }
   });
   if (plan.softmax && plan.col_tiles > 1) {  // rows split over column tiles: a pass of its own
     plugins::ParallelFor(rows, kSoftmaxRowsPerTask, [&](int64_t r0, int64_t r1) {
-      SoftmaxRowsInPlace(c + r0 * n, r1 - r0, n);
+      SoftmaxRowsInPlace(reinterpret_cast<float*>(c) + r0 * n, r1 - r0, n);
     });
   }
 }
@@ -255,15 +285,21 @@ void MatmulBatched(int64_t batch, int64_t m, int64_t k, int64_t n, const float* 
 
 void Run(const TensorView& a, const TensorView& b, const float* bias, const float* residual,
          const Shape& attrs, const TensorView& out, bool trans_b = false) {
-  CheckFloat32(a, "matmul lhs");
+  // bf16 where the compiler chained bf16 calls (Matmul2dPlan checks that this one may).
+  const memory::data_type in_type = ActivationType(a, "matmul lhs");
   CheckFloat32(b, "matmul rhs");
-  CheckFloat32(out, "matmul output");
+  const memory::data_type out_type = ActivationType(out, "matmul output");
+  const auto f32 = memory::data_type::f32, bf16 = memory::data_type::bf16;
+  if ((in_type != f32 && in_type != bf16) || (out_type != f32 && out_type != bf16)) {
+    TVM_FFI_THROW(TypeError) << "ember.dnnl.matmul: 8-bit operands are for convolutions only";
+  }
   const int64_t k = a.shape()[a.ndim() - 1];
   const int64_t n = b.shape()[b.ndim() - (trans_b ? 2 : 1)];
   const int64_t rows = k == 0 ? out.numel() / std::max<int64_t>(n, 1) : a.numel() / k;
   if (out.numel() == 0) return;
   const int64_t b_hash = attrs.size() > 0 ? attrs[0] : 0;
   if (k == 0) {  // an empty sum: zeros, then the epilogue (a decode step at past length 0)
+    CheckFloat32(out, "matmul output");
     std::fill(Data(out), Data(out) + out.numel(), 0.0f);
     plugins::EpilogueSpec::Decode(attrs, 1, "ember.dnnl.matmul")
         .Apply(Data(out), 0, rows, n, bias, residual);
@@ -274,17 +310,22 @@ void Run(const TensorView& a, const TensorView& b, const float* bias, const floa
   AppendShape(b, &key);
   key.insert(key.end(), attrs.begin(), attrs.end());
   key.push_back(trans_b);
+  key.push_back(static_cast<int64_t>(in_type));
+  key.push_back(static_cast<int64_t>(out_type));
   if (b.ndim() == 2) {
     // The pool's size decides a decode step's tiles (kVectorRows).
     const int64_t threads = plugins::ParallelThreads();
     key.push_back(threads);
     static PlanCache<Matmul2dPlan> plans;
     const auto plan = plans.Get(key, [&] {
-      return Matmul2dPlan::Make(rows, k, n, b_hash, Epilogue::Decode(attrs, 1), threads, trans_b);
+      return Matmul2dPlan::Make(rows, k, n, b_hash, Epilogue::Decode(attrs, 1), threads, trans_b,
+                                in_type, out_type);
     });
-    Matmul2d(rows, k, n, Data(a), Data(b), Data(out), bias, residual, *plan);
+    Matmul2d(rows, k, n, Bytes(a), Data(b), Bytes(out), bias, residual, *plan);
     return;
   }
+  CheckFloat32(a, "matmul lhs");  // batched calls read computed operands: float32
+  CheckFloat32(out, "matmul output");
   const int64_t m = a.shape()[a.ndim() - 2];
   static PlanCache<BatchedPlan> plans;
   const auto plan = plans.Get(
