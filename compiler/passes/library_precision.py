@@ -7,12 +7,12 @@ it has one). For a precision other than fp32, every `ember.dnnl.matmul*` and
 weights as bfloat16 and rounds each tile's source to bfloat16, and sums products in float32.
 Operands, outputs and everything outside these calls (softmax, normalization, elementwise
 kernels) stay float32; so do the int8 calls of a quantized model (`quantized_library_calls`).
-A call without an epilogue gets an empty one first, so the compute
-type always follows [has_bias, count, steps]. Then a convolution or matmul (without a
-residual add or softmax) whose result only feeds other bf16 calls of its kind as their
-source, all with constant weights, gets a bf16 output: the plugin writes bf16 and the next
-call reads it as it is (the same numbers as rounding it there). Postcondition: no other call
-changes; fp32
+A call without an epilogue gets an empty one first, so the compute type always follows
+[has_bias, count, steps]; a matmul's source that is its producer's output reshaped back to
+its own shape is read directly. Then a convolution or matmul (without a residual add or
+softmax) whose result only feeds other bf16 calls of its kind as their source, all with
+constant weights, gets a bf16 output: the plugin writes bf16 and the next call reads it as it
+is (the same numbers as rounding it there). Postcondition: no other call changes; fp32
 changes nothing, so fp32 artifacts keep the attributes older runtimes read.
 """
 
@@ -21,10 +21,11 @@ from __future__ import annotations
 from typing import Any
 
 import tvm
+import tvm_ffi
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from ..ir.rewrite import rewrite_functions
+from ..ir.rewrite import rewrite_and_prune, rewrite_functions
 from ..libraries import onednn
 from ..libraries.onednn_calls import (
     CONVS,
@@ -35,6 +36,8 @@ from ..libraries.onednn_calls import (
     sole_source_producers,
 )
 
+_RESHAPE = tvm.ir.Op.get("relax.reshape")
+
 
 def library_precision(precision: str) -> tvm.transform.Pass:
     """The pass that makes the oneDNN calls compute in `precision` ("fp32" or "bf16")."""
@@ -44,7 +47,7 @@ def library_precision(precision: str) -> tvm.transform.Pass:
     def apply(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
         if compute == onednn.COMPUTE_TYPES["fp32"]:
             return mod
-        mod = rewrite_functions(mod, _Rewriter(mod, compute))
+        mod = rewrite_and_prune(mod, _Rewriter(mod, compute))
         outputs: list[tuple[relax.Call, str, list[int]]] = [
             (call, "bfloat16", []) for f in mod.functions.values() for call in _bf16_producers(f)
         ]
@@ -91,4 +94,22 @@ class _Rewriter(PyExprMutator):
             return call
         no_epilogue = [0, 0] if len(parts.values) == parts.leading else []
         shape = relax.ShapeExpr([*parts.values, *no_epilogue, self.compute])
-        return relax.op.call_dps_packed(parts.name, [*parts.tensors, shape], call.ty)
+        source, *rest = parts.tensors
+        if parts.name in MATMULS:
+            source = self._unreshaped(source)
+        return relax.op.call_dps_packed(parts.name, [source, *rest, shape], call.ty)
+
+    def _unreshaped(self, source: relax.Expr) -> relax.Expr:
+        """`source` without reshapes that end where they began, so two matmuls can be chained.
+
+        GPT-2's export reshapes [n, k] -> [1, n, k] -> [n, k] between its feed-forward matmuls.
+        """
+        origin = source
+        while isinstance(origin, relax.Var):
+            bound = self.lookup_binding(origin)
+            if not (isinstance(bound, relax.Call) and bound.op.same_as(_RESHAPE)):
+                break
+            origin = bound.args[0]
+        if origin is source or not tvm_ffi.structural_equal(origin.ty, source.ty):
+            return source
+        return origin

@@ -238,3 +238,41 @@ def test_activations_between_matmuls_stay_bf16(lead, tmp_path):
     (want,) = ort_outputs(str(source), feed)
     error = _relative_error(ember.load(out).run(feed)[0], want)
     assert ROUNDED <= error <= BF16_TOLERANCE
+
+
+def reshaped_gemm_chain_model() -> onnx.ModelProto:
+    """GPT-2's feed-forward pair as exported: Gemm -> GELU -> [1, n, k] -> [n, k] -> Gemm."""
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"]),
+        helper.make_node("Gelu", ["h"], ["g"], approximate="tanh"),
+        helper.make_node("Reshape", ["g", "wide"], ["g3"]),
+        helper.make_node("Reshape", ["g3", "flat"], ["g2"]),
+        helper.make_node("Gemm", ["g2", "w2", "b2"], ["y"]),
+    ]
+    inits = [
+        _const("w1", (96, 200)),
+        _const("b1", (200,), 1),
+        _const("w2", (200, 96), 2),
+        _const("b2", (96,), 3),
+        helper.make_tensor("wide", TensorProto.INT64, [3], [1, 24, 200]),
+        helper.make_tensor("flat", TensorProto.INT64, [2], [24, 200]),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [24, 96])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [24, 96])
+    graph = helper.make_graph(nodes, "g", [x], [y], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+
+
+def test_reshapes_that_end_where_they_began_do_not_break_a_bf16_chain(tmp_path):
+    proto = reshaped_gemm_chain_model()
+    source = save_model(proto, tmp_path, "gemm_chain")
+    dump = tmp_path / "ir"
+    out = compile_model(
+        source, "x86", tmp_path / "gemm_chain.so", CompileOptions(precision="bf16", dump_ir=dump)
+    )
+    fused = sorted(dump.glob("*_fuse.py"))[-1].read_text()
+    assert 'R.Tensor((24, 200), dtype="bfloat16")' in fused
+    feed = random_feed(proto)
+    (want,) = ort_outputs(str(source), feed)
+    error = _relative_error(ember.load(out).run(feed)[0], want)
+    assert ROUNDED <= error <= BF16_TOLERANCE
