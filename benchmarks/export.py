@@ -22,11 +22,17 @@ def example_input(bench: Benchmark) -> torch.Tensor:
 def export(bench: Benchmark, folder: Path) -> Path:
     """Write `<folder>/<name>.onnx` unless it exists; return its path."""
     path = folder / f"{bench.name}.onnx"
-    if path.exists():
-        return path
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        export_to(bench, path)
+    return path
+
+
+def export_to(bench: Benchmark, path: Path, batch_axis: bool = False) -> None:
+    """Write `bench` to `path` (fixed seed), its first axis symbolic when `batch_axis`."""
     torch.manual_seed(0)
     model = bench.build().eval()
-    folder.mkdir(parents=True, exist_ok=True)
+    dynamic = {bench.input_name: {0: "batch"}, "output": {0: "batch"}} if batch_axis else None
     with torch.no_grad():
         torch.onnx.export(
             model,
@@ -35,9 +41,9 @@ def export(bench: Benchmark, folder: Path) -> Path:
             input_names=[bench.input_name],
             output_names=["output"],
             opset_version=OPSET,
+            dynamic_axes=dynamic,
             dynamo=False,
         )
-    return path
 
 
 def export_all(folder: Path) -> dict[str, Path]:

@@ -180,8 +180,11 @@ def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def package(artifacts: list[Path], out: Path) -> PackageReport:
-    """Write `out`: the artifacts and what runs them (the module docstring's layout)."""
+def package(artifacts: list[Path], out: Path, copy_artifacts: bool = True) -> PackageReport:
+    """Write `out`: the artifacts and what runs them (the module docstring's layout).
+
+    Without `copy_artifacts`, only what runs them (a bundle that ships them compressed).
+    """
     if not artifacts:
         raise InputError("ember package: name at least one artifact")
     manifests = []
@@ -206,7 +209,7 @@ def package(artifacts: list[Path], out: Path) -> PackageReport:
         _copy_tvm_runtime(site, cuda)
         for plugin in plugins:
             _copy_plugin(plugin, site, staging)
-        for artifact in artifacts:
+        for artifact in artifacts if copy_artifacts else []:
             shutil.copy2(artifact, staging / artifact.name)
         (staging / "README.txt").write_text(_readme(names, python))
         if out.exists():
