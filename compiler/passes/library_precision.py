@@ -68,7 +68,9 @@ def _bf16_producers(func: Any) -> list[relax.Call]:
     """
 
     def bf16(call: LibraryCall) -> bool:
-        return call.hashed and call.compute_type != onednn.COMPUTE_TYPES["int8"]
+        # A matmul's constant weights are packed (and its operands may be bf16) only when 2-D.
+        packed = call.name not in MATMULS or call.tensors[1].ty.ndim == 2
+        return packed and call.hashed and call.compute_type != onednn.COMPUTE_TYPES["int8"]
 
     def produces(call: LibraryCall) -> bool:
         return bf16(call) and not call.ends_in_softmax

@@ -276,3 +276,22 @@ def test_reshapes_that_end_where_they_began_do_not_break_a_bf16_chain(tmp_path):
     (want,) = ort_outputs(str(source), feed)
     error = _relative_error(ember.load(out).run(feed)[0], want)
     assert ROUNDED <= error <= BF16_TOLERANCE
+
+
+def test_matmuls_of_batched_constant_weights_keep_float32_between_them(tmp_path):
+    """Constant [batch, k, n] weights are not packed: such matmuls pass float32 on."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"]),
+        helper.make_node("MatMul", ["h", "w2"], ["y"]),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 24, 96])
+    proto = _model(nodes, [x], [2, 24, 32], [_const("w1", (2, 96, 64)), _const("w2", (2, 64, 32))])
+    source = save_model(proto, tmp_path, "batched_weights")
+    dump = tmp_path / "ir"
+    out = compile_model(
+        source, "x86", tmp_path / "batched.so", CompileOptions(precision="bf16", dump_ir=dump)
+    )
+    assert "bfloat16" not in sorted(dump.glob("*_fuse.py"))[-1].read_text()
+    feed = random_feed(proto)
+    (want,) = ort_outputs(str(source), feed)
+    assert _relative_error(ember.load(out).run(feed)[0], want) <= BF16_TOLERANCE
