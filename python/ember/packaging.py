@@ -3,8 +3,9 @@
 What a deployment needs besides its artifacts: Ember's Python runtime and binding, the kernel
 plugins the artifacts name (with the stand-in that replaces oneDNN where it cannot load), and
 the shared libraries those load: TVM's runtime (not its compiler), tvm-ffi, OpenBLAS, oneDNN.
-No TVM Python package, no ONNX, no compiler: about 10 MB for a CPU artifact, and NumPy is the
-one thing the target machine must have.
+No TVM Python package, no ONNX, no compiler: 7 MB besides artifacts that need no plugin, 84 MB
+with oneDNN's (its library 53 MB, OpenBLAS for its stand-in 24 MB), and NumPy is the one thing
+the target machine must have.
 
 The folder mirrors an installed environment, so every library finds the others through the
 search paths it was built with (relative to itself) and the runtime finds TVM's runtime beside
@@ -54,7 +55,7 @@ _LEFT_OUT = {
     "ruff.toml",
 }
 #: Libraries each plugin loads besides tvm-ffi: (the package folder under site-packages that
-#: holds it, or "" for the environment's lib/ folder, and a file name pattern).
+#: holds it, or "" for the environment's lib/ folder, and its file name).
 _PLUGIN_LIBRARIES = {
     "cpu_blas": [("scipy_openblas32/lib", "libscipy_openblas.so")],
     # The soname the plugin links (oneDNN 3.x, pinned in pyproject.toml), not its aliases.
@@ -90,6 +91,14 @@ def _site_packages_of(module: str) -> Path:
     return Path(spec.origin).resolve().parent.parent
 
 
+def _copy_file(source: Path, destination: Path, what: str) -> None:
+    """`source` copied to `destination` (its folder made), or one error naming `what`."""
+    if not source.is_file():
+        raise InputError(f"cannot package {what}: {source} is missing")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, destination)
+
+
 def _copy_runtime_package(into: Path) -> None:
     """Ember's Python runtime (modules and binding), without the compiler's parts."""
     package = Path(__file__).resolve().parent
@@ -114,8 +123,8 @@ def _copy_runtime_package(into: Path) -> None:
     info = into / f"ember-{metadata.version}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(metadata.read_text("METADATA") or "")
-    (target / "lib").mkdir()
-    shutil.copy2(LIB_DIR / "libember_runtime.so", target / "lib" / "libember_runtime.so")
+    runtime = "libember_runtime.so"
+    _copy_file(LIB_DIR / runtime, target / "lib" / runtime, "Ember's runtime")
 
 
 def _plugins_needed(manifests: list[dict]) -> list[str]:
@@ -131,37 +140,23 @@ def _plugins_needed(manifests: list[dict]) -> list[str]:
 
 def _copy_plugin(name: str, site: Path, root: Path) -> None:
     """A plugin and the libraries it loads, where its search paths look for them."""
-    library = LIB_DIR / f"libember_{name}.so"
-    if not library.is_file():
-        raise InputError(f"cannot package the plugin '{name}': {library} is not built")
-    shutil.copy2(library.resolve(), site / "ember" / "lib" / library.name)
+    library = f"libember_{name}.so"
+    _copy_file(LIB_DIR / library, site / "ember" / "lib" / library, f"the plugin '{name}'")
     installed_site = _site_packages_of("tvm_ffi")
-    for folder, pattern in _PLUGIN_LIBRARIES.get(name, []):
+    for folder, file in _PLUGIN_LIBRARIES.get(name, []):
         # "" is the environment's lib/ folder: three levels above site-packages.
         source = installed_site / folder if folder else installed_site.parents[2] / "lib"
-        found = sorted(source.glob(pattern))
-        if not found:
-            raise InputError(f"cannot package the plugin '{name}': no {pattern} in {source}")
         destination = site / folder if folder else root / "lib"
-        destination.mkdir(parents=True, exist_ok=True)
-        for path in found:
-            shutil.copy2(path, destination / path.name, follow_symlinks=True)
+        _copy_file(source / file, destination / file, f"the plugin '{name}'")
 
 
 def _copy_tvm_runtime(site: Path, cuda: bool) -> None:
     """TVM's runtime libraries (CUDA's too for CUDA artifacts) and tvm-ffi; no compiler."""
     tvm_lib = _site_packages_of("tvm") / "tvm" / "lib"
-    (site / "tvm" / "lib").mkdir(parents=True)
-    names = ["libtvm_runtime.so", *(["libtvm_runtime_cuda.so"] if cuda else [])]
-    for name in names:
-        if not (tvm_lib / name).is_file():
-            raise InputError(f"cannot package TVM's runtime: {tvm_lib / name} is missing")
-        shutil.copy2(tvm_lib / name, site / "tvm" / "lib" / name)
-    ffi_lib = _site_packages_of("tvm_ffi") / "tvm_ffi" / "lib"
-    (site / "tvm_ffi" / "lib").mkdir(parents=True)
-    if not (ffi_lib / "libtvm_ffi.so").is_file():
-        raise InputError(f"cannot package the runtime: {ffi_lib / 'libtvm_ffi.so'} is missing")
-    shutil.copy2(ffi_lib / "libtvm_ffi.so", site / "tvm_ffi" / "lib" / "libtvm_ffi.so")
+    for name in ["libtvm_runtime.so", *(["libtvm_runtime_cuda.so"] if cuda else [])]:
+        _copy_file(tvm_lib / name, site / "tvm" / "lib" / name, "TVM's runtime")
+    ffi = Path("tvm_ffi/lib/libtvm_ffi.so")
+    _copy_file(_site_packages_of("tvm_ffi") / ffi, site / ffi, "tvm-ffi")
 
 
 def _readme(artifacts: list[str], python: str) -> str:

@@ -27,6 +27,7 @@ from ember.runtime import read_manifest
 from tests.compiler.test_bf16_kernels import (
     BF16_TOLERANCE,
     _host_bf16_problem,
+    _relative_error,
     conv_chain_model,
     matmul_chain_model,
 )
@@ -70,6 +71,20 @@ for artifact, feed_path, out_path in json.loads(sys.argv[1]):
 """
 
 
+def _run_all_without_onednn(jobs: list[list[str]]) -> subprocess.CompletedProcess[str]:
+    """RUN_ALL on `jobs` in a process where oneDNN is turned off; it must succeed."""
+    env = {**os.environ, "EMBER_ONEDNN": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_ALL, json.dumps(jobs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 def _proto(case: str) -> onnx.ModelProto:
     if case in CONVS:
         return conv_model(**CONVS[case])
@@ -96,15 +111,7 @@ def test_onednn_calls_run_on_openblas_when_onednn_is_unavailable(tmp_path: Path)
         jobs.append([str(artifact), str(feed_path), str(out_path)])
         sources[case], feeds[case] = source, feed
 
-    env = {**os.environ, "EMBER_ONEDNN": "0"}
-    proc = subprocess.run(
-        [sys.executable, "-c", RUN_ALL, json.dumps(jobs)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = _run_all_without_onednn(jobs)
     # One line for the process, naming the library, the reason and what runs instead.
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1, proc.stderr
@@ -276,16 +283,7 @@ def test_bf16_activations_between_calls_run_on_openblas(tmp_path: Path):
         np.savez(tmp_path / f"{name}_feed.npz", **feed)
         jobs.append([str(artifact), str(tmp_path / f"{name}_feed.npz"), str(tmp_path / name)])
         wants.append(ort_outputs(str(source), feed)[0])
-    env = {**os.environ, "EMBER_ONEDNN": "0"}
-    proc = subprocess.run(
-        [sys.executable, "-c", RUN_ALL, json.dumps(jobs)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr
+    _run_all_without_onednn(jobs)
     for (_, _, out_path), want in zip(jobs, wants, strict=True):
-        got = np.load(out_path + ".npz")["arr_0"]
-        error = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+        error = _relative_error(np.load(out_path + ".npz")["arr_0"], want)
         assert error <= BF16_TOLERANCE, f"{out_path}: {error:.2e}"
