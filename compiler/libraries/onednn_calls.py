@@ -16,6 +16,8 @@ from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from ..ir.bindings import function_bindings
+from ..ir.rewrite import rewrite_functions
+from ..provenance.node_sources import AddedTags
 from . import onednn
 
 _CALL_PACKED = tvm.ir.Op.get("relax.call_dps_packed")
@@ -117,16 +119,35 @@ def sole_source_producers(
     return producers
 
 
-@mutator
-class RetypedOutputs(PyExprMutator):
-    """Give each call in `outputs` its new output dtype, and append attributes to its own.
+def retype_outputs(
+    mod: tvm.IRModule, outputs: list[tuple[relax.Call, str, list[int]]]
+) -> tvm.IRModule:
+    """`mod` with each call in `outputs` given its new output dtype and appended attributes.
 
-    The readers' types follow the new output type.
+    The readers' types follow the new output type. A retyped call is bound to a new variable
+    (its type changed); it keeps the ONNX nodes of the one it replaces, which `ember profile`
+    would otherwise attribute to the next kernel's nodes.
     """
+    if not outputs:
+        return mod
+    retyped = _RetypedOutputs(mod, outputs)
+    return retyped.tags.apply(rewrite_functions(mod, retyped))
 
+
+@mutator
+class _RetypedOutputs(PyExprMutator):
     def __init__(self, mod: tvm.IRModule, outputs: list[tuple[relax.Call, str, list[int]]]) -> None:
         super().__init__(mod)
         self.outputs = outputs
+        self.tags = AddedTags(mod)
+
+    def visit_var_binding_(self, binding: relax.VarBinding) -> None:
+        """The binding, re-emitted; a new variable for it takes the old one's nodes."""
+        super().visit_var_binding_(binding)
+        # Only a retyped call's variable is remapped; asking about any other would record a
+        # null remap (the C++ map's operator[]).
+        if any(binding.value.same_as(call) for call, _, _ in self.outputs):
+            self.tags.tag(self.get_var_remap(binding.var), [binding.var])
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         """`call`, retyped where `outputs` names it."""

@@ -25,14 +25,14 @@ import tvm_ffi
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from ..ir.rewrite import rewrite_and_prune, rewrite_functions
+from ..ir.rewrite import rewrite_and_prune
 from ..libraries import onednn
 from ..libraries.onednn_calls import (
     CONVS,
     MATMULS,
     LibraryCall,
-    RetypedOutputs,
     library_call,
+    retype_outputs,
     sole_source_producers,
 )
 
@@ -51,7 +51,7 @@ def library_precision(precision: str) -> tvm.transform.Pass:
         outputs: list[tuple[relax.Call, str, list[int]]] = [
             (call, "bfloat16", []) for f in mod.functions.values() for call in _bf16_producers(f)
         ]
-        return rewrite_functions(mod, RetypedOutputs(mod, outputs)) if outputs else mod
+        return retype_outputs(mod, outputs)
 
     return apply
 

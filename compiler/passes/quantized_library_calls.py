@@ -31,12 +31,12 @@ from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from ..ir.constants import scalar_constant
-from ..ir.rewrite import rewrite_and_prune, rewrite_functions
+from ..ir.rewrite import rewrite_and_prune
 from ..libraries import onednn
 from ..libraries.onednn_calls import (
     LibraryCall,
-    RetypedOutputs,
     library_call,
+    retype_outputs,
     sole_source_producers,
 )
 
@@ -55,7 +55,7 @@ def quantized_library_calls(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
     """Make each oneDNN call of quantized source and weights an int8 call (see the docstring)."""
     mod = rewrite_and_prune(mod, _Rewriter(mod))
     outputs = [o for func in mod.functions.values() for o in _eight_bit_outputs(func)]
-    return rewrite_functions(mod, RetypedOutputs(mod, outputs)) if outputs else mod
+    return retype_outputs(mod, outputs)
 
 
 _INT8 = onednn.COMPUTE_TYPES["int8"]

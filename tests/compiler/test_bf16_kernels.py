@@ -234,6 +234,13 @@ def test_activations_between_matmuls_stay_bf16(lead, tmp_path):
     fused = sorted(dump.glob("*_fuse.py"))[-1].read_text()
     assert f'R.Tensor(({", ".join(map(str, lead))}, 200), dtype="bfloat16")' in fused
     assert f'R.Tensor(({", ".join(map(str, lead))}, 150), dtype="bfloat16")' in fused
+    # `ember profile` names each matmul's own nodes, not its reader's.
+    nodes = [site["nodes"] for site in read_manifest(out)["kernel_sources"]]
+    assert nodes == [
+        ["MatMul_0", "Add_1", "Relu_2"],
+        ["MatMul_3", "Add_4"],
+        ["MatMul_5", "Add_6", "Add_7"],
+    ]
     feed = random_feed(proto)
     (want,) = ort_outputs(str(source), feed)
     error = _relative_error(ember.load(out).run(feed)[0], want)
