@@ -43,6 +43,7 @@ from .mixed_precision import mixed_precision_passes
 from .quantized_library_calls import quantized_library_calls
 from .recognize_silu import recognize_silu
 from .shape_ops_as_views import shape_ops_as_views
+from .split_as_slices import split_as_slices
 from .winograd_convolutions import winograd_convolutions
 
 Phase = tuple[str, list[Any]]
@@ -96,6 +97,7 @@ def _graph_phases(
                 # After leading_takes_as_views: a stack is rewritten where its pasts are views.
                 attention_reads_cache_parts,
                 merge_shared_input_matmuls,
+                split_as_slices,
                 # Before fast_math, which rewrites only float32 calls.
                 *mixed_precision_passes(precision),
                 fast_math,
