@@ -75,7 +75,7 @@ def library_call(expr: relax.Expr) -> LibraryCall | None:
     return LibraryCall(name, tensors, [int(v) for v in attrs.values])
 
 
-#: The convolution calls; the residual variant writes float32 (its add reads the output's type).
+#: The convolution calls: plain, with an epilogue, with a residual add (its operand after bias).
 CONVS = (onednn.CONV_NHWC, onednn.CONV_NHWC_EPILOGUE, onednn.CONV_NHWC_RESIDUAL)
 #: The matmul calls whose right operand may be constant weights, in the same order.
 MATMULS = (onednn.MATMUL, onednn.MATMUL_EPILOGUE, onednn.MATMUL_RESIDUAL)
@@ -86,14 +86,16 @@ def sole_source_producers(
     reads: Callable[[LibraryCall], bool],
     produces: Callable[[LibraryCall], bool],
     family: tuple[str, str, str] = CONVS,
+    residuals: bool = False,
 ) -> list[tuple[relax.Call, list[LibraryCall]]]:
     """Calls of `family` (convolutions, or matmuls) whose output only others of it read.
 
     Returned as (the producing call, its readers). A reader is a call of `family` that `reads`
-    accepts, reading the output as its source (a matmul's left operand); a producer is one
-    without a residual add (the family's first two) that `produces` accepts, whose output
-    nothing else uses (another operand, another op, the function's result). Such an output
-    can be written in the type its readers compute in (bf16, 8-bit) and read as it is.
+    accepts, reading the output as its source (a matmul's left operand), or with `residuals`
+    as the residual it adds; a producer is one that `produces` accepts, without a residual add
+    (the family's first two) unless `residuals`, whose output nothing else uses (another
+    operand, another op, the function's result). Such an output can be written in the type its
+    readers compute in (bf16, 8-bit) and read as it is.
     """
     bindings = function_bindings(func)
     if not bindings:
@@ -106,15 +108,20 @@ def sole_source_producers(
             other_uses.update(relax.analysis.free_vars(binding.value))
             continue
         source, *rest = call.tensors
-        readers.setdefault(source, []).append(call)
+        read = [source]
+        if residuals and call.name == family[2]:
+            read.append(rest.pop())  # the residual, the call's last operand
+        for tensor in read:
+            readers.setdefault(tensor, []).append(call)
         for tensor in rest:
             other_uses.update(relax.analysis.free_vars(tensor))
+    kinds = family if residuals else family[:2]
     producers = []
     for binding in bindings:
         call = library_call(binding.value)
         if binding.var not in readers or binding.var in other_uses or call is None:
             continue
-        if call.name in family[:2] and produces(call):
+        if call.name in kinds and produces(call):
             producers.append((binding.value, readers[binding.var]))
     return producers
 

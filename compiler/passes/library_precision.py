@@ -9,11 +9,13 @@ Operands, outputs and everything outside these calls (softmax, normalization, el
 kernels) stay float32; so do the int8 calls of a quantized model (`quantized_library_calls`).
 A call without an epilogue gets an empty one first, so the compute type always follows
 [has_bias, count, steps]; a matmul's source that is its producer's output reshaped back to
-its own shape is read directly. Then a convolution or matmul (without a residual add or
-softmax) whose result only feeds other bf16 calls of its kind as their source, all with
-constant weights, gets a bf16 output: the plugin writes bf16 and the next call reads it as it
-is (the same numbers as rounding it there). Postcondition: no other call changes; fp32
-changes nothing, so fp32 artifacts keep the attributes older runtimes read.
+its own shape is read directly. Then a convolution or matmul whose result only other bf16
+calls of its kind read, all with constant weights, gets a bf16 output: the plugin writes bf16
+and the next call reads it as it is (the same numbers as rounding it there). A matmul's is
+read as the next one's source (a matmul with a residual add or softmax writes float32); a
+convolution's also as the residual a convolution adds, so a residual block's output stays
+bf16 (`_bf16_producers`). Postcondition: no other call changes; fp32 changes nothing, so
+fp32 artifacts keep the attributes older runtimes read.
 """
 
 from __future__ import annotations
@@ -57,14 +59,16 @@ def library_precision(precision: str) -> tvm.transform.Pass:
 
 
 def _bf16_producers(func: Any) -> list[relax.Call]:
-    """Calls (no residual) whose output only feeds other bf16 calls' source, as bf16.
+    """Calls whose output only other bf16 calls read, as bf16.
 
     Convolutions feeding convolutions, and matmuls feeding matmuls (a transformer's
     feed-forward pair, an MLP's layers): the output is written as bf16 and read as it is, with
     no float32 round trip through memory and no rounding before the next kernel (activations
     stay bf16 between such calls). Producers and readers have constant weights (hashed) and
-    compute in bf16, not int8; a matmul reader reads it as its left operand, and a producer
-    ending in a softmax writes float32.
+    compute in bf16, not int8. A convolution may also read it as the residual it adds, so a
+    residual block's output (itself a convolution with a residual add) stays bf16 into the
+    next block's convolutions and residual add; a matmul reads it as its left operand only,
+    and a matmul without a residual add that does not end in a softmax produces.
     """
 
     def bf16(call: LibraryCall) -> bool:
@@ -77,8 +81,8 @@ def _bf16_producers(func: Any) -> list[relax.Call]:
 
     return [
         call
-        for family in (CONVS, MATMULS)
-        for call, _ in sole_source_producers(func, bf16, produces, family)
+        for family, residuals in ((CONVS, True), (MATMULS, False))
+        for call, _ in sole_source_producers(func, bf16, produces, family, residuals)
     ]
 
 

@@ -194,6 +194,63 @@ def test_activations_between_convolutions_stay_bf16(tmp_path):
     assert ROUNDED <= error <= BF16_TOLERANCE
 
 
+def residual_blocks_model(side: int = 12, width: int = 24) -> onnx.ModelProto:
+    """A stem convolution, then two residual blocks (conv -> ReLU -> conv + skip -> ReLU).
+
+    The stem's and the first block's outputs feed the next block's first convolution and its
+    residual add; the second block's output is the model's, y. The blocks are `width`
+    channels wide on `side` x `side` images.
+    """
+    nodes = [helper.make_node("Conv", ["x", "w0", "b0"], ["s"], pads=[1, 1, 1, 1])]
+    nodes.append(helper.make_node("Relu", ["s"], ["y0"]))
+    inits = [_const("w0", (width, 16, 3, 3)), _const("b0", (width,), 1)]
+    for block, inner in ((1, 32), (2, 40)):
+        seed = 10 * block
+        skip, out = f"y{block - 1}", "y" if block == 2 else f"y{block}"
+        nodes += [
+            helper.make_node("Conv", [skip, f"wa{block}", f"ba{block}"], [f"a{block}"]),
+            helper.make_node("Relu", [f"a{block}"], [f"r{block}"]),
+            helper.make_node(
+                "Conv", [f"r{block}", f"wb{block}", f"bb{block}"], [f"c{block}"], pads=[1, 1, 1, 1]
+            ),
+            helper.make_node("Add", [f"c{block}", skip], [f"sum{block}"]),
+            helper.make_node("Relu", [f"sum{block}"], [out]),
+        ]
+        inits += [
+            _const(f"wa{block}", (inner, width, 1, 1), seed),
+            _const(f"ba{block}", (inner,), seed + 1),
+            _const(f"wb{block}", (width, inner, 3, 3), seed + 2),
+            _const(f"bb{block}", (width,), seed + 3),
+        ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, side, side])
+    return _model(nodes, [x], [1, width, side, side], inits)
+
+
+# Row tiles, and channel tiles (few pixels, many channels: each tile adds its residual from a
+# dense copy of its own).
+@pytest.mark.parametrize("side,width", [(12, 24), (6, 128)], ids=["row tiles", "channel tiles"])
+def test_residual_blocks_pass_bf16_from_block_to_block(side, width, tmp_path):
+    proto = residual_blocks_model(side, width)
+    source = save_model(proto, tmp_path, "blocks")
+    dump = tmp_path / "ir"
+    options = CompileOptions(precision="bf16", layout="nhwc", dump_ir=dump)
+    out = compile_model(source, "x86", tmp_path / "blocks.so", options)
+    fused = sorted(dump.glob("*_fuse.py"))[-1].read_text()
+    calls = [line for line in fused.splitlines() if "R.call_dps_packed" in line]
+    residual = [line for line in calls if f'"{onednn.CONV_NHWC_RESIDUAL}"' in line]
+    assert len(residual) == 2
+    # The first block's output (read by the second block's convolution and residual add) is
+    # bf16; the second's, the model's output, float32. Both add a bf16 residual.
+    shape = f"(1, {side}, {side}, {width})"
+    assert f'out_ty=R.Tensor({shape}, dtype="bfloat16")' in residual[0]
+    assert f'out_ty=R.Tensor({shape}, dtype="float32")' in residual[1]
+    assert all('dtype="bfloat16")' in line for line in calls if line not in residual)
+    feed = random_feed(proto)
+    (want,) = ort_outputs(str(source), feed)
+    error = _relative_error(ember.load(out).run(feed)[0], want)
+    assert ROUNDED <= error <= BF16_TOLERANCE
+
+
 def matmul_chain_model(lead: list[int]) -> onnx.ModelProto:
     """MatMul+bias -> ReLU -> MatMul+bias -> MatMul+bias+x: an MLP block with a skip.
 

@@ -30,6 +30,7 @@ from tests.compiler.test_bf16_kernels import (
     _relative_error,
     conv_chain_model,
     matmul_chain_model,
+    residual_blocks_model,
 )
 from tests.compiler.test_onednn_dispatch import (
     CONVS,
@@ -272,7 +273,11 @@ def test_bf16_activations_between_calls_run_on_openblas(tmp_path: Path):
     """Chained bf16 calls pass bf16 activations; the stand-in widens and rounds them."""
     if _host_bf16_problem() is not None:
         pytest.skip(f"no bf16 on this host: {_host_bf16_problem()}")
-    protos = {"conv_chain": conv_chain_model(), "matmul_chain": matmul_chain_model([24])}
+    protos = {
+        "conv_chain": conv_chain_model(),
+        "matmul_chain": matmul_chain_model([24]),
+        "residual_blocks": residual_blocks_model(),
+    }
     jobs, wants = [], []
     for name, proto in protos.items():
         source = tmp_path / f"{name}.onnx"

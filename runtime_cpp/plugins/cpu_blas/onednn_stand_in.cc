@@ -256,6 +256,11 @@ void ConvNhwcEpilogue(TensorView data, TensorView weight, TensorView bias, Shape
 void ConvNhwcResidual(TensorView data, TensorView weight, TensorView bias, TensorView residual,
                       Shape attrs, TensorView out) {
   CheckFloat32(bias, "conv bias");
+  // A bf16 call's residual may be bf16 too (a block's output, written so by the call before).
+  if (IsBf16(residual)) {
+    RunConv(data, weight, In(bias), Widened(residual).data(), attrs, out);
+    return;
+  }
   CheckFloat32(residual, "conv residual");
   RunConv(data, weight, In(bias), In(residual), attrs, out);
 }

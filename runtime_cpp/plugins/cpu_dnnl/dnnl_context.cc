@@ -133,7 +133,18 @@ Epilogue Epilogue::Decode(tvm::ffi::ShapeView attrs, size_t begin) {
   return e;
 }
 
-dnnl::post_ops Epilogue::PostOps(const dnnl::memory::desc& dst) const {
+namespace {
+
+// A residual's descriptor: the output's layout, as `type` (undef: the output's type).
+dnnl::memory::desc ResidualDesc(const dnnl::memory::desc& dst, dnnl::memory::data_type type) {
+  if (type == dnnl::memory::data_type::undef || type == dst.get_data_type()) return dst;
+  return dnnl::memory::desc(dst.get_dims(), type, dst.get_strides());
+}
+
+}  // namespace
+
+dnnl::post_ops Epilogue::PostOps(const dnnl::memory::desc& dst,
+                                 dnnl::memory::data_type residual_type) const {
   dnnl::post_ops ops;
   for (const Step& step : steps) {
     switch (step.kind) {
@@ -159,7 +170,7 @@ dnnl::post_ops Epilogue::PostOps(const dnnl::memory::desc& dst) const {
       case plugins::kSoftmax:  // not a post-op: the caller runs it after the kernel
         break;
       default:  // kResidual
-        ops.append_binary(dnnl::algorithm::binary_add, dst);
+        ops.append_binary(dnnl::algorithm::binary_add, ResidualDesc(dst, residual_type));
         break;
     }
   }
@@ -184,10 +195,11 @@ dnnl::memory::data_type Epilogue::WeightsType() const {
 }
 
 dnnl::primitive_attr Epilogue::Attributes(const dnnl::memory::desc& dst, bool float32_weights,
-                                          int channel_mask) const {
+                                          int channel_mask,
+                                          dnnl::memory::data_type residual_type) const {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  attr.set_post_ops(PostOps(dst));
+  attr.set_post_ops(PostOps(dst, residual_type));
   if (int8) {
     if (float32_weights) {
       TVM_FFI_THROW(ValueError) << "ember.dnnl: an int8 call needs constant weights";
@@ -230,7 +242,8 @@ struct BoundArgs {
     }
     if (kernel.residual_post_op >= 0) {
       // Read with the output's own layout (the tile's rows of a tensor shaped like the output).
-      residual = dnnl::memory(kernel.dst, Engine(), DNNL_MEMORY_NONE);
+      residual =
+          dnnl::memory(ResidualDesc(kernel.dst, kernel.residual_type), Engine(), DNNL_MEMORY_NONE);
       args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(kernel.residual_post_op) | DNNL_ARG_SRC_1] = residual;
     }
     if (kernel.channel_scales) {
@@ -317,19 +330,21 @@ void Execute(const Kernel& kernel, const void* src, const void* weights, void* d
 }
 
 void ExecuteDense(const Kernel& kernel, const void* src, const void* weights, const float* bias,
-                  const float* residual, char* out, size_t elem_size, int64_t at, int64_t rows,
+                  const Residual& residual, char* out, size_t elem_size, int64_t at, int64_t rows,
                   int64_t cols, int64_t ld) {
   thread_local std::vector<char> block;
-  thread_local std::vector<float> added;
+  thread_local std::vector<char> added;
   const size_t row_bytes = static_cast<size_t>(cols) * elem_size;
   block.resize(static_cast<size_t>(rows) * row_bytes);
-  if (residual) {
-    added.resize(static_cast<size_t>(rows * cols));
+  if (residual.data) {
+    const size_t added_row = static_cast<size_t>(cols) * residual.elem_size;
+    added.resize(static_cast<size_t>(rows) * added_row);
     for (int64_t r = 0; r < rows; ++r) {
-      std::copy_n(residual + at + r * ld, cols, added.data() + r * cols);
+      std::copy_n(residual.data + (at + r * ld) * residual.elem_size, added_row,
+                  added.data() + r * added_row);
     }
   }
-  Execute(kernel, src, weights, block.data(), bias, residual ? added.data() : nullptr);
+  Execute(kernel, src, weights, block.data(), bias, residual.data ? added.data() : nullptr);
   for (int64_t r = 0; r < rows; ++r) {
     std::copy_n(block.data() + r * row_bytes, row_bytes, out + (at + r * ld) * elem_size);
   }

@@ -90,6 +90,9 @@ struct Kernel {
   bool dst_quantized = false;
   float dst_scale = 1.0f;
   int32_t dst_zero = 0;
+  //! The residual's element type where it differs from the output's (a bf16 residual added
+  //! to a float32 output, or the reverse); undef: the output's.
+  dnnl::memory::data_type residual_type = dnnl::memory::data_type::undef;
 };
 
 /*!
@@ -122,8 +125,12 @@ struct Epilogue {
 
   /*! \brief Decode `attrs[begin:]`; an empty range is no epilogue. */
   static Epilogue Decode(tvm::ffi::ShapeView attrs, size_t begin);
-  /*! \brief oneDNN's post-ops for a kernel writing `dst` (a residual is read like it). */
-  dnnl::post_ops PostOps(const dnnl::memory::desc& dst) const;
+  /*!
+   * \brief oneDNN's post-ops for a kernel writing `dst`; a residual is read in its layout, as
+   *        `residual_type` (undef: `dst`'s type).
+   */
+  dnnl::post_ops PostOps(const dnnl::memory::desc& dst,
+                         dnnl::memory::data_type residual_type) const;
   /*! \brief The post-op index of the residual add, or -1. */
   int ResidualIndex() const;
   /*! \brief The element type the kernel reads its source in: bf16, u8/s8 or float32. */
@@ -136,8 +143,9 @@ struct Epilogue {
    *        per output channel (the weights' dimensions in `channel_mask`) and the source's
    *        zero point.
    */
-  dnnl::primitive_attr Attributes(const dnnl::memory::desc& dst, bool float32_weights,
-                                  int channel_mask = 0) const;
+  dnnl::primitive_attr Attributes(
+      const dnnl::memory::desc& dst, bool float32_weights, int channel_mask = 0,
+      dnnl::memory::data_type residual_type = dnnl::memory::data_type::undef) const;
 };
 
 /*!
@@ -273,16 +281,22 @@ inline const void* TileSource(const Kernel& kernel, const float* given, const vo
   return static_cast<const char*>(converted) + offset * static_cast<int64_t>(size);
 }
 
+/*! \brief A tensor of the output's shape added by a residual post-op, and its element size. */
+struct Residual {
+  const char* data = nullptr;  //!< null: the kernel adds none
+  size_t elem_size = 4;        //!< 4 float32, 2 bf16
+};
+
 /*!
  * \brief Execute `kernel` on a [rows, cols] block of a row-major output whose rows are `ld`
  *        elements apart, from element `at`, through dense buffers of this thread's: the
- *        block's `residual` (float32, shaped like the output) copied in, the result copied
- *        out. oneDNN runs strided outputs on slower kernels (the reference one for a
- *        convolution, a plain GEMM instead of AMX for a matmul). `elem_size` is the output
- *        element's size in bytes (4 float32, 2 bf16).
+ *        block of `residual` (shaped like the output) copied in, the result copied out.
+ *        oneDNN runs strided outputs on slower kernels (the reference one for a convolution,
+ *        a plain GEMM instead of AMX for a matmul). `elem_size` is the output element's size
+ *        in bytes (4 float32, 2 bf16).
  */
 void ExecuteDense(const Kernel& kernel, const void* src, const void* weights, const float* bias,
-                  const float* residual, char* out, size_t elem_size, int64_t at, int64_t rows,
+                  const Residual& residual, char* out, size_t elem_size, int64_t at, int64_t rows,
                   int64_t cols, int64_t ld);
 
 /*! \brief A readable key part for a memory descriptor (type, dims, strides, blocking). */

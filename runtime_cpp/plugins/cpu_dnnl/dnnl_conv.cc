@@ -164,17 +164,20 @@ RowWindow WindowOf(const Conv& c, int64_t r0, int64_t r1) {
 // channel tile, which writes a dense [rows, out_w, channels] buffer of its own).
 // A bf16 or int8 kernel with packed weights reads its source as bf16 or 8-bit: converted per
 // tile, or already (`rounded_src`: by the caller, or written so by the call before); it
-// writes `out_type` (float32, or bf16 or 8-bit for the call after).
+// writes `out_type` (float32, or bf16 or 8-bit for the call after) and adds a residual of
+// `residual_type` where the epilogue has one.
 std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int64_t rows,
                                          int64_t channels, const Epilogue& epilogue,
-                                         bool rounded_src, memory::data_type out_type) {
+                                         bool rounded_src, memory::data_type out_type,
+                                         memory::data_type residual_type) {
   std::ostringstream key;
   key << "conv|" << c.in_w << '|' << c.in_c << '|' << c.out_w << '|' << c.out_c << '|' << c.kernel_h
       << '|' << c.kernel_w << '|' << c.stride_h << '|' << c.stride_w << '|' << c.pad_left << '|'
       << c.pad_right << '|' << c.dilation_h << '|' << c.dilation_w << '|' << c.groups << '|'
       << w.count << '|' << w.pad_top << '|' << w.pad_bottom << '|' << rows << '|' << channels << '|'
       << (c.weight_hash != 0 ? 'p' : 'u') << '|' << c.sideways << '|' << rounded_src
-      << static_cast<int>(out_type) << '|' << epilogue.key;
+      << static_cast<int>(out_type) << '|' << static_cast<int>(residual_type) << '|'
+      << epilogue.key;
   return CachedKernel(key.str(), [&] {
     // One image's rows, dense NHWC: the image stride is that of the tile itself. A sideways
     // tile is one row of `rows` pixels (the same bytes).
@@ -194,7 +197,8 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
     memory::desc plain = PlainWeights(c, channels == c.out_c ? 0 : channels);
     memory::desc weights =
         packed ? memory::desc(plain.get_dims(), weights_type, memory::format_tag::any) : plain;
-    const dnnl::primitive_attr attr = epilogue.Attributes(dst, !packed, ChannelMask(c));
+    const dnnl::primitive_attr attr =
+        epilogue.Attributes(dst, !packed, ChannelMask(c), residual_type);
     memory::dims strides{c.stride_h, c.stride_w};
     memory::dims dilates{c.dilation_h - 1, c.dilation_w - 1};
     memory::dims pad_begin{w.pad_top, c.pad_left}, pad_end{w.pad_bottom, c.pad_right};
@@ -218,6 +222,7 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
     const memory::desc bias({channels}, memory::data_type::f32, memory::format_tag::a);
     auto pd = make(epilogue.bias ? &bias : nullptr);
     Kernel kernel = KernelOf<dnnl::convolution_forward>(pd, epilogue);
+    kernel.residual_type = residual_type;
     return rounded_src ? kernel : WithSourceConversion(std::move(kernel), given_src);
   });
 }
@@ -310,13 +315,15 @@ struct ConvPlan {
   // call after reads it (the compiler decides: passes/library_precision.py and
   // quantized_library_calls.py).
   memory::data_type in_type = memory::data_type::f32, out_type = memory::data_type::f32;
+  // A residual's element type: bf16 where the call before wrote it so (a block's output).
+  memory::data_type residual_type = memory::data_type::f32;
   // Run as Winograd's algorithm instead (no tiles or packs of its own here), or null.
   std::shared_ptr<const WinogradPlan> winograd = nullptr;
 
   bool ChannelTiled() const { return tiles.size() > 0 && tiles[0].channels != conv.out_c; }
 
   static ConvPlan Make(const Conv& c, const Epilogue& epilogue, memory::data_type in_type,
-                       memory::data_type out_type, bool winograd) {
+                       memory::data_type out_type, memory::data_type residual_type, bool winograd) {
     const auto f32 = memory::data_type::f32, bf16 = memory::data_type::bf16;
     const bool bf16_in = in_type == bf16, bf16_out = out_type == bf16;
     const bool int8_in = in_type != f32 && !bf16_in, int8_out = out_type != f32 && !bf16_out;
@@ -339,12 +346,14 @@ struct ConvPlan {
       TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: bfloat16 data or output needs a bf16 "
                                   "call with constant weights";
     }
-    if (bf16_out && epilogue.ResidualIndex() >= 0) {
-      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: a residual add writes float32";
+    if (residual_type != f32 && (residual_type != bf16 || !epilogue.bf16)) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: a residual is float32, or bfloat16 "
+                                  "in a bf16 call";
     }
     ConvPlan plan{c, {}, {}, epilogue};
     plan.in_type = in_type;
     plan.out_type = out_type;
+    plan.residual_type = residual_type;
     if (winograd) {
       CheckWinograd(c, epilogue, in_type, out_type);
       plan.winograd = WinogradPlan::Make(AsWinograd(c), epilogue.bias, epilogue.steps);
@@ -365,7 +374,7 @@ struct ConvPlan {
         TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: output rows see only padding";
       }
       tile.kernel = TileKernel(c, tile.window, r1 - r0, channels, epilogue,
-                               plan.round_source || in_type != f32, out_type);
+                               plan.round_source || in_type != f32, out_type, residual_type);
       if (c.weight_hash != 0) {
         const memory::desc& layout = tile.kernel->weights;
         auto known = std::find_if(plan.packs.begin(), plan.packs.end(), [&](const Pack& p) {
@@ -385,11 +394,14 @@ struct ConvPlan {
   }
 };
 
-void Run(const TensorView& data, const TensorView& weight, const float* bias, const float* residual,
-         const Shape& attrs, const TensorView& out, bool winograd = false) {
+void Run(const TensorView& data, const TensorView& weight, const float* bias,
+         const TensorView* residual, const Shape& attrs, const TensorView& out,
+         bool winograd = false) {
   const memory::data_type in_type = ActivationType(data, "conv data");
   CheckFloat32(weight, "conv weight");
   const memory::data_type out_type = ActivationType(out, "conv output");
+  const memory::data_type residual_type =
+      residual ? ActivationType(*residual, "conv residual") : memory::data_type::f32;
   if (out.numel() == 0) return;
   if (data.numel() == 0 || weight.numel() == 0) {
     TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: empty input or weight";
@@ -402,15 +414,22 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
   key.insert(key.end(), attrs.begin(), attrs.end());
   key.push_back(static_cast<int64_t>(in_type));
   key.push_back(static_cast<int64_t>(out_type));
+  key.push_back(static_cast<int64_t>(residual_type));
   key.push_back(winograd);
   const auto plan = plans.Get(key, [&] {
     return ConvPlan::Make(AsColumn(Conv::From(data, weight, out, attrs)),
-                          Epilogue::Decode(attrs, 10), in_type, out_type, winograd);
+                          Epilogue::Decode(attrs, 10), in_type, out_type, residual_type, winograd);
   });
   const Conv& c = plan->conv;
   const float* w = Data(weight);
+  const Residual added{residual ? Bytes(*residual) : nullptr,
+                       memory::data_type_size(residual_type)};
   if (plan->winograd) {
-    RunWinograd(*plan->winograd, Data(data), w, bias, residual, Data(out));
+    if (residual_type != memory::data_type::f32) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_winograd: a residual is float32";
+    }
+    RunWinograd(*plan->winograd, Data(data), w, bias, residual ? Data(*residual) : nullptr,
+                Data(out));
     return;
   }
   // The packed weights, looked up per call: the cache may have released a pack since.
@@ -447,13 +466,13 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias, co
       const float* tile_bias = bias ? bias + tile.first_channel : nullptr;
       if (!channel_tiled) {
         Execute(*tile.kernel, src, weights, y + at * y_size, tile_bias,
-                residual ? residual + at : nullptr);
+                added.data ? added.data + at * added.elem_size : nullptr);
         continue;
       }
       // A channel tile writes (and reads its residual from) dense buffers of its own: oneDNN
       // runs strided outputs on its reference kernel.
-      ExecuteDense(*tile.kernel, src, weights, tile_bias, residual, y, y_size,
-                   at + tile.first_channel, c.out_h * c.out_w, tile.channels, c.out_c);
+      ExecuteDense(*tile.kernel, src, weights, tile_bias, added, y, y_size, at + tile.first_channel,
+                   c.out_h * c.out_w, tile.channels, c.out_c);
     }
   });
 }
@@ -475,13 +494,13 @@ void ConvEpilogue(TensorView data, TensorView weight, TensorView bias, Shape att
   Run(data, weight, Data(bias), nullptr, attrs, out, kWinograd);
 }
 
-// DPS: data, weight, bias [O], a residual shaped like the output, attrs, then the output.
+// DPS: data, weight, bias [O], a residual shaped like the output (float32, or bf16 in a bf16
+// call), attrs, then the output.
 template <bool kWinograd>
 void ConvResidual(TensorView data, TensorView weight, TensorView bias, TensorView residual,
                   Shape attrs, TensorView out) {
   CheckFloat32(bias, "conv bias");
-  CheckFloat32(residual, "conv residual");
-  Run(data, weight, Data(bias), Data(residual), attrs, out, kWinograd);
+  Run(data, weight, Data(bias), &residual, attrs, out, kWinograd);
 }
 
 }  // namespace

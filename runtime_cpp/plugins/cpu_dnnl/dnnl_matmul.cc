@@ -231,7 +231,8 @@ void Matmul2d(int64_t rows, int64_t k, int64_t n, const void* a_bytes, const flo
       const void* src = TileSource(kernel, a, a_converted, r0 * k);
       const int64_t at = r0 * n + c0;
       if (plan.dense_tiles) {
-        ExecuteDense(kernel, src, weights, bias ? bias + c0 : nullptr, residual, c, c_size, at,
+        ExecuteDense(kernel, src, weights, bias ? bias + c0 : nullptr,
+                     Residual{reinterpret_cast<const char*>(residual)}, c, c_size, at,
                      std::min(t.rows_per_tile, rows - r0), std::min(t.cols_per_tile, n - c0), n);
         continue;
       }
