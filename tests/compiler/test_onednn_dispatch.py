@@ -105,6 +105,8 @@ MATMULS = {
     "batched": ([2, 3, 70, 16], [2, 3, 16, 9], [2, 3, 70, 9], False),
     "tall": ([300, 8], [8, 5], [300, 5], True),
     "row vector": ([1, 256], [256, 300], [1, 300], True),
+    # Column tiles as wide as splits them evenly over the threads: 320 on 1, 384 on 2 and 3.
+    "wide columns": ([24, 64], [64, 2304], [24, 2304], True),
     "activations 2d": ([50, 32], [32, 20], [50, 20], False),
 }
 
@@ -158,7 +160,8 @@ def test_softmax_goes_to_onednn_only_where_rows_do_not_vectorize_whole(case, tmp
 
 
 @pytest.mark.parametrize(
-    "case", ["deep 3x3", "channel tiles 3x3", "depthwise", "weights 2d", "row vector"]
+    "case",
+    ["deep 3x3", "channel tiles 3x3", "depthwise", "weights 2d", "row vector", "wide columns"],
 )
 def test_outputs_do_not_depend_on_the_thread_count(case, tmp_path):
     proto = conv_model(**CONVS[case]) if case in CONVS else matmul_model(*MATMULS[case])

@@ -14,6 +14,7 @@
 #include <tvm/ffi/container/shape.h>
 #include <tvm/ffi/container/tensor.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <dnnl.hpp>
 #include <functional>
@@ -246,6 +247,17 @@ std::shared_ptr<const void> PackWeights(const Epilogue& epilogue, const std::str
 inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 /*! \brief `a` rounded up to a multiple of `b`. */
 inline int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
+
+/*!
+ * \brief The busiest thread's share of `total` (output channels or columns) over an even
+ *        share, when it runs in tiles of `width` (the last holds the rest) on `threads`
+ *        threads, each a contiguous run of ceil(tiles / threads) tiles as
+ *        `plugins::ParallelFor` hands them out. 1 is a perfect split.
+ */
+inline double TileImbalance(int64_t total, int64_t width, int64_t threads) {
+  const int64_t busiest = std::min(total, CeilDiv(CeilDiv(total, width), threads) * width);
+  return static_cast<double>(busiest * threads) / static_cast<double>(total);
+}
 
 /*! \brief Appends `t`'s dimensions to a plan key (its rank first). */
 void AppendShape(const tvm::ffi::TensorView& t, std::vector<int64_t>* key);

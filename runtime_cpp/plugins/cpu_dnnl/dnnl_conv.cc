@@ -235,14 +235,6 @@ constexpr int64_t kChannelBlock = 16;
 constexpr int64_t kChannelTilePixels = 64;
 constexpr int64_t kChannelTileMinChannels = 128;
 
-// The busiest thread's channels over an even share, when `channels` in tiles of `width` (the
-// last one holds the rest) run on `threads` threads, each a contiguous run of
-// ceil(tiles / threads) tiles as `plugins::ParallelFor` hands them out.
-double Imbalance(int64_t channels, int64_t width, int64_t threads) {
-  const int64_t busiest = std::min(channels, CeilDiv(CeilDiv(channels, width), threads) * width);
-  return static_cast<double>(busiest * threads) / static_cast<double>(channels);
-}
-
 // Output channels per channel tile (all of them: tile by rows), from the shape alone. At most
 // `wanted` tiles, of a width that splits evenly over 2 threads, then over 4, then the
 // narrowest: MobileNetV2's 160 channels in 5 tiles of 32 kept one of 2 threads idle for a
@@ -256,7 +248,7 @@ int64_t ChannelTileWidth(const Conv& c) {
   const int64_t wanted = std::clamp<int64_t>(flops / kTileFlops, 1, kMaxTilesPerImage);
   int64_t best = std::min(c.out_c, RoundUp(CeilDiv(c.out_c, wanted), kChannelBlock));
   const auto cost = [&](int64_t width) {
-    return std::make_pair(Imbalance(c.out_c, width, 2), Imbalance(c.out_c, width, 4));
+    return std::make_pair(TileImbalance(c.out_c, width, 2), TileImbalance(c.out_c, width, 4));
   };
   for (int64_t width = best + kChannelBlock; width < c.out_c; width += kChannelBlock) {
     if (cost(width) < cost(best)) best = width;
