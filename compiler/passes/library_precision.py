@@ -39,6 +39,10 @@ from ..libraries.onednn_calls import (
 )
 
 _RESHAPE = tvm.ir.Op.get("relax.reshape")
+#: Bindings whose result no kernel that a cast can join writes: a view, a library call.
+_NOT_COMPUTED = tuple(
+    tvm.ir.Op.get(f"relax.{name}") for name in ("reshape", "call_dps_packed", "call_pure_packed")
+)
 
 
 def library_precision(precision: str) -> tvm.transform.Pass:
@@ -103,7 +107,34 @@ class _Rewriter(PyExprMutator):
         source, *rest = parts.tensors
         if parts.name in MATMULS:
             source = self._unreshaped(source)
+        if self.compute == onednn.COMPUTE_TYPES["bf16"] and self._rounds_operands(parts):
+            source, rest[0] = (relax.op.astype(t, "bfloat16") for t in (source, rest[0]))
         return relax.op.call_dps_packed(parts.name, [source, *rest, shape], call.ty)
+
+    def _rounds_operands(self, parts: LibraryCall) -> bool:
+        """Whether a batched matmul of two computed operands gets both as bf16.
+
+        Attention's Q x K^T and P x V: the cast to bf16 fuses into the kernels that compute
+        the operands (the heads' transposes, the softmax), which then write half the bytes, and
+        oneDNN multiplies them at the bf16 rate (AVX512-BF16 included, where its bf16 math
+        mode on float32 operands keeps float32). Operands read as they are (a cache passed in,
+        a view of one) stay float32: rounding them would copy them whole on every run.
+        """
+        if parts.name not in (*MATMULS, onednn.MATMUL_BT) or parts.hashed:
+            return False
+        operands = parts.tensors[:2]
+        if any(t.ty.ndim < 3 or t.ty.dtype != "float32" for t in operands):
+            return False
+        return all(self._computed(t) for t in operands)
+
+    def _computed(self, tensor: relax.Expr) -> bool:
+        """Whether an operator writes `tensor` (not a view, an input, a library call's output)."""
+        bound = self.lookup_binding(tensor) if isinstance(tensor, relax.Var) else None
+        return (
+            isinstance(bound, relax.Call)
+            and isinstance(bound.op, tvm.ir.Op)
+            and not any(bound.op.same_as(op) for op in _NOT_COMPUTED)
+        )
 
     def _unreshaped(self, source: relax.Expr) -> relax.Expr:
         """`source` without reshapes that end where they began, so two matmuls can be chained.

@@ -251,6 +251,51 @@ def test_residual_blocks_pass_bf16_from_block_to_block(side, width, tmp_path):
     assert ROUNDED <= error <= BF16_TOLERANCE
 
 
+def attention_model(cached_keys: bool = False) -> onnx.ModelProto:
+    """softmax(q k) v over 2 heads, each operand computed by an elementwise kernel.
+
+    With `cached_keys` the keys are the input `k` as it is (a key cache passed in).
+    """
+    keys = "k" if cached_keys else "kt"
+    nodes = [
+        helper.make_node("Tanh", ["q"], ["qt"]),
+        helper.make_node("Tanh", ["v"], ["vt"]),
+        helper.make_node("MatMul", ["qt", keys], ["s"]),
+        helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "vt"], ["y"]),
+    ]
+    if not cached_keys:
+        nodes.insert(0, helper.make_node("Tanh", ["k"], ["kt"]))
+    inputs = [
+        helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+        for name, shape in (("q", [1, 2, 48, 32]), ("k", [1, 2, 32, 48]), ("v", [1, 2, 48, 32]))
+    ]
+    return _model(nodes, inputs, [1, 2, 48, 32], [])
+
+
+@pytest.mark.parametrize("cached_keys", [False, True], ids=["computed", "keys passed in"])
+def test_attention_operands_are_rounded_where_they_are_computed(cached_keys, tmp_path):
+    proto = attention_model(cached_keys)
+    source = save_model(proto, tmp_path, "attention")
+    dump = tmp_path / "ir"
+    out = compile_model(
+        source, "x86", tmp_path / "attention.so", CompileOptions(precision="bf16", dump_ir=dump)
+    )
+    fused = sorted(dump.glob("*_fuse.py"))[-1].read_text()
+    scores = next(line for line in fused.splitlines() if "R.Tensor((1, 2, 48, 48)" in line)
+    # Computed operands arrive as bf16 (the tanh kernels write them so); a tensor passed in is
+    # read as it is, so its product keeps both operands float32. (The softmax is the scores'
+    # epilogue, which the plugin writes float32: P x V stays float32.)
+    assert onednn.MATMUL_EPILOGUE in scores
+    assert (fused.count('dtype="bfloat16"') > 0) == (not cached_keys)
+    feed = random_feed(proto)
+    (want,) = ort_outputs(str(source), feed)
+    error = _relative_error(ember.load(out).run(feed)[0], want)
+    assert error <= BF16_TOLERANCE
+    if not cached_keys:
+        assert error >= ROUNDED
+
+
 def matmul_chain_model(lead: list[int]) -> onnx.ModelProto:
     """MatMul+bias -> ReLU -> MatMul+bias -> MatMul+bias+x: an MLP block with a skip.
 

@@ -28,6 +28,7 @@ from tests.compiler.test_bf16_kernels import (
     BF16_TOLERANCE,
     _host_bf16_problem,
     _relative_error,
+    attention_model,
     conv_chain_model,
     matmul_chain_model,
     residual_blocks_model,
@@ -277,6 +278,7 @@ def test_bf16_activations_between_calls_run_on_openblas(tmp_path: Path):
         "conv_chain": conv_chain_model(),
         "matmul_chain": matmul_chain_model([24]),
         "residual_blocks": residual_blocks_model(),
+        "attention": attention_model(),
     }
     jobs, wants = [], []
     for name, proto in protos.items():

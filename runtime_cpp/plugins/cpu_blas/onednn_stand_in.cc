@@ -170,6 +170,9 @@ void RunMatmul(const TensorView& a, const TensorView& b, const float* bias, cons
   } else if (epilogue.compute == plugins::kComputeInt8) {
     CheckFloat32(a, "matmul lhs");
     MatmulInto(DequantizedSource(a, epilogue.source).view(), b, y, trans_b);
+  } else if (epilogue.compute == plugins::kComputeBf16 && IsBf16(a) && IsBf16(b)) {
+    // A batched call's operands, both rounded where they were computed (attention's).
+    MatmulInto(Widened(a).view(), Widened(b).view(), y, trans_b);
   } else if (epilogue.compute == plugins::kComputeBf16 && IsBf16(a)) {
     MatmulInto(Widened(a).view(), b, y, trans_b);
   } else {

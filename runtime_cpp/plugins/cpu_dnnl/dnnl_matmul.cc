@@ -80,18 +80,21 @@ Tiling ChooseTiling(int64_t rows, int64_t n, int64_t threads) {
 // With `packed`, the weights are in the layout the kernel chose (format "any"). A bf16 kernel
 // with packed weights reads both operands as bf16: its source rounded per tile, or already
 // rounded (`rounded_src`); one reading float32 weights as stored rounds both inside
-// (Epilogue::Attributes).
+// (Epilogue::Attributes). Operands read as stored are `operand_type`: float32, or bf16 both
+// (a bf16 call's attention operands, which the compiler rounds where they are computed).
 std::shared_ptr<const Kernel> TileKernel(int64_t m, int64_t k, int64_t n, int64_t ldb, int64_t ldc,
                                          bool packed, const Epilogue& epilogue,
                                          bool rounded_src = false, bool trans_b = false,
-                                         memory::data_type out_type = memory::data_type::f32) {
+                                         memory::data_type out_type = memory::data_type::f32,
+                                         memory::data_type operand_type = memory::data_type::f32) {
   std::string key = "mm|" + std::to_string(m) + "|" + std::to_string(k) + "|" + std::to_string(n) +
                     "|" + std::to_string(ldb) + "|" + std::to_string(ldc) +
                     (packed ? "|p|" : "|u|") + (rounded_src ? "r|" : "") + (trans_b ? "t|" : "") +
-                    std::to_string(static_cast<int>(out_type)) + "|" + epilogue.key;
+                    std::to_string(static_cast<int>(out_type)) + "|" +
+                    std::to_string(static_cast<int>(operand_type)) + "|" + epilogue.key;
   return CachedKernel(key, [&] {
-    const memory::data_type src_type = packed ? epilogue.SourceType() : memory::data_type::f32;
-    const memory::data_type weights_type = packed ? epilogue.WeightsType() : memory::data_type::f32;
+    const memory::data_type src_type = packed ? epilogue.SourceType() : operand_type;
+    const memory::data_type weights_type = packed ? epilogue.WeightsType() : operand_type;
     const memory::desc given_src({m, k}, memory::data_type::f32, memory::dims{k, 1});
     const memory::desc src({m, k}, src_type, memory::dims{k, 1});
     const memory::dims b_strides = trans_b ? memory::dims{1, ldb} : memory::dims{ldb, 1};
@@ -103,7 +106,8 @@ std::shared_ptr<const Kernel> TileKernel(int64_t m, int64_t k, int64_t n, int64_
     auto pd = epilogue.bias ? dnnl::matmul::primitive_desc(Engine(), src, weights, bias, dst, attr)
                             : dnnl::matmul::primitive_desc(Engine(), src, weights, dst, attr);
     Kernel kernel = KernelOf<dnnl::matmul>(pd, epilogue);
-    return rounded_src ? kernel : WithSourceConversion(std::move(kernel), given_src);
+    const bool converts = packed && src_type != memory::data_type::f32;
+    return rounded_src || !converts ? kernel : WithSourceConversion(std::move(kernel), given_src);
   });
 }
 
@@ -260,32 +264,46 @@ void Matmul2d(int64_t rows, int64_t k, int64_t n, const void* a_bytes, const flo
 }
 
 // What a batched call a[batch..., m, k] @ b[batch..., k, n] resolves: tiles of rows within
-// each batch element, and the kernels of full row tiles and of the last one.
+// each batch element, and the kernels of full row tiles and of the last one. Both operands
+// are float32, or both bf16 (a bf16 call's attention: the compiler rounds them where they are
+// computed, so the kernel reads half the bytes and multiplies at the bf16 rate).
 struct BatchedPlan {
   int64_t rows_per_tile, row_tiles;
   bool softmax;  // a row softmax after the kernel, on each tile (whole rows)
   std::shared_ptr<const Kernel> full, last;
+  size_t operand_size;  // bytes per operand element
 
-  static BatchedPlan Make(int64_t m, int64_t k, int64_t n, const Epilogue& epilogue, bool trans_b) {
+  static BatchedPlan Make(int64_t m, int64_t k, int64_t n, const Epilogue& epilogue, bool trans_b,
+                          memory::data_type operand_type) {
+    const auto f32 = memory::data_type::f32;
+    if (operand_type != f32 && !epilogue.bf16) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.matmul: bfloat16 operands need a bf16 call";
+    }
     const int64_t rows_per_tile = m <= 64 ? m : 64;
     const int64_t row_tiles = CeilDiv(m, rows_per_tile);
     const int64_t last_rows = m - (row_tiles - 1) * rows_per_tile;
     const int64_t ldb = trans_b ? k : n;
-    return {rows_per_tile, row_tiles, epilogue.softmax,
-            TileKernel(rows_per_tile, k, n, ldb, n, /*packed=*/false, epilogue, false, trans_b),
-            TileKernel(last_rows, k, n, ldb, n, /*packed=*/false, epilogue, false, trans_b)};
+    return {rows_per_tile,
+            row_tiles,
+            epilogue.softmax,
+            TileKernel(rows_per_tile, k, n, ldb, n, /*packed=*/false, epilogue, false, trans_b, f32,
+                       operand_type),
+            TileKernel(last_rows, k, n, ldb, n, /*packed=*/false, epilogue, false, trans_b, f32,
+                       operand_type),
+            memory::data_type_size(operand_type)};
   }
 };
 
-void MatmulBatched(int64_t batch, int64_t m, int64_t k, int64_t n, const float* a, const float* b,
+void MatmulBatched(int64_t batch, int64_t m, int64_t k, int64_t n, const char* a, const char* b,
                    float* c, const float* bias, const float* residual, const BatchedPlan& plan) {
+  const int64_t size = static_cast<int64_t>(plan.operand_size);
   plugins::ParallelFor(batch * plan.row_tiles, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t tile = t0; tile < t1; ++tile) {
       const int64_t i = tile / plan.row_tiles, row_tile = tile % plan.row_tiles;
       const int64_t r0 = row_tile * plan.rows_per_tile;
       const Kernel& kernel = row_tile == plan.row_tiles - 1 ? *plan.last : *plan.full;
       const int64_t at = i * m * n + r0 * n;
-      Execute(kernel, a + i * m * k + r0 * k, b + i * k * n, c + at, bias,
+      Execute(kernel, a + (i * m * k + r0 * k) * size, b + i * k * n * size, c + at, bias,
               residual ? residual + at : nullptr);
       if (plan.softmax) SoftmaxRowsInPlace(c + at, std::min(plan.rows_per_tile, m - r0), n);
     }
@@ -296,7 +314,6 @@ void Run(const TensorView& a, const TensorView& b, const float* bias, const floa
          const Shape& attrs, const TensorView& out, bool trans_b = false) {
   // bf16 where the compiler chained bf16 calls (Matmul2dPlan checks that this one may).
   const memory::data_type in_type = ActivationType(a, "matmul lhs");
-  CheckFloat32(b, "matmul rhs");
   const memory::data_type out_type = ActivationType(out, "matmul output");
   const auto f32 = memory::data_type::f32, bf16 = memory::data_type::bf16;
   if ((in_type != f32 && in_type != bf16) || (out_type != f32 && out_type != bf16)) {
@@ -322,6 +339,7 @@ void Run(const TensorView& a, const TensorView& b, const float* bias, const floa
   key.push_back(static_cast<int64_t>(in_type));
   key.push_back(static_cast<int64_t>(out_type));
   if (b.ndim() == 2) {
+    CheckFloat32(b, "matmul rhs");
     // The pool's size decides a decode step's tiles (kVectorRows).
     const int64_t threads = plugins::ParallelThreads();
     key.push_back(threads);
@@ -333,13 +351,18 @@ void Run(const TensorView& a, const TensorView& b, const float* bias, const floa
     Matmul2d(rows, k, n, Bytes(a), Data(b), Bytes(out), bias, residual, *plan);
     return;
   }
-  CheckFloat32(a, "matmul lhs");  // batched calls read computed operands: float32
+  // Batched calls read computed operands: float32, or both bf16; they write float32.
+  if (ActivationType(b, "matmul rhs") != in_type) {
+    TVM_FFI_THROW(TypeError) << "ember.dnnl.matmul: a batched call's operands are both float32 "
+                                "or both bfloat16";
+  }
   CheckFloat32(out, "matmul output");
   const int64_t m = a.shape()[a.ndim() - 2];
   static PlanCache<BatchedPlan> plans;
-  const auto plan = plans.Get(
-      key, [&] { return BatchedPlan::Make(m, k, n, Epilogue::Decode(attrs, 1), trans_b); });
-  MatmulBatched(rows / m, m, k, n, Data(a), Data(b), Data(out), bias, residual, *plan);
+  const auto plan = plans.Get(key, [&] {
+    return BatchedPlan::Make(m, k, n, Epilogue::Decode(attrs, 1), trans_b, in_type);
+  });
+  MatmulBatched(rows / m, m, k, n, Bytes(a), Bytes(b), Data(out), bias, residual, *plan);
 }
 
 // DPS: attrs = [content hash of b, or 0 when b is not a constant], then the output.
