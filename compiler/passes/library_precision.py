@@ -20,6 +20,7 @@ fp32 artifacts keep the attributes older runtimes read.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import tvm
@@ -27,6 +28,7 @@ import tvm_ffi
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from ..ir.bindings import function_bindings
 from ..ir.rewrite import rewrite_and_prune
 from ..libraries import onednn
 from ..libraries.onednn_calls import (
@@ -41,7 +43,8 @@ from ..libraries.onednn_calls import (
 _RESHAPE = tvm.ir.Op.get("relax.reshape")
 #: Bindings whose result no kernel that a cast can join writes: a view, a library call.
 _NOT_COMPUTED = tuple(
-    tvm.ir.Op.get(f"relax.{name}") for name in ("reshape", "call_dps_packed", "call_pure_packed")
+    tvm.ir.Op.get(f"relax.{name}")
+    for name in ("reshape", "memory.view", "call_dps_packed", "call_pure_packed")
 )
 
 
@@ -53,7 +56,7 @@ def library_precision(precision: str) -> tvm.transform.Pass:
     def apply(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
         if compute == onednn.COMPUTE_TYPES["fp32"]:
             return mod
-        mod = rewrite_and_prune(mod, _Rewriter(mod, compute))
+        mod = rewrite_and_prune(mod, _Rewriter(mod, compute, _readers(mod)))
         outputs: list[tuple[relax.Call, str, list[int]]] = [
             (call, "bfloat16", []) for f in mod.functions.values() for call in _bf16_producers(f)
         ]
@@ -90,11 +93,23 @@ def _bf16_producers(func: Any) -> list[relax.Call]:
     ]
 
 
+def _readers(mod: tvm.IRModule) -> Counter[relax.Var]:
+    """How many bindings (and function results) read each variable of the Relax functions."""
+    count: Counter[relax.Var] = Counter()
+    for func in mod.functions.values():
+        if isinstance(func, relax.Function):
+            for binding in function_bindings(func):
+                count.update(relax.analysis.free_vars(binding.value))
+            count.update(relax.analysis.free_vars(func.body.body))
+    return count
+
+
 @mutator
 class _Rewriter(PyExprMutator):
-    def __init__(self, mod: tvm.IRModule, compute: int) -> None:
+    def __init__(self, mod: tvm.IRModule, compute: int, readers: Counter[relax.Var]) -> None:
         super().__init__(mod)
         self.compute = compute
+        self.readers = readers
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = super().visit_call_(call)
@@ -118,7 +133,8 @@ class _Rewriter(PyExprMutator):
         the operands (the heads' transposes, the softmax), which then write half the bytes, and
         oneDNN multiplies them at the bf16 rate (AVX512-BF16 included, where its bf16 math
         mode on float32 operands keeps float32). Operands read as they are (a cache passed in,
-        a view of one) stay float32: rounding them would copy them whole on every run.
+        a view of one) stay float32: rounding them would copy them whole on every run; so do
+        operands something else reads too, whose rounding would be a kernel of its own.
         """
         if parts.name not in (*MATMULS, onednn.MATMUL_BT) or parts.hashed:
             return False
@@ -128,8 +144,10 @@ class _Rewriter(PyExprMutator):
         return all(self._computed(t) for t in operands)
 
     def _computed(self, tensor: relax.Expr) -> bool:
-        """Whether an operator writes `tensor` (not a view, an input, a library call's output)."""
-        bound = self.lookup_binding(tensor) if isinstance(tensor, relax.Var) else None
+        """Whether an operator writes `tensor` for this call alone (not a view, not an input)."""
+        if not isinstance(tensor, relax.Var) or self.readers[tensor] != 1:
+            return False
+        bound = self.lookup_binding(tensor)
         return (
             isinstance(bound, relax.Call)
             and isinstance(bound.op, tvm.ir.Op)

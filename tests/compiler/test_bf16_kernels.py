@@ -20,6 +20,7 @@ from onnx import TensorProto, helper
 
 import ember
 from ember.compiler.api import compile_model
+from ember.compiler.examples.decoder_model import DecoderShape, kv_decoder
 from ember.compiler.examples.reference import ort_outputs
 from ember.compiler.libraries import onednn
 from ember.compiler.options import CompileOptions
@@ -294,6 +295,32 @@ def test_attention_operands_are_rounded_where_they_are_computed(cached_keys, tmp
     assert error <= BF16_TOLERANCE
     if not cached_keys:
         assert error >= ROUNDED
+
+
+def test_a_bf16_decoder_step_reads_its_caches_as_they_are(tmp_path):
+    """A decode step (4 new tokens after 9 cached) of the grouped-query decoder, in bf16.
+
+    Attention reads the caches as they are (inputs, kept float32 rather than copied whole
+    into bf16 every step) and the step's own keys and values (also outputs).
+    """
+    shape = DecoderShape()
+    source = save_model(kv_decoder(shape), tmp_path, "decoder")
+    out = compile_model(source, "x86", tmp_path / "decoder.so", CompileOptions(precision="bf16"))
+    rng = np.random.default_rng(4)
+    cache = (shape.layers, 1, shape.kv_heads, 9, shape.head_dim)
+    feed = {
+        "input_ids": rng.integers(0, shape.vocab, (1, 4)).astype(np.int64),
+        "past_k": rng.standard_normal(cache).astype(np.float32),
+        "past_v": rng.standard_normal(cache).astype(np.float32),
+    }
+    wants = ort_outputs(str(source), feed)
+    gots = ember.load(out).run(feed)
+    logits_error = _relative_error(gots[0], wants[0])
+    assert ROUNDED <= logits_error <= BF16_TOLERANCE
+    # The caches pass through (the past rows exactly, the new rows within bf16's error).
+    for got, want in zip(gots[1:], wants[1:], strict=True):
+        np.testing.assert_array_equal(got[:, :, :, :9], want[:, :, :, :9])
+        assert _relative_error(got, want) <= BF16_TOLERANCE
 
 
 def matmul_chain_model(lead: list[int]) -> onnx.ModelProto:

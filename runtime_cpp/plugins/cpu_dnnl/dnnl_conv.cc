@@ -307,8 +307,6 @@ struct ConvPlan {
   // call after reads it (the compiler decides: passes/library_precision.py and
   // quantized_library_calls.py).
   memory::data_type in_type = memory::data_type::f32, out_type = memory::data_type::f32;
-  // A residual's element type: bf16 where the call before wrote it so (a block's output).
-  memory::data_type residual_type = memory::data_type::f32;
   // Run as Winograd's algorithm instead (no tiles or packs of its own here), or null.
   std::shared_ptr<const WinogradPlan> winograd = nullptr;
 
@@ -345,8 +343,8 @@ struct ConvPlan {
     ConvPlan plan{c, {}, {}, epilogue};
     plan.in_type = in_type;
     plan.out_type = out_type;
-    plan.residual_type = residual_type;
     if (winograd) {
+      // A bf16 residual needs a bf16 call (checked above), which Winograd's is not.
       CheckWinograd(c, epilogue, in_type, out_type);
       plan.winograd = WinogradPlan::Make(AsWinograd(c), epilogue.bias, epilogue.steps);
       return plan;
@@ -417,9 +415,6 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias,
   const Residual added{residual ? Bytes(*residual) : nullptr,
                        memory::data_type_size(residual_type)};
   if (plan->winograd) {
-    if (residual_type != memory::data_type::f32) {
-      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_winograd: a residual is float32";
-    }
     RunWinograd(*plan->winograd, Data(data), w, bias, residual ? Data(*residual) : nullptr,
                 Data(out));
     return;
