@@ -334,3 +334,30 @@ def test_a_shortcut_conv_and_the_last_conv_of_a_block_both_keep_their_bias_fused
     assert not any(c["kernel"].startswith(("add", "fused_")) for c in calls), calls
     feed = random_feed(onnx.load(source), seed=3)
     assert_close_to_ort(source, feed, model.run(feed))
+
+
+# Keys laid out [batch, tokens, heads, width] (BERT's and GPT-2's, straight from the
+# projection), permuted for the scores in one transpose. Where the rest of the permutation
+# keeps the source's rows whole, the scores read the keys in the queries' layout, transposed
+# by oneDNN (`ember.dnnl.matmul_bt`); otherwise the transpose stays.
+@pytest.mark.parametrize(
+    "keys_shape,perm,reads_transposed",
+    [([1, 10, 4, 8], [0, 2, 3, 1], True), ([1, 8, 4, 10], [0, 2, 1, 3], False)],
+    ids=["tokens by width", "width by tokens"],
+)
+def test_scores_read_permuted_keys_transposed_where_rows_stay_whole(
+    keys_shape, perm, reads_transposed, tmp_path
+):
+    nodes = [
+        helper.make_node("Transpose", ["k"], ["kt"], perm=perm),
+        helper.make_node("MatMul", ["q", "kt"], ["y"]),
+    ]
+    q = helper.make_tensor_value_info("q", TensorProto.FLOAT, [1, 4, 10, 8])
+    k = helper.make_tensor_value_info("k", TensorProto.FLOAT, keys_shape)
+    source, artifact = _compile(_model(nodes, [q, k], [1, 4, 10, 10], []), tmp_path, "scores")
+    model = ember.load(artifact)
+    calls = [c["kernel"] for c in model.manifest["kernel_sources"]]
+    assert (onednn.MATMUL_BT in calls) == reads_transposed, calls
+    assert (onednn.MATMUL in calls) == (not reads_transposed), calls
+    feed = random_feed(onnx.load(source), seed=9)
+    assert_close_to_ort(source, feed, model.run(feed))
