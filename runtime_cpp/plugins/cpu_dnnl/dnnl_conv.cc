@@ -34,6 +34,7 @@
 
 #include "../common/parallel_for.h"
 #include "dnnl_context.h"
+#include "dnnl_conv_tiles.h"
 #include "dnnl_winograd.h"
 
 namespace ember {
@@ -43,92 +44,6 @@ namespace {
 using dnnl::memory;
 using tvm::ffi::Shape;
 using tvm::ffi::TensorView;
-
-struct Conv {
-  int64_t batch, in_h, in_w, in_c, out_h, out_w, out_c, kernel_h, kernel_w;
-  int64_t stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dilation_h, dilation_w;
-  int64_t groups, weight_hash;
-  // A one-row image turned on its side for tiling (AsColumn): oneDNN is still given it as a
-  // row, since its kernels vectorize along the width.
-  bool sideways = false;
-
-  // data [N, H, W, C] (or [N, W, C]), weight [KH, KW, C / groups, O] (or [KW, C / groups, O]),
-  // out [N, OH, OW, O]; attrs [sh, sw, pt, pl, pb, pr, dh, dw, groups, weight hash].
-  static Conv From(const TensorView& data, const TensorView& weight, const TensorView& out,
-                   const Shape& attrs) {
-    const bool one_d = data.ndim() == 3;
-    if (data.ndim() != (one_d ? 3 : 4) || weight.ndim() != data.ndim() ||
-        out.ndim() != data.ndim() || attrs.size() < 10) {
-      TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: unexpected operand ranks";
-    }
-    auto dim = [one_d](const TensorView& t, int i) -> int64_t {
-      if (!one_d) return t.shape()[i];
-      return i == 0 ? t.shape()[0] : (i == 1 ? 1 : t.shape()[i - 1]);
-    };
-    Conv c{dim(data, 0), dim(data, 1), dim(data, 2),   dim(data, 3),   dim(out, 1),
-           dim(out, 2),  dim(out, 3),  dim(weight, 0), dim(weight, 1), attrs[0],
-           attrs[1],     attrs[2],     attrs[3],       attrs[4],       attrs[5],
-           attrs[6],     attrs[7],     attrs[8],       attrs[9],       false};
-    if (one_d) {  // a 1-D window along the width
-      c.kernel_h = 1;
-      c.kernel_w = weight.shape()[0];
-    }
-    return c;
-  }
-  int64_t InPerGroup() const { return in_c / groups; }
-};
-
-// Work of one tile worth a task of the pool: below it, the fixed cost of running a primitive
-// (microseconds) is a visible share of the tile's time.
-constexpr int64_t kTileFlops = int64_t{1} << 20;
-constexpr int64_t kDepthwiseTileDivisor = 8;
-// Tiles per image at most: enough to keep a few threads busy on batch 1.
-constexpr int64_t kMaxTilesPerImage = 8;
-
-// Row tiles per image, from the shape alone: up to kMaxTilesPerImage over the batch, none under
-// kTileFlops of work unless the image itself is smaller, at most one per row.
-int64_t TilesPerImage(const Conv& c) {
-  const int64_t row_flops = 2 * c.out_w * c.out_c * c.InPerGroup() * c.kernel_h * c.kernel_w;
-  // A depthwise convolution does a few flops per byte it moves: its tiles are worth a task at
-  // a fraction of the flops.
-  const int64_t tile_flops = c.InPerGroup() == 1 ? kTileFlops / kDepthwiseTileDivisor : kTileFlops;
-  const int64_t by_work = std::max<int64_t>(1, c.out_h * row_flops / tile_flops);
-  const int64_t by_batch = std::max<int64_t>(1, CeilDiv(kMaxTilesPerImage, c.batch));
-  return std::min({c.out_h, by_work, by_batch});
-}
-
-// The first output row of tile `i` of `tiles`: the rows spread so that tile sizes differ by
-// one at most and any run of consecutive tiles (what one thread of the pool takes) holds its
-// share of the rows: 14 rows in 8 tiles are 1,2,2,2,1,2,2,2, so each half holds 7.
-int64_t FirstRow(const Conv& c, int64_t i, int64_t tiles) { return i * c.out_h / tiles; }
-
-// The convolution seen as one column of pixels where that is the same arithmetic and memory,
-// since tiles split rows: a one-row image (a 1-D convolution: wav2vec2's feature extractor,
-// Whisper's front end) is turned on its side, window and all, for tiling (oneDNN still sees
-// each tile as a row: `sideways`), and a pointwise convolution's image is flattened, H x W
-// pixels in one column. NHWC bytes do not change either way.
-Conv AsColumn(Conv c) {
-  const bool one_row = c.in_h == 1 && c.out_h == 1 && c.kernel_h == 1 && c.pad_top == 0 &&
-                       c.pad_bottom == 0 && c.in_w > 1;
-  if (one_row) {
-    std::swap(c.in_h, c.in_w);
-    std::swap(c.out_h, c.out_w);
-    std::swap(c.kernel_h, c.kernel_w);
-    std::swap(c.stride_h, c.stride_w);
-    std::swap(c.dilation_h, c.dilation_w);
-    c.pad_top = c.pad_left;
-    c.pad_bottom = c.pad_right;
-    c.pad_left = c.pad_right = 0;
-    c.sideways = true;
-  }
-  const bool pointwise = c.kernel_h == 1 && c.kernel_w == 1 && c.stride_h == 1 && c.stride_w == 1 &&
-                         c.pad_top == 0 && c.pad_left == 0 && c.pad_bottom == 0 && c.pad_right == 0;
-  if (!pointwise) return c;
-  c.sideways = false;  // a pointwise kernel runs as well on a column
-  c.in_h = c.out_h = c.out_h * c.out_w;
-  c.in_w = c.out_w = 1;
-  return c;
-}
 
 // The weights as stored (HWIO), described in oneDNN's logical order ([g,] O, I, KH, KW); with
 // `channels`, only that many output channels of them (a channel tile, ungrouped).
@@ -147,18 +62,6 @@ memory::desc PlainWeights(const Conv& c, int64_t channels = 0) {
 
 // The output-channel dimensions of PlainWeights: int8 scales are per output channel.
 int ChannelMask(const Conv& c) { return c.groups == 1 ? 1 << 0 : (1 << 0) | (1 << 1); }
-
-// Input rows [first, first + count) and the padding a tile of output rows [r0, r1) needs.
-struct RowWindow {
-  int64_t first, count, pad_top, pad_bottom;
-};
-
-RowWindow WindowOf(const Conv& c, int64_t r0, int64_t r1) {
-  const int64_t begin = r0 * c.stride_h - c.pad_top;
-  const int64_t end = (r1 - 1) * c.stride_h - c.pad_top + (c.kernel_h - 1) * c.dilation_h + 1;
-  const int64_t first = std::max<int64_t>(0, begin), last = std::min(c.in_h, end);
-  return {first, std::max<int64_t>(0, last - first), first - begin, end - std::max(first, last)};
-}
 
 // The kernel of a tile of `rows` output rows and `channels` output channels (all of them, or a
 // channel tile, which writes a dense [rows, out_w, channels] buffer of its own).
@@ -225,35 +128,6 @@ std::shared_ptr<const Kernel> TileKernel(const Conv& c, const RowWindow& w, int6
     kernel.residual_type = residual_type;
     return rounded_src ? kernel : WithSourceConversion(std::move(kernel), given_src);
   });
-}
-
-// Output channels per channel tile: a multiple of oneDNN's 16-channel blocks.
-constexpr int64_t kChannelBlock = 16;
-// Images of at most this many output pixels are tiled by output channels when they have
-// enough of them: tiles of a few pixels would each read all the weights (4 MB in ResNet-50's
-// last stage) for little arithmetic, and 7 rows do not split evenly over 2 threads.
-constexpr int64_t kChannelTilePixels = 64;
-constexpr int64_t kChannelTileMinChannels = 128;
-
-// Output channels per channel tile (all of them: tile by rows), from the shape alone. At most
-// `wanted` tiles, of a width that splits evenly over 2 threads, then over 4, then the
-// narrowest: MobileNetV2's 160 channels in 5 tiles of 32 kept one of 2 threads idle for a
-// fifth of each call; in 2 tiles of 80 neither waits.
-int64_t ChannelTileWidth(const Conv& c) {
-  if (c.groups != 1 || c.out_c < kChannelTileMinChannels ||
-      c.out_h * c.out_w > kChannelTilePixels) {
-    return c.out_c;
-  }
-  const int64_t flops = 2 * c.out_h * c.out_w * c.out_c * c.in_c * c.kernel_h * c.kernel_w;
-  const int64_t wanted = std::clamp<int64_t>(flops / kTileFlops, 1, kMaxTilesPerImage);
-  int64_t best = std::min(c.out_c, RoundUp(CeilDiv(c.out_c, wanted), kChannelBlock));
-  const auto cost = [&](int64_t width) {
-    return std::make_pair(TileImbalance(c.out_c, width, 2), TileImbalance(c.out_c, width, 4));
-  };
-  for (int64_t width = best + kChannelBlock; width < c.out_c; width += kChannelBlock) {
-    if (cost(width) < cost(best)) best = width;
-  }
-  return best;
 }
 
 // The convolution as Winograd sees it.
