@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import tvm
@@ -38,3 +39,14 @@ def readers(func: Any) -> dict[relax.Var, list[relax.Binding | None]]:
 def module_bindings(mod: tvm.IRModule) -> list[relax.Binding]:
     """The bindings of every Relax function of `mod`, function by function."""
     return [b for func in mod.functions.values() for b in function_bindings(func)]
+
+
+def reader_counts(mod: tvm.IRModule) -> Counter[relax.Var]:
+    """How many bindings (and function results) read each variable of `mod`'s Relax functions."""
+    count: Counter[relax.Var] = Counter()
+    for func in mod.functions.values():
+        if isinstance(func, relax.Function) and isinstance(func.body, relax.SeqExpr):
+            for binding in function_bindings(func):
+                count.update(relax.analysis.free_vars(binding.value))
+            count.update(relax.analysis.free_vars(func.body.body))
+    return count

@@ -18,7 +18,10 @@ import tvm
 from tvm import relax, te, topi
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from ..ir.rewrite import rewrite_functions
+from ..ir.bindings import module_bindings, reader_counts
+from ..ir.rewrite import rewrite_and_prune, rewrite_functions
+from ..provenance.node_sources import AddedTags
+from .softmax_producers import softmax_input
 
 _ELEMENTWISE = {
     "relax.exp": topi.fast_exp,
@@ -70,9 +73,12 @@ def fast_math_after_dispatch(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
 
     A pass of its own, run after dispatch: the softmaxes a library computes
     (`dispatch_cpu_kernels`) and the activations a library call applies in its epilogue
-    (`fuse_library_epilogues`) must still be those calls there.
+    (`fuse_library_epilogues`) must still be those calls there. A softmax also computes the
+    elementwise arithmetic feeding it that nothing else reads (`softmax_producers`): those
+    bindings go, and the softmax's kernel is named after their ONNX nodes too.
     """
-    return rewrite_functions(mod, _Rewriter(mod, after_dispatch=True))
+    rewriter = _Rewriter(mod, after_dispatch=True)
+    return rewriter.tags.apply(rewrite_and_prune(mod, rewriter))
 
 
 @mutator
@@ -80,6 +86,16 @@ class _Rewriter(PyExprMutator):
     def __init__(self, mod: tvm.IRModule, after_dispatch: bool) -> None:
         super().__init__(mod)
         self.after_dispatch = after_dispatch
+        self.values = {b.var: b.value for b in module_bindings(mod)} if after_dispatch else {}
+        self.readers = reader_counts(mod) if after_dispatch else None
+        self.tags = AddedTags(mod)
+        self.bound: relax.Var | None = None
+
+    def visit_var_binding_(self, binding: relax.VarBinding) -> None:
+        # The variable a call is bound to, for tagging a softmax with the nodes it takes in.
+        self.bound = binding.var
+        super().visit_var_binding_(binding)
+        self.bound = None
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         op = call.op
@@ -89,7 +105,20 @@ class _Rewriter(PyExprMutator):
         if op.name in _ELEMENTWISE and not self.after_dispatch:
             return self.builder_.call_te(_ELEMENTWISE[op.name], call.args[0])
         if op.name == _SOFTMAX and self.after_dispatch:
-            return self.builder_.call_te(topi.nn.fast_softmax, call.args[0], call.attrs.axis)
+            return self._softmax(call)
         if op.name in _AFTER_DISPATCH and self.after_dispatch:
             return self.builder_.call_te(_AFTER_DISPATCH[op.name], call.args[0])
         return call
+
+    def _softmax(self, call: relax.Call) -> relax.Expr:
+        """The fast softmax of `call`'s input, with the producers it can take in computed."""
+        assert self.readers is not None
+        source = softmax_input(call.args[0], self.values, self.readers)
+        if self.bound is not None and source.folded:
+            self.tags.tag(self.bound, [*reversed(source.folded), self.bound])
+        axis = int(call.attrs.axis)
+
+        def fast_softmax(*tensors: te.Tensor) -> te.Tensor:
+            return topi.nn.fast_softmax(source.build(list(tensors)), axis)
+
+        return self.builder_.call_te(fast_softmax, *source.leaves)

@@ -28,7 +28,7 @@ import tvm_ffi
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from ..ir.bindings import function_bindings
+from ..ir.bindings import reader_counts
 from ..ir.rewrite import rewrite_and_prune
 from ..libraries import onednn
 from ..libraries.onednn_calls import (
@@ -56,7 +56,7 @@ def library_precision(precision: str) -> tvm.transform.Pass:
     def apply(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
         if compute == onednn.COMPUTE_TYPES["fp32"]:
             return mod
-        mod = rewrite_and_prune(mod, _Rewriter(mod, compute, _readers(mod)))
+        mod = rewrite_and_prune(mod, _Rewriter(mod, compute, reader_counts(mod)))
         outputs: list[tuple[relax.Call, str, list[int]]] = [
             (call, "bfloat16", []) for f in mod.functions.values() for call in _bf16_producers(f)
         ]
@@ -91,17 +91,6 @@ def _bf16_producers(func: Any) -> list[relax.Call]:
         for family, residuals in ((CONVS, True), (MATMULS, False))
         for call, _ in sole_source_producers(func, bf16, produces, family, residuals)
     ]
-
-
-def _readers(mod: tvm.IRModule) -> Counter[relax.Var]:
-    """How many bindings (and function results) read each variable of the Relax functions."""
-    count: Counter[relax.Var] = Counter()
-    for func in mod.functions.values():
-        if isinstance(func, relax.Function):
-            for binding in function_bindings(func):
-                count.update(relax.analysis.free_vars(binding.value))
-            count.update(relax.analysis.free_vars(func.body.body))
-    return count
 
 
 @mutator
