@@ -5,12 +5,14 @@ scale per output channel and quantizes each activation before the Conv, MatMul o
 reads it; `fake_quantize` has turned that pair into float32 rounding to its grid, and constant
 folding the weights into float32. A oneDNN call whose source is such a rounding of `y` and whose
 constant weights lie on a symmetric int8 grid per output channel (column `j` is `q * s_j`
-with `s_j = max |w_j| / 127` and integers |q| <= 127, which recovers the model's own int8
-weights) becomes an int8 call: it reads `y` itself, quantizes it per tile as the
-QuantizeLinear would (scale, zero point), multiplies u8/s8 by s8 with int32 sums, and scales
-the sums back to float32 before its epilogue. The same numbers as the float32 call, up to the
-order of float32 additions (the int32 sums are exact). Weights on no such grid, or a source
-that is not a per-tensor 8-bit rounding, keep their precision. An int8 convolution whose
+with integers |q| <= 127, `_on_int8_grid`: the model's own int8 weights) becomes an int8 call:
+it reads `y` itself, quantizes it per tile as the QuantizeLinear would (scale, zero point),
+multiplies u8/s8 by s8 with int32 sums, and scales the sums back to float32 before its
+epilogue. The same numbers as the float32 call, up to the order of float32 additions (the
+int32 sums are exact), where each channel's integers reach +-127 (or +-1); a channel on a
+coarser grid is requantized to 127 steps, each weight within a small part of the model's step.
+Weights on no such grid, or a source that is not a per-tensor 8-bit rounding, keep their
+precision. An int8 convolution whose
 output only int8 convolutions read as their source, on one grid, writes that output as 8-bit
 itself (the grid follows its own int8 values in its attributes); the readers take it as is.
 
@@ -48,6 +50,8 @@ _MULTIPLY = tvm.ir.Op.get("relax.multiply")
 _PERMUTE_DIMS = tvm.ir.Op.get("relax.permute_dims")
 #: How far from an integer a weight divided by its channel's scale may be (float32 rounding).
 _GRID_TOLERANCE = 1e-3
+#: Rows read to find a channel's grid before all of them are checked on it.
+_SAMPLE_ROWS = 64
 
 
 @tvm.transform.module_pass(opt_level=0, name="EmberQuantizedLibraryCalls")
@@ -150,10 +154,14 @@ class _Rewriter(PyExprMutator):
 
 
 def _on_int8_grid(weights: relax.Expr) -> bool:
-    """Whether each output channel (last axis) of constant `weights` is int8 times its scale.
+    """Whether each output channel (last axis) of constant `weights` lies on an int8 grid.
 
-    The scale is the plugin's, `max |w| / 127` in float32 (plugins/cpu_dnnl PackWeights), so
-    quantizing with it gives back the model's integers.
+    Column `j` must be `q * s_j` with integers |q| <= m_j <= 127 (some q at +-m_j): the
+    model's own int8 weights, whatever their range. The plugin quantizes with `max |w| / 127`
+    in float32 (plugins/cpu_dnnl PackWeights), which gives back the model's integers times
+    127 / m_j: exactly where m_j is 127 (ONNX Runtime's usual weights) or 1, and otherwise
+    within m_j / 254 of one of the model's steps (ONNX Runtime has quantized MobileNetV2's
+    classifier to m_j of 1 to 18), closer than the model's own rounding of its weights.
     """
     if not isinstance(weights, tvm.ir.GenericConst):
         return False
@@ -162,6 +170,19 @@ def _on_int8_grid(weights: relax.Expr) -> bool:
         return False
     columns = w.reshape(-1, w.shape[-1])
     maxima = np.abs(columns).max(axis=0)
-    scales = np.where(maxima > 0, maxima / np.float32(127), np.float32(1)).astype(np.float32)
-    steps = columns / scales
-    return bool(np.all(np.abs(steps - np.rint(steps)) <= _GRID_TOLERANCE))
+    unit = columns / np.where(maxima > 0, maxima, np.float32(1))  # in [-1, 1]
+    off = ~_integral(unit * np.float32(127))
+    if not off.any():
+        return True
+    # The rest must be on a coarser grid: find each one's m_j on a few rows, then check all.
+    rest = unit[:, off]
+    sample = rest[:_SAMPLE_ROWS]
+    steps = np.zeros(rest.shape[1], np.float32)
+    for m in range(1, 127):
+        steps[(steps == 0) & _integral(sample * np.float32(m))] = m
+    return bool(np.all(steps > 0) and np.all(_integral(rest * steps)))
+
+
+def _integral(values: np.ndarray) -> np.ndarray:
+    """Per column, whether every value is within `_GRID_TOLERANCE` of an integer."""
+    return np.all(np.abs(values - np.rint(values)) <= _GRID_TOLERANCE, axis=0)

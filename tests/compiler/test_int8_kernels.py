@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 import ember
 from ember.compiler.api import compile_model
@@ -128,6 +128,47 @@ def test_weights_off_an_int8_grid_keep_float32_and_are_named(tmp_path):
     checked = ember_cli("check", str(source))
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.splitlines()[-1] == f"note: {warning}"
+
+
+def coarse_grid_gemm(steps: tuple[int, ...]) -> onnx.ModelProto:
+    """Quantized input -> Gemm(transB) whose int8 weights reach only +-steps[j] in channel j.
+
+    ONNX Runtime quantized MobileNetV2's classifier so: per-channel scales, yet integers
+    within +-1 to +-18, not +-127.
+    """
+    rng = np.random.default_rng(4)
+    q = np.stack([rng.integers(-m, m + 1, 96) for m in steps]).astype(np.int8)
+    q[:, 0] = steps  # each channel reaches its bound
+    inits = [
+        numpy_helper.from_array(q, "wq"),
+        numpy_helper.from_array(rng.uniform(0.01, 0.05, len(steps)).astype(np.float32), "ws"),
+        numpy_helper.from_array(np.zeros(len(steps), np.int8), "wz"),
+        numpy_helper.from_array(np.float32(0.02), "xs"),
+        numpy_helper.from_array(np.uint8(128), "xz"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+        helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], axis=0),
+        helper.make_node("Gemm", ["xd", "w"], ["y"], transB=1),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 96])
+    return _model(nodes, [x], [4, len(steps)], inits)
+
+
+def test_weights_on_a_coarser_int8_grid_run_int8(tmp_path):
+    """Channels whose integers stay within +-m (m < 127) are still int8 weights: the call is
+    int8, and its outputs are ONNX Runtime's within a small part of one output step."""
+    source = save_model(coarse_grid_gemm((1, 2, 3, 18, 127, 1, 2, 5)), tmp_path, "coarse")
+    dump = tmp_path / "ir"
+    artifact = compile_model(source, "x86", tmp_path / "coarse.so", CompileOptions(dump_ir=dump))
+    assert compute_types(dump / "03_dispatch.py") == ["int8"]
+    assert read_manifest(artifact)["int8"] == {"nodes": 1, "float32": []}
+    x = np.random.default_rng(5).standard_normal((4, 96), dtype=np.float32)
+    (want,) = ort_outputs(str(source), {"x": x})
+    ours = ember.load(artifact).run({"x": x})[0]
+    # Requantized to 127 steps, a weight moves by at most m / 254 of the model's step.
+    assert np.abs(ours - want).max() <= 0.01 * np.abs(want).max()
 
 
 def conv_chain() -> onnx.ModelProto:
