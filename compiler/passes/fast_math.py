@@ -121,4 +121,6 @@ class _Rewriter(PyExprMutator):
         def fast_softmax(*tensors: te.Tensor) -> te.Tensor:
             return topi.nn.fast_softmax(source.build(list(tensors)), axis)
 
-        return self.builder_.call_te(fast_softmax, *source.leaves)
+        # Leaves are the module's variables as they were: read them as this rewrite left them.
+        leaves = [self.visit_expr(leaf) for leaf in source.leaves]
+        return self.builder_.call_te(fast_softmax, *leaves)
