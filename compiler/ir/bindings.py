@@ -45,8 +45,5 @@ def reader_counts(mod: tvm.IRModule) -> Counter[relax.Var]:
     """How many bindings (and function results) read each variable of `mod`'s Relax functions."""
     count: Counter[relax.Var] = Counter()
     for func in mod.functions.values():
-        if isinstance(func, relax.Function) and isinstance(func.body, relax.SeqExpr):
-            for binding in function_bindings(func):
-                count.update(relax.analysis.free_vars(binding.value))
-            count.update(relax.analysis.free_vars(func.body.body))
+        count.update({var: len(read_by) for var, read_by in readers(func).items()})
     return count

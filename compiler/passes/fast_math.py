@@ -18,7 +18,7 @@ import tvm
 from tvm import relax, te, topi
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from ..ir.bindings import module_bindings, reader_counts
+from ..ir.bindings import reader_counts
 from ..ir.rewrite import rewrite_and_prune, rewrite_functions
 from ..provenance.node_sources import AddedTags
 from .softmax_producers import softmax_input
@@ -86,7 +86,6 @@ class _Rewriter(PyExprMutator):
     def __init__(self, mod: tvm.IRModule, after_dispatch: bool) -> None:
         super().__init__(mod)
         self.after_dispatch = after_dispatch
-        self.values = {b.var: b.value for b in module_bindings(mod)} if after_dispatch else {}
         self.readers = reader_counts(mod) if after_dispatch else None
         self.tags = AddedTags(mod)
         self.bound: relax.Var | None = None
@@ -113,7 +112,9 @@ class _Rewriter(PyExprMutator):
     def _softmax(self, call: relax.Call) -> relax.Expr:
         """The fast softmax of `call`'s input, with the producers it can take in computed."""
         assert self.readers is not None
-        source = softmax_input(call.args[0], self.values, self.readers)
+        # The producers precede the softmax, so they are bound as this rewrite emitted them,
+        # their operands included.
+        source = softmax_input(call.args[0], self.lookup_binding, self.readers)
         if self.bound is not None and source.folded:
             self.tags.tag(self.bound, [*reversed(source.folded), self.bound])
         axis = int(call.attrs.axis)
@@ -121,6 +122,4 @@ class _Rewriter(PyExprMutator):
         def fast_softmax(*tensors: te.Tensor) -> te.Tensor:
             return topi.nn.fast_softmax(source.build(list(tensors)), axis)
 
-        # Leaves are the module's variables as they were: read them as this rewrite left them.
-        leaves = [self.visit_expr(leaf) for leaf in source.leaves]
-        return self.builder_.call_te(fast_softmax, *leaves)
+        return self.builder_.call_te(fast_softmax, *source.leaves)

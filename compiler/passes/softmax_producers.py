@@ -50,27 +50,28 @@ class SoftmaxInput:
 
 def softmax_input(
     source: relax.Expr,
-    values: dict[relax.Var, relax.Expr],
+    lookup: Callable[[relax.Var], relax.Expr | None],
     readers: Counter[relax.Var],
 ) -> SoftmaxInput:
     """`source` (a softmax's argument) with the producers it can take in folded.
 
-    `values` maps each bound variable to its value and `readers` counts each variable's
-    readers. With nothing to fold the result is `source` as its only leaf.
+    `lookup` gives a bound variable's value (a mutator's `lookup_binding`) and `readers`
+    counts each variable's readers. With nothing to fold the result is `source` as its only
+    leaf.
     """
     found = SoftmaxInput()
-    found.tree = _fold(source, _shape(source), values, readers, found)
+    found.tree = _fold(source, _shape(source), lookup, readers, found)
     return found
 
 
 def _fold(
     expr: relax.Expr,
     shape: relax.Expr | None,
-    values: dict[relax.Var, relax.Expr],
+    lookup: Callable[[relax.Var], relax.Expr | None],
     readers: Counter[relax.Var],
     found: SoftmaxInput,
 ) -> Any:
-    value = values.get(expr) if isinstance(expr, relax.Var) else None
+    value = lookup(expr) if isinstance(expr, relax.Var) else None
     if (
         shape is not None
         and isinstance(value, relax.Call)
@@ -82,7 +83,7 @@ def _fold(
         and len(found.folded) < _MOST_FOLDED
     ):
         found.folded.append(expr)
-        left, right = (_fold(arg, shape, values, readers, found) for arg in value.args)
+        left, right = (_fold(arg, shape, lookup, readers, found) for arg in value.args)
         return (value.op.name, left, right)
     if isinstance(expr, tvm.ir.GenericConst) and not expr.value.shape:
         return ("scalar", expr.value.numpy().item())
