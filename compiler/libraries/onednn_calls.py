@@ -29,7 +29,8 @@ class LibraryCall:
 
     #: The packed function, e.g. "ember.dnnl.conv_nhwc_epilogue".
     name: str
-    #: Its tensor operands (source, weights, then bias and residual where it has them).
+    #: Its tensor operands: source, weights (an int8 call's int8 weights followed by their
+    #: scales per output channel), then bias and residual where it has them.
     tensors: list[relax.Expr]
     #: Its attributes as integers.
     values: list[int]

@@ -4,7 +4,9 @@ Precondition: `fuse_library_epilogues` has run (a call's attributes end with its
 it has one). For a precision other than fp32, every `ember.dnnl.matmul*` and
 `ember.dnnl.conv_nhwc*` call gets the compute type appended to its attributes
 (runtime_cpp/plugins/common/epilogue.h decodes it): with bf16 the plugin packs constant
-weights as bfloat16 and rounds each tile's source to bfloat16, and sums products in float32.
+weights as bfloat16 and rounds each tile's source to bfloat16, and sums products in float32;
+the constant weights it packs are stored as bfloat16 (rounded to nearest even, as the plugin
+would), half their float32 bytes in the artifact.
 Operands, outputs and everything outside these calls (softmax, normalization, elementwise
 kernels) stay float32; so do the int8 calls of a quantized model (`quantized_library_calls`).
 A call without an epilogue gets an empty one first, so the compute type always follows
@@ -23,6 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import ml_dtypes
 import tvm
 import tvm_ffi
 from tvm import relax
@@ -79,9 +82,7 @@ def _bf16_producers(func: Any) -> list[relax.Call]:
     """
 
     def bf16(call: LibraryCall) -> bool:
-        # A matmul's constant weights are packed (and its operands may be bf16) only when 2-D.
-        packed = call.name not in MATMULS or call.tensors[1].ty.ndim == 2
-        return packed and call.hashed and call.compute_type != onednn.COMPUTE_TYPES["int8"]
+        return _packed(call) and call.compute_type != onednn.COMPUTE_TYPES["int8"]
 
     def produces(call: LibraryCall) -> bool:
         return bf16(call) and not call.ends_in_softmax
@@ -93,12 +94,23 @@ def _bf16_producers(func: Any) -> list[relax.Call]:
     ]
 
 
+def _packed(call: LibraryCall) -> bool:
+    """Whether the plugin packs `call`'s weights: constant (hashed), and 2-D for a matmul.
+
+    Only packed weights are read as bf16 (stored so, or rounded when packed); so are the
+    operands a bf16 call passes to the next.
+    """
+    return call.hashed and (call.name not in MATMULS or call.tensors[1].ty.ndim == 2)
+
+
 @mutator
 class _Rewriter(PyExprMutator):
     def __init__(self, mod: tvm.IRModule, compute: int, readers: Counter[relax.Var]) -> None:
         super().__init__(mod)
         self.compute = compute
         self.readers = readers
+        # Constant weights already rounded to bf16: one copy of each, however many calls.
+        self.bf16_constants: list[tuple[tvm.ir.GenericConst, tvm.ir.GenericConst]] = []
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = super().visit_call_(call)
@@ -113,7 +125,24 @@ class _Rewriter(PyExprMutator):
             source = self._unreshaped(source)
         if self.compute == onednn.COMPUTE_TYPES["bf16"] and self._rounds_operands(parts):
             source, rest[0] = (relax.op.astype(t, "bfloat16") for t in (source, rest[0]))
+        elif self.compute == onednn.COMPUTE_TYPES["bf16"] and _packed(parts):
+            rest[0] = self._bf16_weights(rest[0])
         return relax.op.call_dps_packed(parts.name, [source, *rest, shape], call.ty)
+
+    def _bf16_weights(self, weights: relax.Expr) -> relax.Expr:
+        """Constant float32 `weights` rounded to bfloat16 (nearest, ties to even), once each.
+
+        The plugin would round them so when it packs them; stored so, they take half the bytes
+        in the artifact.
+        """
+        if not (isinstance(weights, tvm.ir.GenericConst) and weights.ty.dtype == "float32"):
+            return weights
+        for known, rounded in self.bf16_constants:
+            if known.same_as(weights):
+                return rounded
+        rounded = relax.const(weights.value.numpy().astype(ml_dtypes.bfloat16))
+        self.bf16_constants.append((weights, rounded))
+        return rounded
 
     def _rounds_operands(self, parts: LibraryCall) -> bool:
         """Whether a batched matmul of two computed operands gets both as bf16.

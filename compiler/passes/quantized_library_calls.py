@@ -5,21 +5,23 @@ scale per output channel and quantizes each activation before the Conv, MatMul o
 reads it; `fake_quantize` has turned that pair into float32 rounding to its grid, and constant
 folding the weights into float32. A oneDNN call whose source is such a rounding of `y` and whose
 constant weights lie on a symmetric int8 grid per output channel (column `j` is `q * s_j`
-with integers |q| <= 127, `_on_int8_grid`: the model's own int8 weights) becomes an int8 call:
+with integers |q| <= 127, `int8_weights`: the model's own int8 weights) becomes an int8 call:
 it reads `y` itself, quantizes it per tile as the QuantizeLinear would (scale, zero point),
 multiplies u8/s8 by s8 with int32 sums, and scales the sums back to float32 before its
-epilogue. The same numbers as the float32 call, up to the order of float32 additions (the
-int32 sums are exact), where each channel's integers reach +-127 (or +-1); a channel on a
-coarser grid is requantized to 127 steps, each weight within a small part of the model's step.
+epilogue. Its weights are stored as those integers, int8, followed by their scales `s_j` as
+an operand of their own: a quarter of the float32 weights' bytes in the artifact. The same
+numbers as the float32 call, up to the order of float32 additions (the int32 sums are exact).
 Weights on no such grid, or a source that is not a per-tensor 8-bit rounding, keep their
 precision. An int8 convolution whose
 output only int8 convolutions read as their source, on one grid, writes that output as 8-bit
 itself (the grid follows its own int8 values in its attributes); the readers take it as is.
 
 Precondition: `fuse_library_epilogues` has run; before `library_precision`, which leaves these
-calls int8. Attributes: the compute type `int8` then [scale bits, zero point, is_signed] after
-the epilogue (runtime_cpp/plugins/common/epilogue.h). The rounding, left without readers, is
-removed.
+calls int8. Operands: source, int8 weights, their float32 scales [channels], then bias and
+residual where the call has them (runtime_cpp/plugins/common/operands.h). Attributes: the
+compute type `int8` then [scale bits, zero point, is_signed] after the epilogue
+(runtime_cpp/plugins/common/epilogue.h). The rounding and the float32 weights, left without
+readers, are removed.
 """
 
 from __future__ import annotations
@@ -97,22 +99,42 @@ def _eight_bit_outputs(func: Any) -> list[tuple[relax.Call, str, list[int]]]:
 
 @mutator
 class _Rewriter(PyExprMutator):
+    def __init__(self, mod: tvm.IRModule) -> None:
+        super().__init__(mod)
+        # Float32 weights already split into int8 integers and scales: one copy of each in
+        # the artifact, however many calls read them.
+        self.int8_constants: list[tuple[tvm.ir.GenericConst, ...]] = []
+
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = super().visit_call_(call)
         parts = library_call(call)
-        # The weights' content hash is the last leading attribute: 0 for computed weights.
-        if parts is None or parts.values[parts.leading - 1] == 0 or parts.compute_type is not None:
+        if parts is None or not parts.hashed or parts.compute_type is not None:
             return call
         source, weights, *others = parts.tensors
         grid = self._source_grid(source)
-        if grid is None or not _on_int8_grid(weights):
+        if grid is None or not isinstance(weights, tvm.ir.GenericConst):
+            return call
+        int8_weights = self._int8_weights(weights)
+        if int8_weights is None:
             return call
         y, scale, zero, is_signed = grid
         no_epilogue = [0, 0] if len(parts.values) == parts.leading else []
         scale_bits = struct.unpack("<I", struct.pack("<f", scale))[0]
         int8 = [onednn.COMPUTE_TYPES["int8"], scale_bits, zero, int(is_signed)]
         shape = relax.ShapeExpr([*parts.values, *no_epilogue, *int8])
-        return relax.op.call_dps_packed(parts.name, [y, weights, *others, shape], call.ty)
+        return relax.op.call_dps_packed(parts.name, [y, *int8_weights, *others, shape], call.ty)
+
+    def _int8_weights(self, weights: tvm.ir.GenericConst) -> tuple[tvm.ir.GenericConst, ...] | None:
+        """`weights` as int8 integers and float32 scales per channel, or None off a grid."""
+        for known, integers, scales in self.int8_constants:
+            if known.same_as(weights):
+                return integers, scales
+        split = int8_weights(weights.value.numpy())
+        if split is None:
+            return None
+        integers, scales = (relax.const(array) for array in split)
+        self.int8_constants.append((weights, integers, scales))
+        return integers, scales
 
     def _source_grid(self, source: relax.Expr) -> tuple[relax.Expr, float, int, bool] | None:
         """(y, scale, zero point, is_signed) where `source` is `y` rounded to an 8-bit grid.
@@ -153,34 +175,34 @@ class _Rewriter(PyExprMutator):
         return y, scales[0], zero, False
 
 
-def _on_int8_grid(weights: relax.Expr) -> bool:
-    """Whether each output channel (last axis) of constant `weights` lies on an int8 grid.
+def int8_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Float32 `w` as int8 integers `q` and float32 scales `s` per output channel (last axis).
 
-    Column `j` must be `q * s_j` with integers |q| <= m_j <= 127 (some q at +-m_j): the
-    model's own int8 weights, whatever their range. The plugin quantizes with `max |w| / 127`
-    in float32 (plugins/cpu_dnnl PackWeights), which gives back the model's integers times
-    127 / m_j: exactly where m_j is 127 (ONNX Runtime's usual weights) or 1, and otherwise
-    within m_j / 254 of one of the model's steps (ONNX Runtime has quantized MobileNetV2's
-    classifier to m_j of 1 to 18), closer than the model's own rounding of its weights.
+    Column `j` must be `q * s_j` with integers |q| <= m_j <= 127, some at +-m_j: the model's own
+    int8 weights, whatever their range (ONNX Runtime's usually reach +-127; it has quantized
+    MobileNetV2's classifier to m_j of 1 to 18). Then `s_j` is max|w_j| / m_j, and `q` the
+    model's integers. None where some column lies on no such grid.
     """
-    if not isinstance(weights, tvm.ir.GenericConst):
-        return False
-    w = weights.value.numpy()
     if w.dtype != np.float32 or w.ndim < 2:
-        return False
+        return None
     columns = w.reshape(-1, w.shape[-1])
     maxima = np.abs(columns).max(axis=0)
     unit = columns / np.where(maxima > 0, maxima, np.float32(1))  # in [-1, 1]
-    off = ~_integral(unit * np.float32(127))
-    if not off.any():
-        return True
-    # The rest must be on a coarser grid: find each one's m_j on a few rows, then check all.
-    rest = unit[:, off]
-    sample = rest[:_SAMPLE_ROWS]
-    steps = np.zeros(rest.shape[1], np.float32)
-    for m in range(1, 127):
-        steps[(steps == 0) & _integral(sample * np.float32(m))] = m
-    return bool(np.all(steps > 0) and np.all(_integral(rest * steps)))
+    steps = np.where(_integral(unit * np.float32(127)), np.float32(127), np.float32(0))
+    off = steps == 0
+    if off.any():
+        # The rest must be on a coarser grid: find each one's m_j on a few rows, then check all.
+        rest = unit[:, off]
+        sample = rest[:_SAMPLE_ROWS]
+        found = np.zeros(rest.shape[1], np.float32)
+        for m in range(1, 127):
+            found[(found == 0) & _integral(sample * np.float32(m))] = m
+        if not (np.all(found > 0) and np.all(_integral(rest * found))):
+            return None
+        steps[off] = found
+    integers = np.rint(unit * steps).astype(np.int8).reshape(w.shape)
+    scales = np.where(maxima > 0, maxima / steps, np.float32(1)).astype(np.float32)
+    return integers, scales
 
 
 def _integral(values: np.ndarray) -> np.ndarray:

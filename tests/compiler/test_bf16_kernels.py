@@ -142,6 +142,10 @@ def test_bf16_artifact_records_its_precision_and_runs_the_whole_mlp(tmp_path):
     feed = random_feed(proto)
     (want,) = ort_outputs(str(source), feed)
     assert _relative_error(ember.load(out).run(feed)[0], want) <= BF16_TOLERANCE
+    # Its weights are stored as bf16: half their float32 bytes.
+    weights = sum(np.prod(init.dims) for init in proto.graph.initializer if len(init.dims) == 2)
+    fp32 = compile_model(source, "x86", tmp_path / "fp32.so")
+    assert fp32.stat().st_size - out.stat().st_size >= 0.9 * 2 * weights
 
 
 def test_bf16_artifact_on_a_cpu_without_bf16_is_one_clear_error(tmp_path):

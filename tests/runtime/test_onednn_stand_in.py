@@ -211,38 +211,51 @@ def test_compute_type_after_the_epilogue_is_read_and_checked(onednn_on: str):
 
 
 # Calls `ember.dnnl.matmul` as an int8 call of a QDQ model: the source quantized with scale
-# 0.1 and zero point 128 (uint8), the weights int8 times 0.02 per column; prints the largest
-# difference from the float32 product of the dequantized operands, then what a compute type 2
-# without its three values raises.
+# 0.1 and zero point 128 (uint8), the weights int8 with a scale per column, passed as the
+# artifact stores them (integers, then scales); prints the largest difference from the float32
+# product of the dequantized operands, then what three wrong calls raise: a compute type 2
+# without its three values, float32 weights in an int8 call (an artifact of an older Ember),
+# and a scale too few.
 INT8_MATMUL = """
 import struct
 matmul = tvm.get_global_func("ember.dnnl.matmul")
 rng = np.random.default_rng(0)
 a = rng.uniform(-14.0, 14.0, (96, 64)).astype("float32")  # beyond the grid's range too
-q = rng.integers(-127, 128, (64, 48)); q[0] = 127  # each column's largest |q| is 127
-b = (q * np.float32(0.02)).astype("float32")
+q = rng.integers(-127, 128, (64, 48)).astype("int8")
+scales = rng.uniform(0.01, 0.03, 48).astype("float32")
+b = (q * scales).astype("float32")
 dequantized = (np.clip(np.rint(a / np.float32(0.1)) + 128, 0, 255) - 128) * np.float32(0.1)
 out = tvm.runtime.tensor(np.zeros((96, 48), "float32"))
 bits = struct.unpack("<I", struct.pack("<f", 0.1))[0]
 int8_attrs = tvm.runtime.ShapeTuple([77, 0, 0, 2, bits, 128, 0])  # hash, no epilogue, int8
-matmul(tvm.runtime.tensor(a), tvm.runtime.tensor(b), int8_attrs, out)
+q_t, scales_t = tvm.runtime.tensor(q), tvm.runtime.tensor(scales)
+matmul(tvm.runtime.tensor(a), q_t, scales_t, int8_attrs, out)
 want = dequantized.astype("float64") @ b.astype("float64")
 print("error", float(np.abs(out.numpy() - want).max() / np.abs(want).max()))
-try:
-    matmul(tvm.runtime.tensor(a), tvm.runtime.tensor(b), tvm.runtime.ShapeTuple([78, 0, 0, 2]), out)
-except Exception as err:
-    print(type(err).__name__, str(err).splitlines()[-1])
+wrong_calls = [
+    (q_t, scales_t, tvm.runtime.ShapeTuple([78, 0, 0, 2])),
+    (tvm.runtime.tensor(b), int8_attrs),
+    (q_t, tvm.runtime.tensor(scales[:47]), tvm.runtime.ShapeTuple([79, 0, 0, 2, bits, 128, 0])),
+]
+for operands in wrong_calls:
+    try:
+        matmul(tvm.runtime.tensor(a), *operands, out)
+    except Exception as err:
+        print(type(err).__name__, str(err).splitlines()[-1])
 """
 
 
 @pytest.mark.parametrize("onednn_on", ["1", "0"], ids=["oneDNN", "stand-in"])
 def test_int8_matmul_is_the_product_of_the_dequantized_operands(onednn_on: str):
-    printed, refused = _errors_printed(INT8_MATMUL, onednn_on)
+    printed, *refused = _errors_printed(INT8_MATMUL, onednn_on)
     label, error = printed.split()
     assert label == "error" and float(error) < 1e-6  # int32 sums are exact; one scaling
-    kind, message = refused.split(" ", 1)
-    assert kind == "ValueError" and message.endswith(
-        ": compute type 2 takes 3 values after it, not 0"
+    kinds, messages = zip(*(line.split(" ", 1) for line in refused), strict=True)
+    assert kinds == ("ValueError", "TypeError", "ValueError")
+    assert messages[0].endswith(": compute type 2 takes 3 values after it, not 0")
+    assert "(an artifact compiled by an older Ember: compile it again)" in messages[1]
+    assert messages[2].endswith(
+        "ember.dnnl.matmul: int8 weights need one scale per output channel (48), got 47"
     )
 
 

@@ -9,11 +9,12 @@
  * the oneDNN plugin's (dnnl_matmul.cc, dnnl_conv.cc); the weight hashes, which only key its
  * packed copies, are ignored here. The epilogue runs as one pass over each output tile;
  * softmax is a plain loop per row. Reduced precision is computed in float32: a bf16 call's
- * operands are not rounded, an int8 call's source is rounded to its quantization grid (as the
- * QuantizeLinear -> DequantizeLinear pair the compiler folded into it would) and its weights,
- * which the compiler checked lie on their grid, are used as they are. Activations the compiler
- * passes between chained bf16 calls as bfloat16 are widened on the way in and rounded to
- * nearest even on the way out, as oneDNN writes them.
+ * operands are not rounded (those stored or passed as bf16 are widened exactly), an int8 call's
+ * source is rounded to its quantization grid (as the QuantizeLinear -> DequantizeLinear pair the
+ * compiler folded into it would) and its int8 weights (stored so, with their scales) are
+ * dequantized as the model's DequantizeLinear would. Activations the compiler passes between
+ * chained bf16 calls as bfloat16 are widened on the way in and rounded to nearest even on the way
+ * out, as oneDNN writes them.
  */
 #include <tvm/ffi/container/shape.h>
 #include <tvm/ffi/container/tensor.h>
@@ -26,6 +27,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "../common/epilogue.h"
@@ -140,6 +142,28 @@ FloatTensor DequantizedSource(const TensorView& x, const plugins::SourceQuantiza
   return values;
 }
 
+// An int8 call's weights as float32: its int8 `weights` times their `scales` per output
+// channel (the last axis), as the model's DequantizeLinear gives them. Checks both.
+FloatTensor DequantizedWeights(const TensorView& weights, const TensorView* scales,
+                               const char* prefix) {
+  if (scales == nullptr || !weights.IsContiguous() || weights.ndim() < 2) {
+    TVM_FFI_THROW(TypeError) << prefix << ": an int8 call needs contiguous int8 weights and "
+                             << "their scales (an artifact compiled by an older Ember: compile "
+                             << "it again)";
+  }
+  const int64_t channels = weights.shape()[weights.ndim() - 1];
+  plugins::CheckWeightScales(*scales, channels, prefix);
+  FloatTensor values(weights);
+  const int8_t* from = reinterpret_cast<const int8_t*>(
+      static_cast<const char*>(weights.data_ptr()) + weights.byte_offset());
+  const float* scale = In(*scales);
+  float* to = values.data();
+  plugins::ParallelFor(weights.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) to[i] = static_cast<float>(from[i]) * scale[i % channels];
+  });
+  return values;
+}
+
 void ApplyEpilogue(const EpilogueSpec& epilogue, float* out, int64_t rows, int64_t cols,
                    const float* bias, const float* residual) {
   if (!epilogue.bias && epilogue.steps.empty()) return;
@@ -152,8 +176,10 @@ void ApplyEpilogue(const EpilogueSpec& epilogue, float* out, int64_t rows, int64
 }
 
 // With `trans_b`, b is stored [..., N, K] and read transposed (ember.dnnl.matmul_bt).
-void RunMatmul(const TensorView& a, const TensorView& b, const float* bias, const float* residual,
-               const Shape& attrs, const TensorView& out, bool trans_b = false) {
+// `b_scales`: an int8 call's weight scales per column (its `b` int8), else null.
+void RunMatmul(const TensorView& a, const TensorView& b, const TensorView* b_scales,
+               const float* bias, const float* residual, const Shape& attrs, const TensorView& out,
+               bool trans_b = false) {
   // attrs: [content hash of b, or 0], then the epilogue.
   const EpilogueSpec epilogue = EpilogueSpec::Decode(attrs, 1, "ember.dnnl.matmul");
   const bool bf16_out = epilogue.compute == plugins::kComputeBf16 && IsBf16(out);
@@ -169,14 +195,17 @@ void RunMatmul(const TensorView& a, const TensorView& b, const float* bias, cons
     std::fill(y_data, y_data + out.numel(), 0.0f);
   } else if (epilogue.compute == plugins::kComputeInt8) {
     CheckFloat32(a, "matmul lhs");
-    MatmulInto(DequantizedSource(a, epilogue.source).view(), b, y, trans_b);
-  } else if (epilogue.compute == plugins::kComputeBf16 && IsBf16(a) && IsBf16(b)) {
-    // A batched call's operands, both rounded where they were computed (attention's).
-    MatmulInto(Widened(a).view(), Widened(b).view(), y, trans_b);
-  } else if (epilogue.compute == plugins::kComputeBf16 && IsBf16(a)) {
-    MatmulInto(Widened(a).view(), b, y, trans_b);
+    MatmulInto(DequantizedSource(a, epilogue.source).view(),
+               DequantizedWeights(b, b_scales, "ember.dnnl.matmul").view(), y, trans_b);
   } else {
-    MatmulInto(a, b, y, trans_b);
+    // A bf16 call's operands may be bf16, widened here exactly: its source written so by the
+    // call before, its constant weights stored so, or both operands of attention's products
+    // rounded where they were computed.
+    const bool bf16 = epilogue.compute == plugins::kComputeBf16;
+    std::optional<FloatTensor> wide_a, wide_b;
+    if (bf16 && IsBf16(a)) wide_a.emplace(Widened(a));
+    if (bf16 && IsBf16(b)) wide_b.emplace(Widened(b));
+    MatmulInto(wide_a ? wide_a->view() : a, wide_b ? wide_b->view() : b, y, trans_b);
   }
   ApplyEpilogue(epilogue, y_data, out.numel() / n, n, bias, residual);
   if (bf16_out) Narrow(y_data, out);
@@ -189,8 +218,10 @@ Shape AsImage(const TensorView& t, bool weight) {
   return Shape(dims);
 }
 
-void RunConv(const TensorView& data, const TensorView& weight, const float* bias,
-             const float* residual, const Shape& attrs, const TensorView& out) {
+// `weight_scales`: an int8 call's weight scales per output channel (its weights int8), else
+// null.
+void RunConv(const TensorView& data, const TensorView& weight, const TensorView* weight_scales,
+             const float* bias, const float* residual, const Shape& attrs, const TensorView& out) {
   // attrs: [sh, sw, pt, pl, pb, pr, dh, dw, groups, weight hash], then the epilogue.
   if (attrs.size() < 10 || data.ndim() < 3 || data.ndim() > 4) {
     TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: unexpected operands";
@@ -201,7 +232,17 @@ void RunConv(const TensorView& data, const TensorView& weight, const float* bias
   // 8-bit data and outputs are an int8 call's, bf16 ones a bf16 call's (the compiler writes
   // them so).
   if (!(int8 && IsEightBit(data)) && !(bf16 && IsBf16(data))) CheckFloat32(data, "conv data");
-  CheckFloat32(weight, "conv weight");
+  // The weights: float32, a bf16 call's bf16 ones (widened exactly), or an int8 call's int8
+  // ones (dequantized).
+  std::optional<FloatTensor> converted_weight;
+  if (int8) {
+    converted_weight.emplace(DequantizedWeights(weight, weight_scales, "ember.dnnl.conv_nhwc"));
+  } else if (bf16 && IsBf16(weight)) {
+    converted_weight.emplace(Widened(weight));
+  } else {
+    CheckFloat32(weight, "conv weight");
+  }
+  const float* w = converted_weight ? converted_weight->data() : In(weight);
   const bool eight_bit_out = epilogue.quantized_output && IsEightBit(out);
   const bool bf16_out = bf16 && IsBf16(out);
   if (!eight_bit_out && !bf16_out) CheckFloat32(out, "conv output");
@@ -212,11 +253,11 @@ void RunConv(const TensorView& data, const TensorView& weight, const float* bias
   std::vector<float> sums(eight_bit_out || bf16_out ? static_cast<size_t>(out.numel()) : 0);
   float* y = sums.empty() ? Out(out) : sums.data();
   if (int8) {
-    ConvNhwcInto(g, DequantizedSource(data, epilogue.source).data(), In(weight), y);
+    ConvNhwcInto(g, DequantizedSource(data, epilogue.source).data(), w, y);
   } else if (bf16 && IsBf16(data)) {
-    ConvNhwcInto(g, Widened(data).data(), In(weight), y);
+    ConvNhwcInto(g, Widened(data).data(), w, y);
   } else {
-    ConvNhwcInto(g, In(data), In(weight), y);
+    ConvNhwcInto(g, In(data), w, y);
   }
   ApplyEpilogue(epilogue, y, out.numel() / g.out_c, g.out_c, bias, residual);
   if (bf16_out) Narrow(y, out);
@@ -231,41 +272,36 @@ void RunConv(const TensorView& data, const TensorView& weight, const float* bias
   }
 }
 
-void Matmul(TensorView a, TensorView b, Shape attrs, TensorView out) {
-  RunMatmul(a, b, nullptr, nullptr, attrs, out);
+// The entry points, with the oneDNN plugin's operands: source, weights (an int8 call's int8
+// weights followed by their scales), `kExtra` tensors (a bias, then a residual), attrs, then
+// the output.
+template <int kExtra, bool kTransB = false>
+void MatmulEntry(tvm::ffi::PackedArgs args, const char* name) {
+  const plugins::LibraryOperands ops = plugins::LibraryOperands::Read(args, kExtra, name);
+  RunMatmul(ops.source, ops.weights, ops.WeightScales(), ops.ExtraFloats(0, "the bias"),
+            ops.ExtraFloats(1, "the residual"), ops.attrs, ops.out, kTransB);
 }
-// b stored [..., N, K] (attention's keys); attrs [0]: never a constant, no epilogue.
-void MatmulBt(TensorView a, TensorView b, Shape attrs, TensorView out) {
-  RunMatmul(a, b, nullptr, nullptr, attrs, out, /*trans_b=*/true);
-}
-void MatmulEpilogue(TensorView a, TensorView b, TensorView bias, Shape attrs, TensorView out) {
-  CheckFloat32(bias, "matmul bias");
-  RunMatmul(a, b, In(bias), nullptr, attrs, out);
-}
-void MatmulResidual(TensorView a, TensorView b, TensorView bias, TensorView residual, Shape attrs,
-                    TensorView out) {
-  CheckFloat32(bias, "matmul bias");
-  CheckFloat32(residual, "matmul residual");
-  RunMatmul(a, b, In(bias), In(residual), attrs, out);
-}
-void ConvNhwc(TensorView data, TensorView weight, Shape attrs, TensorView out) {
-  RunConv(data, weight, nullptr, nullptr, attrs, out);
-}
-void ConvNhwcEpilogue(TensorView data, TensorView weight, TensorView bias, Shape attrs,
-                      TensorView out) {
-  CheckFloat32(bias, "conv bias");
-  RunConv(data, weight, In(bias), nullptr, attrs, out);
-}
-void ConvNhwcResidual(TensorView data, TensorView weight, TensorView bias, TensorView residual,
-                      Shape attrs, TensorView out) {
-  CheckFloat32(bias, "conv bias");
+
+template <int kExtra>
+void ConvEntry(tvm::ffi::PackedArgs args, const char* name) {
+  const plugins::LibraryOperands ops = plugins::LibraryOperands::Read(args, kExtra, name);
+  const float* bias = ops.ExtraFloats(0, "the bias");
+  const float* residual = nullptr;
   // A bf16 call's residual may be bf16 too (a block's output, written so by the call before).
-  if (IsBf16(residual)) {
-    RunConv(data, weight, In(bias), Widened(residual).data(), attrs, out);
-    return;
+  std::optional<FloatTensor> wide_residual;
+  if (kExtra >= 2 && IsBf16(ops.extra[1])) {
+    wide_residual.emplace(Widened(ops.extra[1]));
+    residual = wide_residual->data();
+  } else {
+    residual = ops.ExtraFloats(1, "the residual");
   }
-  CheckFloat32(residual, "conv residual");
-  RunConv(data, weight, In(bias), In(residual), attrs, out);
+  RunConv(ops.source, ops.weights, ops.WeightScales(), bias, residual, ops.attrs, ops.out);
+}
+
+// An entry point as a packed function: `name` names the call in its errors.
+template <void (*kEntry)(tvm::ffi::PackedArgs, const char*)>
+auto EntryFor(const char* name) {
+  return [name](tvm::ffi::PackedArgs args, tvm::ffi::Any*) { kEntry(args, name); };
 }
 
 // Softmax over the last axis, one row at a time (max, sum of exponentials, scale).
@@ -298,18 +334,27 @@ extern "C" __attribute__((visibility("default"))) int ember_cpu_blas_stand_in_fo
       return;
     }
     namespace refl = tvm::ffi::reflection;
+    using ember::blas::ConvEntry;
+    using ember::blas::EntryFor;
+    using ember::blas::MatmulEntry;
     refl::GlobalDef()
-        .def("ember.dnnl.matmul", ember::blas::Matmul)
-        .def("ember.dnnl.matmul_bt", ember::blas::MatmulBt)
-        .def("ember.dnnl.matmul_epilogue", ember::blas::MatmulEpilogue)
-        .def("ember.dnnl.matmul_residual", ember::blas::MatmulResidual)
-        .def("ember.dnnl.conv_nhwc", ember::blas::ConvNhwc)
-        .def("ember.dnnl.conv_nhwc_epilogue", ember::blas::ConvNhwcEpilogue)
-        .def("ember.dnnl.conv_nhwc_residual", ember::blas::ConvNhwcResidual)
+        .def_packed("ember.dnnl.matmul", EntryFor<MatmulEntry<0>>("ember.dnnl.matmul"))
+        .def_packed("ember.dnnl.matmul_bt", EntryFor<MatmulEntry<0, true>>("ember.dnnl.matmul_bt"))
+        .def_packed("ember.dnnl.matmul_epilogue",
+                    EntryFor<MatmulEntry<1>>("ember.dnnl.matmul_epilogue"))
+        .def_packed("ember.dnnl.matmul_residual",
+                    EntryFor<MatmulEntry<2>>("ember.dnnl.matmul_residual"))
+        .def_packed("ember.dnnl.conv_nhwc", EntryFor<ConvEntry<0>>("ember.dnnl.conv_nhwc"))
+        .def_packed("ember.dnnl.conv_nhwc_epilogue",
+                    EntryFor<ConvEntry<1>>("ember.dnnl.conv_nhwc_epilogue"))
+        .def_packed("ember.dnnl.conv_nhwc_residual",
+                    EntryFor<ConvEntry<2>>("ember.dnnl.conv_nhwc_residual"))
         // Winograd's calls compute the same convolutions: here, directly.
-        .def("ember.dnnl.conv_winograd", ember::blas::ConvNhwc)
-        .def("ember.dnnl.conv_winograd_epilogue", ember::blas::ConvNhwcEpilogue)
-        .def("ember.dnnl.conv_winograd_residual", ember::blas::ConvNhwcResidual)
+        .def_packed("ember.dnnl.conv_winograd", EntryFor<ConvEntry<0>>("ember.dnnl.conv_winograd"))
+        .def_packed("ember.dnnl.conv_winograd_epilogue",
+                    EntryFor<ConvEntry<1>>("ember.dnnl.conv_winograd_epilogue"))
+        .def_packed("ember.dnnl.conv_winograd_residual",
+                    EntryFor<ConvEntry<2>>("ember.dnnl.conv_winograd_residual"))
         .def("ember.dnnl.softmax", ember::blas::Softmax)
         .def("ember.dnnl.isa", ember::blas::KernelIsa);
   });

@@ -45,6 +45,22 @@ dnnl::memory::data_type ActivationType(const tvm::ffi::TensorView& t, const char
   return dnnl::memory::data_type::f32;
 }
 
+dnnl::memory::data_type StoredWeightsType(const tvm::ffi::TensorView& w,
+                                          const tvm::ffi::TensorView* scales, int64_t channels,
+                                          const char* call) {
+  const DLDataType d = w.dtype();
+  if (scales != nullptr) {  // LibraryOperands::Read found int8 weights
+    plugins::CheckWeightScales(*scales, channels, call);
+    if (!w.IsContiguous()) TVM_FFI_THROW(TypeError) << call << ": int8 weights must be contiguous";
+    return dnnl::memory::data_type::s8;
+  }
+  if (d.code == kDLBfloat && d.bits == 16 && d.lanes == 1 && w.IsContiguous()) {
+    return dnnl::memory::data_type::bf16;
+  }
+  plugins::CheckFloat32(w, call, "the weights");
+  return dnnl::memory::data_type::f32;
+}
+
 char* Bytes(const tvm::ffi::TensorView& t) {
   return static_cast<char*>(t.data_ptr()) + t.byte_offset();
 }

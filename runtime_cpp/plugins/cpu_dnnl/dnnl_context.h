@@ -65,6 +65,16 @@ void CheckFloat32(const tvm::ffi::TensorView& t, const char* what);
  */
 dnnl::memory::data_type ActivationType(const tvm::ffi::TensorView& t, const char* what);
 
+/*!
+ * \brief The element type of constant weights `w` as the compiler stores them: float32, bf16
+ *        (a bf16 call's) or int8 (an int8 call's, which come with their `scales` per output
+ *        channel: `channels` of them); throws unless `w` is one of those, contiguous.
+ *        `call` names the call in the error.
+ */
+dnnl::memory::data_type StoredWeightsType(const tvm::ffi::TensorView& w,
+                                          const tvm::ffi::TensorView* scales, int64_t channels,
+                                          const char* call);
+
 /*! \brief The first byte of `t`'s data. */
 char* Bytes(const tvm::ffi::TensorView& t);
 
@@ -116,8 +126,8 @@ struct Epilogue {
   //! Whether the kernel multiplies in bfloat16: constant weights are packed as bfloat16 and
   //! the source rounded per tile; other weights through oneDNN's bf16 math mode.
   bool bf16 = false;
-  //! Whether the kernel multiplies 8-bit integers: the source quantized as `source` says, the
-  //! constant weights per output channel (symmetric int8), sums scaled back to float32.
+  //! Whether the kernel multiplies 8-bit integers: the source quantized as `source` says, by
+  //! constant int8 weights (scales per output channel), sums scaled back to float32.
   bool int8 = false;
   plugins::SourceQuantization source;
   //! int8 only: the output is written as 8-bit on this grid (its readers' source).
@@ -233,15 +243,15 @@ std::shared_ptr<const void> CachedBytes(const std::string& key, size_t bytes,
 size_t QuantizedScalesOffset(const dnnl::memory::desc& packed);
 
 /*!
- * \brief PackedWeights for `epilogue`'s kernels: for int8 ones, the float32 weights quantized
- *        per output channel (the dimensions of `plain` in `channel_mask`), symmetric, with
- *        scale max|w| / 127, packed as s8 and followed by the scales the kernel applies
- *        (the source's scale times the weights'). The compiler sends int8 calls here only
- *        where that recovers the model's int8 weights exactly.
+ * \brief PackedWeights for `epilogue`'s kernels: for int8 ones, `weights` are int8 (the
+ *        model's integers, as the compiler stores them), packed as s8 and followed by the
+ *        scales the kernel applies to its int32 sums: `channel_scales` (one per output channel,
+ *        the dimensions of `plain` in `channel_mask`) times the source's scale.
  */
 std::shared_ptr<const void> PackWeights(const Epilogue& epilogue, const std::string& key,
                                         const dnnl::memory::desc& plain, const void* weights,
-                                        const dnnl::memory::desc& packed, int channel_mask);
+                                        const dnnl::memory::desc& packed, int channel_mask,
+                                        const float* channel_scales);
 
 /*! \brief ceil(a / b), for positive `b`. */
 inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }

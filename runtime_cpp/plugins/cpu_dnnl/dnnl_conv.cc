@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "../common/operands.h"
 #include "../common/parallel_for.h"
 #include "dnnl_context.h"
 #include "dnnl_conv_tiles.h"
@@ -45,18 +46,20 @@ using dnnl::memory;
 using tvm::ffi::Shape;
 using tvm::ffi::TensorView;
 
-// The weights as stored (HWIO), described in oneDNN's logical order ([g,] O, I, KH, KW); with
-// `channels`, only that many output channels of them (a channel tile, ungrouped).
-memory::desc PlainWeights(const Conv& c, int64_t channels = 0) {
+// The weights as stored (HWIO: float32, or a bf16 or int8 call's bf16 or int8), described in
+// oneDNN's logical order ([g,] O, I, KH, KW); with `channels`, only that many output channels of
+// them (a channel tile, ungrouped).
+memory::desc PlainWeights(const Conv& c, int64_t channels = 0,
+                          memory::data_type type = memory::data_type::f32) {
   const int64_t i = c.InPerGroup(), o = c.out_c;
   // As oneDNN is given the window: a sideways conv's column window is a row again.
   const int64_t kh = c.sideways ? c.kernel_w : c.kernel_h;
   const int64_t kw = c.sideways ? c.kernel_h : c.kernel_w;
   if (c.groups == 1) {
-    return memory::desc({channels > 0 ? channels : o, i, kh, kw}, memory::data_type::f32,
+    return memory::desc({channels > 0 ? channels : o, i, kh, kw}, type,
                         memory::dims{1, o, kw * i * o, i * o});
   }
-  return memory::desc({c.groups, o / c.groups, i, kh, kw}, memory::data_type::f32,
+  return memory::desc({c.groups, o / c.groups, i, kh, kw}, type,
                       memory::dims{o / c.groups, 1, o, kw * i * o, i * o});
 }
 
@@ -187,7 +190,8 @@ struct ConvPlan {
   bool ChannelTiled() const { return tiles.size() > 0 && tiles[0].channels != conv.out_c; }
 
   static ConvPlan Make(const Conv& c, const Epilogue& epilogue, memory::data_type in_type,
-                       memory::data_type out_type, memory::data_type residual_type, bool winograd) {
+                       memory::data_type out_type, memory::data_type residual_type,
+                       memory::data_type weights_type, bool winograd) {
     const auto f32 = memory::data_type::f32, bf16 = memory::data_type::bf16;
     const bool bf16_in = in_type == bf16, bf16_out = out_type == bf16;
     const bool int8_in = in_type != f32 && !bf16_in, int8_out = out_type != f32 && !bf16_out;
@@ -205,6 +209,15 @@ struct ConvPlan {
     }
     if (epilogue.int8 && c.weight_hash == 0) {
       TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: an int8 call needs constant weights";
+    }
+    if (epilogue.int8 != (weights_type == memory::data_type::s8)) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: int8 weights and an int8 call go "
+                                  "together (an artifact compiled by an older Ember: compile "
+                                  "it again)";
+    }
+    if (weights_type == memory::data_type::bf16 && (!epilogue.bf16 || c.weight_hash == 0)) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: bfloat16 weights need a bf16 call with "
+                                  "constant weights";
     }
     if ((bf16_in || bf16_out) && (!epilogue.bf16 || c.weight_hash == 0)) {
       TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: bfloat16 data or output needs a bf16 "
@@ -245,7 +258,8 @@ struct ConvPlan {
           return p.first_channel == c0 && p.layout == layout;
         });
         if (known == plan.packs.end()) {
-          const memory::desc plain = PlainWeights(c, channels == c.out_c ? 0 : channels);
+          const memory::desc plain =
+              PlainWeights(c, channels == c.out_c ? 0 : channels, weights_type);
           plan.packs.push_back(
               {PackKey(c.weight_hash, c0, plain, layout, epilogue), c0, plain, layout});
           known = std::prev(plan.packs.end());
@@ -258,11 +272,14 @@ struct ConvPlan {
   }
 };
 
-void Run(const TensorView& data, const TensorView& weight, const float* bias,
-         const TensorView* residual, const Shape& attrs, const TensorView& out,
+// `weight_scales`: int8 weights' scales per output channel (an int8 call's), else null.
+void Run(const TensorView& data, const TensorView& weight, const TensorView* weight_scales,
+         const float* bias, const TensorView* residual, const Shape& attrs, const TensorView& out,
          bool winograd = false) {
   const memory::data_type in_type = ActivationType(data, "conv data");
-  CheckFloat32(weight, "conv weight");
+  const memory::data_type weights_type = StoredWeightsType(
+      weight, weight_scales, weight.ndim() > 0 ? weight.shape()[weight.ndim() - 1] : 0,
+      "ember.dnnl.conv_nhwc");
   const memory::data_type out_type = ActivationType(out, "conv output");
   const memory::data_type residual_type =
       residual ? ActivationType(*residual, "conv residual") : memory::data_type::f32;
@@ -279,13 +296,18 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias,
   key.push_back(static_cast<int64_t>(in_type));
   key.push_back(static_cast<int64_t>(out_type));
   key.push_back(static_cast<int64_t>(residual_type));
+  key.push_back(static_cast<int64_t>(weights_type));
   key.push_back(winograd);
   const auto plan = plans.Get(key, [&] {
     return ConvPlan::Make(AsColumn(Conv::From(data, weight, out, attrs)),
-                          Epilogue::Decode(attrs, 10), in_type, out_type, residual_type, winograd);
+                          Epilogue::Decode(attrs, 10), in_type, out_type, residual_type,
+                          weights_type, winograd);
   });
   const Conv& c = plan->conv;
-  const float* w = Data(weight);
+  // Float32 weights, or a bf16 or int8 call's bf16 or int8 ones (always packed).
+  const float* w = static_cast<const float*>(static_cast<const void*>(Bytes(weight)));
+  const int64_t w_size = static_cast<int64_t>(memory::data_type_size(weights_type));
+  const float* scales = weight_scales ? Data(*weight_scales) : nullptr;
   const Residual added{residual ? Bytes(*residual) : nullptr,
                        memory::data_type_size(residual_type)};
   if (plan->winograd) {
@@ -296,8 +318,9 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias,
   // The packed weights, looked up per call: the cache may have released a pack since.
   std::vector<std::shared_ptr<const void>> packs;
   for (const ConvPlan::Pack& pack : plan->packs) {
-    packs.push_back(PackWeights(plan->epilogue, pack.key, pack.plain, w + pack.first_channel,
-                                pack.layout, ChannelMask(c)));
+    packs.push_back(PackWeights(plan->epilogue, pack.key, pack.plain,
+                                Bytes(weight) + pack.first_channel * w_size, pack.layout,
+                                ChannelMask(c), scales ? scales + pack.first_channel : nullptr));
   }
   const int64_t in_image = c.in_h * c.in_w * c.in_c, out_image = c.out_h * c.out_w * c.out_c;
   const int64_t tiles_per_image = static_cast<int64_t>(plan->tiles.size());
@@ -339,29 +362,22 @@ void Run(const TensorView& data, const TensorView& weight, const float* bias,
 }
 
 // The entry points, each registered twice: direct (`ember.dnnl.conv_nhwc*`) and by
-// Winograd's algorithm (`ember.dnnl.conv_winograd*`, dnnl_winograd.h).
-
-// DPS: data, weight, attrs, then the output.
-template <bool kWinograd>
-void ConvPlain(TensorView data, TensorView weight, Shape attrs, TensorView out) {
-  Run(data, weight, nullptr, nullptr, attrs, out, kWinograd);
+// Winograd's algorithm (`ember.dnnl.conv_winograd*`, dnnl_winograd.h). DPS: data, weight
+// (int8 weights followed by their scales per output channel), `kExtra` tensors (a bias [O],
+// then a residual shaped like the output: float32, or bf16 in a bf16 call), attrs (with the
+// epilogue), then the output.
+template <int kExtra, bool kWinograd>
+void Entry(tvm::ffi::PackedArgs args, const char* name) {
+  const plugins::LibraryOperands ops = plugins::LibraryOperands::Read(args, kExtra, name);
+  Run(ops.source, ops.weights, ops.WeightScales(), ops.ExtraFloats(0, "the bias"),
+      kExtra >= 2 ? &ops.extra[1] : nullptr, ops.attrs, ops.out, kWinograd);
 }
 
-// DPS: data, weight, bias [O], attrs (with the epilogue), then the output.
-template <bool kWinograd>
-void ConvEpilogue(TensorView data, TensorView weight, TensorView bias, Shape attrs,
-                  TensorView out) {
-  CheckFloat32(bias, "conv bias");
-  Run(data, weight, Data(bias), nullptr, attrs, out, kWinograd);
-}
-
-// DPS: data, weight, bias [O], a residual shaped like the output (float32, or bf16 in a bf16
-// call), attrs, then the output.
-template <bool kWinograd>
-void ConvResidual(TensorView data, TensorView weight, TensorView bias, TensorView residual,
-                  Shape attrs, TensorView out) {
-  CheckFloat32(bias, "conv bias");
-  Run(data, weight, Data(bias), &residual, attrs, out, kWinograd);
+// `Entry` as a packed function: `name` names the call in its errors.
+template <int kExtra, bool kWinograd>
+auto EntryFor(const char* name) {
+  return
+      [name](tvm::ffi::PackedArgs args, tvm::ffi::Any*) { Entry<kExtra, kWinograd>(args, name); };
 }
 
 }  // namespace
@@ -370,11 +386,16 @@ void ConvResidual(TensorView data, TensorView weight, TensorView bias, TensorVie
 
 TVM_FFI_STATIC_INIT_BLOCK() {
   namespace refl = tvm::ffi::reflection;
+  using ember::dnnl_plugin::EntryFor;
   refl::GlobalDef()
-      .def("ember.dnnl.conv_nhwc", ember::dnnl_plugin::ConvPlain<false>)
-      .def("ember.dnnl.conv_nhwc_epilogue", ember::dnnl_plugin::ConvEpilogue<false>)
-      .def("ember.dnnl.conv_nhwc_residual", ember::dnnl_plugin::ConvResidual<false>)
-      .def("ember.dnnl.conv_winograd", ember::dnnl_plugin::ConvPlain<true>)
-      .def("ember.dnnl.conv_winograd_epilogue", ember::dnnl_plugin::ConvEpilogue<true>)
-      .def("ember.dnnl.conv_winograd_residual", ember::dnnl_plugin::ConvResidual<true>);
+      .def_packed("ember.dnnl.conv_nhwc", EntryFor<0, false>("ember.dnnl.conv_nhwc"))
+      .def_packed("ember.dnnl.conv_nhwc_epilogue",
+                  EntryFor<1, false>("ember.dnnl.conv_nhwc_epilogue"))
+      .def_packed("ember.dnnl.conv_nhwc_residual",
+                  EntryFor<2, false>("ember.dnnl.conv_nhwc_residual"))
+      .def_packed("ember.dnnl.conv_winograd", EntryFor<0, true>("ember.dnnl.conv_winograd"))
+      .def_packed("ember.dnnl.conv_winograd_epilogue",
+                  EntryFor<1, true>("ember.dnnl.conv_winograd_epilogue"))
+      .def_packed("ember.dnnl.conv_winograd_residual",
+                  EntryFor<2, true>("ember.dnnl.conv_winograd_residual"));
 }

@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "../common/operands.h"
 #include "../common/parallel_for.h"
 #include "dnnl_context.h"
 
@@ -137,7 +138,8 @@ struct Matmul2dPlan {
 
   static Matmul2dPlan Make(int64_t rows, int64_t k, int64_t n, int64_t b_hash,
                            const Epilogue& epilogue, int64_t threads, bool trans_b,
-                           memory::data_type in_type, memory::data_type out_type) {
+                           memory::data_type in_type, memory::data_type out_type,
+                           memory::data_type weights_type) {
     Matmul2dPlan plan{ChooseTiling(rows, n, threads),
                       0,
                       0,
@@ -166,6 +168,15 @@ struct Matmul2dPlan {
     if (epilogue.int8 && !packed) {
       TVM_FFI_THROW(ValueError) << "ember.dnnl.matmul: an int8 call needs constant weights";
     }
+    if (epilogue.int8 != (weights_type == memory::data_type::s8)) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.matmul: int8 weights and an int8 call go together "
+                                  "(an artifact compiled by an older Ember: compile it again)";
+    }
+    const bool bf16_weights = weights_type == memory::data_type::bf16;
+    if (bf16_weights && (!epilogue.bf16 || !packed)) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.matmul: bfloat16 weights need a bf16 call with "
+                                  "constant weights";
+    }
     plan.dense_tiles = (epilogue.bf16 || epilogue.int8) && packed && plan.col_tiles > 1;
     // Converted once for all column tiles, or already bf16.
     const bool rounded = plan.dense_tiles || in_type != memory::data_type::f32;
@@ -180,11 +191,12 @@ struct Matmul2dPlan {
       column.last =
           TileKernel(last_rows, k, cols, ldb, ldc, packed, epilogue, rounded, trans_b, out_type);
       if (packed) {
-        column.plain = memory::desc({k, cols}, memory::data_type::f32, memory::dims{n, 1});
+        column.plain = memory::desc({k, cols}, weights_type, memory::dims{n, 1});
         column.pack_key = PackKey(b_hash, c0, column.plain, column.full->weights, epilogue);
         column.last_packed = column.last->weights == column.full->weights;
-        // int8 weights exist only packed; a bf16 source or output needs packed bf16 weights.
-        if (!column.last_packed && (epilogue.int8 || bf16_operands)) {
+        // int8 and bf16 weights are read only packed, and a bf16 source or output needs
+        // packed bf16 weights.
+        if (!column.last_packed && (epilogue.int8 || bf16_weights || bf16_operands)) {
           column.last_pack_key = PackKey(b_hash, c0, column.plain, column.last->weights, epilogue);
         } else if (!column.last_packed) {  // a layout of its own: read the weights as stored
           column.last = TileKernel(last_rows, k, cols, n, ldc, /*packed=*/false, epilogue);
@@ -199,9 +211,12 @@ struct Matmul2dPlan {
 // Rows per task of a softmax epilogue run after a column-tiled matmul.
 constexpr int64_t kSoftmaxRowsPerTask = 16;
 
-// `a` and `c` hold plan.in_type and plan.out_type elements.
-void Matmul2d(int64_t rows, int64_t k, int64_t n, const void* a_bytes, const float* b, char* c,
-              const float* bias, const float* residual, const Matmul2dPlan& plan) {
+// `a` and `c` hold plan.in_type and plan.out_type elements; `b` float32 ones, or int8 ones
+// with their `b_scales` per column (an int8 call's).
+void Matmul2d(int64_t rows, int64_t k, int64_t n, const void* a_bytes, const void* b_bytes,
+              const float* b_scales, char* c, const float* bias, const float* residual,
+              const Matmul2dPlan& plan) {
+  const float* b = static_cast<const float*>(b_bytes);  // read as stored only where float32
   const float* a = static_cast<const float*>(a_bytes);  // read only where in_type is float32
   const int64_t c_size = static_cast<int64_t>(memory::data_type_size(plan.out_type));
   const Epilogue& epilogue = plan.epilogue;
@@ -211,12 +226,16 @@ void Matmul2d(int64_t rows, int64_t k, int64_t n, const void* a_bytes, const flo
   for (size_t i = 0; i < plan.columns.size(); ++i) {
     const Matmul2dPlan::Column& column = plan.columns[i];
     if (column.pack_key.empty()) continue;
-    const float* slice = b + i * plan.t.cols_per_tile;
+    const int64_t c0 = static_cast<int64_t>(i) * plan.t.cols_per_tile;
+    const int64_t b_size =
+        static_cast<int64_t>(memory::data_type_size(column.plain.get_data_type()));
+    const void* slice = static_cast<const char*>(b_bytes) + c0 * b_size;
+    const float* scales = b_scales ? b_scales + c0 : nullptr;
     packs[i] = PackWeights(epilogue, column.pack_key, column.plain, slice, column.full->weights,
-                           kChannelMask);
+                           kChannelMask, scales);
     if (!column.last_pack_key.empty()) {
       last_packs[i] = PackWeights(epilogue, column.last_pack_key, column.plain, slice,
-                                  column.last->weights, kChannelMask);
+                                  column.last->weights, kChannelMask, scales);
     }
   }
   const Tiling& t = plan.t;
@@ -310,8 +329,9 @@ void MatmulBatched(int64_t batch, int64_t m, int64_t k, int64_t n, const char* a
   });
 }
 
-void Run(const TensorView& a, const TensorView& b, const float* bias, const float* residual,
-         const Shape& attrs, const TensorView& out, bool trans_b = false) {
+// `b_scales`: int8 weights' scales per column (an int8 call's), else null.
+void Run(const TensorView& a, const TensorView& b, const TensorView* b_scales, const float* bias,
+         const float* residual, const Shape& attrs, const TensorView& out, bool trans_b = false) {
   // bf16 where the compiler chained bf16 calls (Matmul2dPlan checks that this one may).
   const memory::data_type in_type = ActivationType(a, "matmul lhs");
   const memory::data_type out_type = ActivationType(out, "matmul output");
@@ -339,19 +359,22 @@ void Run(const TensorView& a, const TensorView& b, const float* bias, const floa
   key.push_back(static_cast<int64_t>(in_type));
   key.push_back(static_cast<int64_t>(out_type));
   if (b.ndim() == 2) {
-    CheckFloat32(b, "matmul rhs");
+    const memory::data_type weights_type = StoredWeightsType(b, b_scales, n, "ember.dnnl.matmul");
+    key.push_back(static_cast<int64_t>(weights_type));
     // The pool's size decides a decode step's tiles (kVectorRows).
     const int64_t threads = plugins::ParallelThreads();
     key.push_back(threads);
     static PlanCache<Matmul2dPlan> plans;
     const auto plan = plans.Get(key, [&] {
       return Matmul2dPlan::Make(rows, k, n, b_hash, Epilogue::Decode(attrs, 1), threads, trans_b,
-                                in_type, out_type);
+                                in_type, out_type, weights_type);
     });
-    Matmul2d(rows, k, n, Bytes(a), Data(b), Bytes(out), bias, residual, *plan);
+    Matmul2d(rows, k, n, Bytes(a), Bytes(b), b_scales ? Data(*b_scales) : nullptr, Bytes(out), bias,
+             residual, *plan);
     return;
   }
   // Batched calls read computed operands: float32, or both bf16; they write float32.
+  if (b_scales) TVM_FFI_THROW(TypeError) << "ember.dnnl.matmul: int8 weights are 2-D";
   if (ActivationType(b, "matmul rhs") != in_type) {
     TVM_FFI_THROW(TypeError) << "ember.dnnl.matmul: a batched call's operands are both float32 "
                                 "or both bfloat16";
@@ -365,29 +388,21 @@ void Run(const TensorView& a, const TensorView& b, const float* bias, const floa
   MatmulBatched(rows / m, m, k, n, Bytes(a), Bytes(b), Data(out), bias, residual, *plan);
 }
 
-// DPS: attrs = [content hash of b, or 0 when b is not a constant], then the output.
-void Matmul(TensorView a, TensorView b, Shape attrs, TensorView out) {
-  Run(a, b, nullptr, nullptr, attrs, out);
+// The entry points, DPS: a, b (int8 weights followed by their scales per column), `kExtra`
+// tensors (a bias [N], then a residual shaped like the output), attrs, then the output.
+// attrs = [content hash of b, or 0 when b is not a constant], then optionally the epilogue
+// and a compute type.
+template <int kExtra, bool kTransB>
+void Entry(tvm::ffi::PackedArgs args, const char* name) {
+  const plugins::LibraryOperands ops = plugins::LibraryOperands::Read(args, kExtra, name);
+  Run(ops.source, ops.weights, ops.WeightScales(), ops.ExtraFloats(0, "the bias"),
+      ops.ExtraFloats(1, "the residual"), ops.attrs, ops.out, kTransB);
 }
 
-// DPS: a, b stored [..., N, K], attrs [0] (b is never a constant), then optionally an empty
-// epilogue and a compute type (bf16), then the output.
-void MatmulBt(TensorView a, TensorView b, Shape attrs, TensorView out) {
-  Run(a, b, nullptr, nullptr, attrs, out, /*trans_b=*/true);
-}
-
-// DPS: a, b, bias [N], attrs (hash, then the epilogue), then the output.
-void MatmulEpilogue(TensorView a, TensorView b, TensorView bias, Shape attrs, TensorView out) {
-  CheckFloat32(bias, "matmul bias");
-  Run(a, b, Data(bias), nullptr, attrs, out);
-}
-
-// DPS: a, b, bias [N], a residual shaped like the output, attrs, then the output.
-void MatmulResidual(TensorView a, TensorView b, TensorView bias, TensorView residual, Shape attrs,
-                    TensorView out) {
-  CheckFloat32(bias, "matmul bias");
-  CheckFloat32(residual, "matmul residual");
-  Run(a, b, Data(bias), Data(residual), attrs, out);
+// `Entry` as a packed function: `name` names the call in its errors.
+template <int kExtra, bool kTransB = false>
+auto EntryFor(const char* name) {
+  return [name](tvm::ffi::PackedArgs args, tvm::ffi::Any*) { Entry<kExtra, kTransB>(args, name); };
 }
 
 }  // namespace
@@ -396,9 +411,12 @@ void MatmulResidual(TensorView a, TensorView b, TensorView bias, TensorView resi
 
 TVM_FFI_STATIC_INIT_BLOCK() {
   namespace refl = tvm::ffi::reflection;
+  using ember::dnnl_plugin::EntryFor;
   refl::GlobalDef()
-      .def("ember.dnnl.matmul", ember::dnnl_plugin::Matmul)
-      .def("ember.dnnl.matmul_bt", ember::dnnl_plugin::MatmulBt)
-      .def("ember.dnnl.matmul_epilogue", ember::dnnl_plugin::MatmulEpilogue)
-      .def("ember.dnnl.matmul_residual", ember::dnnl_plugin::MatmulResidual);
+      .def_packed("ember.dnnl.matmul", EntryFor<0>("ember.dnnl.matmul"))
+      // b stored [..., N, K] (never a constant), attrs [0], then optionally an empty epilogue
+      // and a compute type (bf16).
+      .def_packed("ember.dnnl.matmul_bt", EntryFor<0, true>("ember.dnnl.matmul_bt"))
+      .def_packed("ember.dnnl.matmul_epilogue", EntryFor<1>("ember.dnnl.matmul_epilogue"))
+      .def_packed("ember.dnnl.matmul_residual", EntryFor<2>("ember.dnnl.matmul_residual"));
 }

@@ -1,7 +1,5 @@
 // Weights packed into the layouts oneDNN's kernels read, once per process (PackKey), and
-// quantized to int8 per output channel for the int8 kernels.
-#include <algorithm>
-#include <cmath>
+// with the scales per output channel that the int8 kernels apply to their sums.
 #include <cstdlib>
 #include <functional>
 #include <iterator>
@@ -67,38 +65,6 @@ PackCache& WeightCache() {
   return cache;
 }
 
-namespace {
-
-// The largest |w| of each output channel of `plain` (the dimensions in `channel_mask`, in
-// order, number the channels), for symmetric per-channel quantization.
-std::vector<float> ChannelMaxima(const dnnl::memory::desc& plain, const float* weights,
-                                 int channel_mask) {
-  const dnnl::memory::dims dims = plain.get_dims(), strides = plain.get_strides();
-  int64_t channels = 1, total = 1;
-  for (size_t d = 0; d < dims.size(); ++d) {
-    total *= dims[d];
-    if (channel_mask & (1 << d)) channels *= dims[d];
-  }
-  std::vector<float> maxima(static_cast<size_t>(channels), 0.0f);
-  for (int64_t linear = 0; linear < total; ++linear) {
-    int64_t rest = linear, offset = 0, channel = 0, channel_stride = 1;
-    for (size_t d = dims.size(); d-- > 0;) {
-      const int64_t index = rest % dims[d];
-      rest /= dims[d];
-      offset += index * strides[d];
-      if (channel_mask & (1 << d)) {
-        channel += index * channel_stride;
-        channel_stride *= dims[d];
-      }
-    }
-    float& top = maxima[static_cast<size_t>(channel)];
-    top = std::max(top, std::fabs(weights[offset]));
-  }
-  return maxima;
-}
-
-}  // namespace
-
 }  // namespace
 
 std::string PackKey(int64_t content_hash, int64_t offset, const dnnl::memory::desc& plain,
@@ -132,47 +98,36 @@ size_t QuantizedScalesOffset(const dnnl::memory::desc& packed) {
 
 std::shared_ptr<const void> PackWeights(const Epilogue& epilogue, const std::string& key,
                                         const dnnl::memory::desc& plain, const void* weights,
-                                        const dnnl::memory::desc& packed, int channel_mask) {
+                                        const dnnl::memory::desc& packed, int channel_mask,
+                                        const float* channel_scales) {
   if (!epilogue.int8) return PackedWeights(key, plain, weights, packed);
-  int64_t channels = 1;
-  for (size_t d = 0; d < plain.get_dims().size(); ++d) {
-    if (channel_mask & (1 << d)) channels *= plain.get_dims()[d];
-  }
   const size_t offset = QuantizedScalesOffset(packed);
+  const dnnl::memory::dims dims = plain.get_dims();
+  int64_t channels = 1;
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (channel_mask & (1 << d)) channels *= dims[d];
+  }
   const size_t bytes = offset + static_cast<size_t>(channels) * sizeof(float);
   return WeightCache().Get(key, bytes, [&](void* out) {
-    const std::vector<float> maxima =
-        ChannelMaxima(plain, static_cast<const float*>(weights), channel_mask);
-    std::vector<float> scales(maxima.size());
-    for (size_t c = 0; c < maxima.size(); ++c) {
-      scales[c] = maxima[c] > 0.0f ? maxima[c] / 127.0f : 1.0f;
-    }
     SingleThreaded one_thread;
     dnnl::stream stream(Engine());
-    // Two reorders: float32 -> dense int8 (per channel scales), then int8 -> the kernel's
-    // layout, which also computes the compensation the packed layout carries for the source's
-    // zero point (oneDNN has no float32 reorder that does both).
-    dnnl::primitive_attr attr;
-    attr.set_scales_mask(DNNL_ARG_DST, channel_mask);
-    const dnnl::memory::desc scales_desc({static_cast<int64_t>(scales.size())},
-                                         dnnl::memory::data_type::f32, dnnl::memory::dims{1});
-    const dnnl::memory::dims dims = plain.get_dims();
+    // Two reorders: the int8 weights as stored -> dense, then -> the kernel's layout, which
+    // also computes the compensation the packed layout carries for the source's zero point
+    // (oneDNN computes it only from a plain dense layout).
     dnnl::memory::dims dense(dims.size(), 1);
     for (size_t d = dims.size() - 1; d > 0; --d) dense[d - 1] = dense[d] * dims[d];
     const dnnl::memory::desc integers(dims, dnnl::memory::data_type::s8, dense);
-    std::vector<int8_t> quantized(integers.get_size());
+    std::vector<int8_t> copied(integers.get_size());
     dnnl::memory from(plain, Engine(), const_cast<void*>(weights));
-    dnnl::memory middle(integers, Engine(), quantized.data());
+    dnnl::memory middle(integers, Engine(), copied.data());
     dnnl::memory to(packed, Engine(), out);
-    dnnl::memory scale_memory(scales_desc, Engine(), scales.data());
-    dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), plain, Engine(), integers, attr))
-        .execute(stream, {{DNNL_ARG_FROM, from},
-                          {DNNL_ARG_TO, middle},
-                          {DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, scale_memory}});
+    dnnl::reorder(from, middle).execute(stream, from, middle);
     dnnl::reorder(middle, to).execute(stream, middle, to);
     stream.wait();
     float* applied = reinterpret_cast<float*>(static_cast<char*>(out) + offset);
-    for (size_t c = 0; c < scales.size(); ++c) applied[c] = scales[c] * epilogue.source.scale;
+    for (int64_t c = 0; c < channels; ++c) {
+      applied[c] = channel_scales[c] * epilogue.source.scale;
+    }
   });
 }
 
