@@ -15,6 +15,7 @@ from .conv_padding import explicit_auto_pads, fold_pads_into_convs
 from .fold_constants import fold_constants
 from .gelu_patterns import fuse_decomposed_gelu
 from .node_tags import NodeTagger
+from .quantized_gathers import gather_quantized_rows
 from .shape_values import name_nodes, tensor_result_nodes
 from .signature import Dim, TensorSignature
 
@@ -38,6 +39,8 @@ def import_model(model: onnx.ModelProto, inputs: list[TensorSignature], name: st
         for s in inputs
         if all(isinstance(d, int) for d in s.shape)
     }
+    # Before folding: a small table's dequantizing would be folded into float32 first.
+    gather_quantized_rows(model)
     fold_constants(model, fixed)
     fuse_decomposed_gelu(model)
     explicit_auto_pads(model)
