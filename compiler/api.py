@@ -21,6 +21,7 @@ from .frontend import bind, importer, loader, preflight, signature
 from .layout.conv_layout import LayoutChoice, check_layout, choose_layout
 from .libraries import onednn
 from .options import CompileOptions
+from .passes.integer_products import BF16_FEATURE, uses_integer_products
 from .passes.pipeline import count_kernels, plugins_of, run_pipeline
 from .precision import check_precision
 from .progress import Progress, SilentProgress
@@ -80,6 +81,9 @@ def compile_model(
         if note is not None:
             (progress.warn if coverage.float32 else progress.note)(note)
     manifest = _manifest(source, model, resolved, options, inputs, outputs, mod)
+    if uses_integer_products(mod) and BF16_FEATURE not in manifest["target"]["cpu_features"]:
+        # Where bf16 would be emulated, those products would run slower than in float32.
+        manifest["target"]["cpu_features"].append(BF16_FEATURE)
     if coverage.sites:
         manifest["int8"] = {"nodes": len(coverage.sites), "float32": sorted(coverage.float32)}
     manifest["layout"] = layout.manifest()

@@ -60,6 +60,11 @@ def check_precision(precision: str, target: Target) -> str:
     )
 
 
+def has_bf16_instructions(target: Target) -> bool:
+    """Whether oneDNN's bf16 kernels run natively on x86 `target` (as `--precision bf16` needs)."""
+    return target.arch == "x86_64" and _x86_bf16_problem(target) is None
+
+
 def _x86_bf16_problem(target: Target) -> str | None:
     """Why bf16 cannot run on this x86 target (no bf16 instructions, or no oneDNN), or None."""
     from .libraries import onednn

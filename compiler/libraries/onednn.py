@@ -63,6 +63,9 @@ COMPUTE_TYPES = {"fp32": 0, "bf16": 1, "int8": 2}
 #: The epilogue step kind of a row softmax (plugins/common/epilogue.h): it ends a matmul's
 #: chain and is computed in float32 by the plugin after the kernel.
 SOFTMAX_STEP = 6
+#: The epilogue step kind `alpha * x + beta` (plugins/common/epilogue.h): the scales of an
+#: integer product (passes/integer_products.py), applied to its sums first.
+LINEAR_STEP = 7
 
 
 @functools.cache

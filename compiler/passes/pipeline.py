@@ -16,6 +16,7 @@ from tvm import relax
 
 from ember.errors import CompileError, TargetError
 
+from ..precision import has_bf16_instructions
 from ..provenance.node_sources import (
     fuse_ops_keeping_sources,
     keeping_tags_by_order,
@@ -34,6 +35,7 @@ from .fuse_library_epilogues import fuse_library_epilogues
 from .gpu_schedule import gpu_schedule
 from .grouped_query_attention import grouped_query_attention
 from .insert_guards import insert_guards
+from .integer_products import integer_products
 from .isolate_scalar_kernels import isolate_scalar_kernels
 from .leading_takes_as_views import leading_takes_as_views
 from .library_precision import library_precision
@@ -134,6 +136,7 @@ def cpu_phases(
     choice: KernelChoice | None = None,
     precision: str = "fp32",
     winograd: bool = True,
+    bf16_instructions: bool = False,
 ) -> list[Phase]:
     """The CPU pipeline: graph phases, then parallel loop nests.
 
@@ -143,12 +146,15 @@ def cpu_phases(
     `_layout_passes`). `precision` "bf16" makes oneDNN's calls multiply in bfloat16
     (`library_precision`); everything else computes in float32. `winograd` runs the 3 x 3
     convolutions that suit it by Winograd's algorithm (`winograd_convolutions`).
+    `bf16_instructions` (the CPU has AVX512-BF16 or AMX-BF16) lets a quantized model's
+    products of two computed operands multiply their integers in bf16 (`integer_products`).
     """
     dispatch = (
         [
             make_dispatch(choice),
             fuse_library_epilogues,
             quantized_library_calls,
+            integer_products(bf16_instructions),
             library_precision(precision),
             *([winograd_convolutions] if winograd else []),
         ]
@@ -184,7 +190,9 @@ def phases_for(
     tune` (which stops there) match the kernels a compile schedules.
     """
     if target.device == "cpu":
-        phases = cpu_phases(target.arch == "x86_64", layout, choice, precision, winograd)
+        x86 = target.arch == "x86_64"
+        bf16 = x86 and has_bf16_instructions(target)
+        phases = cpu_phases(x86, layout, choice, precision, winograd, bf16)
     elif target.device == "cuda":
         phases = cuda_phases(precision)
     else:

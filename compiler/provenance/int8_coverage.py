@@ -3,8 +3,9 @@
 A quantized site is a Conv, ConvTranspose, MatMul or Gemm whose data input is a
 DequantizeLinear (`quantize_static` puts one there). After the pass pipeline, a site runs in
 int8 when a oneDNN call tagged with its node computes in int8
-(`passes/quantized_library_calls.py`); every other site runs in float32 on dequantized values
-(the same numbers, slower). The compile says so per node; `ember check` does too.
+(`passes/quantized_library_calls.py`), or multiplies its integers exactly in bf16 (both
+operands computed: `passes/integer_products.py`); every other site runs in float32 on
+dequantized values (the same numbers, slower). The compile says so per node; `ember check` does too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..frontend.node_tags import node_label
 from ..ir.bindings import module_bindings
 from ..libraries import onednn
 from ..libraries.onednn_calls import library_call
+from ..passes.integer_products import is_integer_product
 from .node_sources import TAGS_ATTR
 
 _SITES = ("Conv", "ConvTranspose", "MatMul", "Gemm")
@@ -40,8 +42,9 @@ class Int8Coverage:
         more = len(self.float32) - 5
         return (
             f"{len(self.float32)} of {len(self.sites)} quantized Conv/MatMul/Gemm nodes run "
-            f"in float32, not int8 (both operands computed, weights off a per-channel int8 "
-            f"grid, or no oneDNN): {names}" + (f" and {more} more" if more > 0 else "")
+            f"in float32, not int8 (both operands computed on a CPU without bf16 "
+            f"instructions, weights off a per-channel int8 grid, or no oneDNN): {names}"
+            + (f" and {more} more" if more > 0 else "")
         )
 
 
@@ -63,7 +66,9 @@ def int8_coverage(model: onnx.ModelProto, mod: tvm.IRModule) -> Int8Coverage:
     int8_nodes: set[str] = set()
     for binding in module_bindings(mod):
         call = library_call(binding.value)
-        if call is not None and call.compute_type == onednn.COMPUTE_TYPES["int8"]:
+        if call is not None and (
+            call.compute_type == onednn.COMPUTE_TYPES["int8"] or is_integer_product(call)
+        ):
             int8_nodes.update(str(name) for name in tags.get(binding.var, []))
     rest = {name: op for name, op in sites.items() if name not in int8_nodes}
     return Int8Coverage(list(sites), rest)

@@ -23,6 +23,7 @@ from ember.compiler.options import CompileOptions
 from ember.compiler.progress import SilentProgress
 from ember.compiler.quantize import quantize_model
 from ember.runtime import read_manifest
+from tests.compiler.test_bf16_kernels import _host_bf16_problem
 from tests.compiler.test_fake_quantize import conv_chain_model
 from tests.compiler.test_onednn_dispatch import _const, _model
 from tests.conftest import save_model
@@ -208,29 +209,82 @@ def test_activations_between_int8_convolutions_stay_8_bit(tmp_path):
     assert compute_types(dump / "03_dispatch.py") == ["int8"] * 3
     assert dispatched.count('R.Tensor((1, 14, 14, 48), dtype="uint8")') >= 2
     x = np.random.default_rng(3).standard_normal((1, 16, 14, 14), dtype=np.float32)
-    np.save(tmp_path / "x.npy", x)
     (want,) = ort_outputs(str(source), {"x": x})
     ours = ember.load(artifact).run({"x": x})[0]
     assert np.abs(ours - want).max() <= 0.05 * np.abs(want).max()
-    # The stand-in reads and writes the same 8-bit tensors (EMBER_ONEDNN=0: a fresh process).
+    # The stand-in reads and writes the same 8-bit tensors.
+    stand_in = _run_on_stand_in(artifact, x, tmp_path)
+    assert np.abs(stand_in - ours).max() <= 0.05 * np.abs(want).max()
+
+
+def _run_on_stand_in(artifact: Path, x: np.ndarray, folder: Path) -> np.ndarray:
+    """The output of `artifact` on input `x`, run on the OpenBLAS stand-in (EMBER_ONEDNN=0, in
+    a fresh process)."""
     script = (
         "import sys, numpy as np, ember\n"
         "x = np.load(sys.argv[2])\n"
         "np.save(sys.argv[3], ember.load(sys.argv[1]).run({'x': x})[0])\n"
     )
+    np.save(folder / "x.npy", x)
     done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            script,
-            str(artifact),
-            str(tmp_path / "x.npy"),
-            str(tmp_path / "y.npy"),
-        ],
+        [sys.executable, "-c", script, str(artifact), str(folder / "x.npy"), str(folder / "y.npy")],
         env={**os.environ, "EMBER_ONEDNN": "0"},
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    stand_in = np.load(tmp_path / "y.npy")
+    return np.load(folder / "y.npy")
+
+
+def attention(seq: int = 16, width: int = 64, heads: int = 4) -> onnx.ModelProto:
+    """Self-attention's core: Q/K/V projections, Q x K^T, scale, softmax, P x V, heads merged."""
+    depth = width // heads
+    inits = [_const(name, (width, width), seed) for seed, name in enumerate(("wq", "wk", "wv"))]
+    inits += [
+        numpy_helper.from_array(np.array([1, seq, heads, depth], np.int64), "heads"),
+        numpy_helper.from_array(np.array([1, seq, width], np.int64), "merged"),
+        numpy_helper.from_array(np.array(depth**-0.5, np.float32), "scale"),
+    ]
+    node = helper.make_node
+    nodes = [node("MatMul", ["x", f"w{n}"], [n]) for n in "qkv"]
+    nodes += [node("Reshape", [n, "heads"], [f"{n}4"]) for n in "qkv"]
+    nodes += [
+        node("Transpose", ["q4"], ["qh"], perm=[0, 2, 1, 3]),
+        node("Transpose", ["k4"], ["kt"], perm=[0, 2, 3, 1]),
+        node("Transpose", ["v4"], ["vh"], perm=[0, 2, 1, 3]),
+        node("MatMul", ["qh", "kt"], ["s"], name="scores"),
+        node("Mul", ["s", "scale"], ["ss"]),
+        node("Softmax", ["ss"], ["p"], axis=-1),
+        node("MatMul", ["p", "vh"], ["o"], name="context"),
+        node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+        node("Reshape", ["ot", "merged"], ["y"]),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, seq, width])
+    return _model(nodes, [x], [1, seq, width], inits)
+
+
+@pytest.mark.skipif(_host_bf16_problem() is not None, reason=f"{_host_bf16_problem()}")
+def test_products_of_two_quantized_operands_multiply_their_integers_in_bf16(tmp_path):
+    """Attention's Q x K^T and P x V, both operands computed and quantized: on a CPU with bf16
+    instructions they multiply their integers (exact in bf16) and count as int8; the numbers
+    are those of the float32 products a CPU without bf16 computes, ONNX Runtime's within a
+    step of the output grid, and the artifact says it needs bf16 instructions."""
+    source = quantized(attention(), tmp_path, "attention")
+    dump = tmp_path / "ir"
+    artifact = compile_model(source, "x86", tmp_path / "a.so", CompileOptions(dump_ir=dump))
+    assert compute_types(dump / "03_dispatch.py") == ["int8"] * 3 + ["bf16"] * 2
+    manifest = read_manifest(artifact)
+    assert manifest["int8"] == {"nodes": 5, "float32": []}
+    assert "avx512bf16" in manifest["target"]["cpu_features"]
+    # Skylake-SP has no bf16 instructions: the two products stay float32, and are named.
+    float32 = compile_model(source, "x86-avx512", tmp_path / "f.so")
+    assert read_manifest(float32)["int8"] == {"nodes": 5, "float32": ["context", "scores"]}
+    for seed in range(3):
+        x = np.random.default_rng(20 + seed).standard_normal((1, 16, 64), dtype=np.float32)
+        ours = ember.load(artifact).run({"x": x})[0]
+        np.testing.assert_array_equal(ours, ember.load(float32).run({"x": x})[0])
+        (want,) = ort_outputs(str(source), {"x": x})
+        assert np.abs(ours - want).max() <= 0.05 * np.abs(want).max()
+    # The stand-in widens the integers and scales the sums alike.
+    stand_in = _run_on_stand_in(artifact, x, tmp_path)
     assert np.abs(stand_in - ours).max() <= 0.05 * np.abs(want).max()

@@ -31,6 +31,8 @@ float ApplyStep(const EpilogueStep& step, float x) {
     }
     case kSigmoid:
       return Sigmoid(x);
+    case kLinear:
+      return step.alpha * x + step.beta;
     default:  // kSilu; a residual is added by the caller's loop
       return x * Sigmoid(x);
   }
@@ -80,7 +82,7 @@ EpilogueSpec EpilogueSpec::Decode(tvm::ffi::ShapeView attrs, size_t begin, const
   for (int64_t i = 0; i < count; ++i) {
     EpilogueStep step{attrs[begin + 2 + 3 * i], BitsToFloat(attrs[begin + 3 + 3 * i]),
                       BitsToFloat(attrs[begin + 4 + 3 * i])};
-    if (step.kind < kClip || step.kind > kSoftmax) {
+    if (step.kind < kClip || step.kind > kLinear) {
       TVM_FFI_THROW(ValueError) << who << ": unknown epilogue kind " << step.kind;
     }
     if (step.kind == kSoftmax && i != count - 1) {

@@ -31,6 +31,7 @@ enum EpilogueKind : int64_t {
   kSilu = 4,      //!< x * sigmoid(x)
   kResidual = 5,  //!< add a tensor shaped like the output (at most one)
   kSoftmax = 6,   //!< softmax over each output row (last step only; matmuls only)
+  kLinear = 7,    //!< alpha * x + beta (an integer product's scales, applied to its sums)
 };
 
 /*!

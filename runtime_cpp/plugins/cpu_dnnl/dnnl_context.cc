@@ -183,6 +183,9 @@ dnnl::post_ops Epilogue::PostOps(const dnnl::memory::desc& dst,
       case plugins::kSilu:
         ops.append_eltwise(dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
         break;
+      case plugins::kLinear:
+        ops.append_eltwise(dnnl::algorithm::eltwise_linear, step.alpha, step.beta);
+        break;
       case plugins::kSoftmax:  // not a post-op: the caller runs it after the kernel
         break;
       default:  // kResidual
