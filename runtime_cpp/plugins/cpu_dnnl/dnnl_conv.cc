@@ -14,9 +14,10 @@
  * tile reads only its slice of the weights, not all of them for a few pixels; it writes a dense
  * buffer that is copied into place (oneDNN runs strided outputs on its reference kernel).
  * Depthwise tiles are smaller: little arithmetic per byte. The weights, a constant the compiler
- * hashed, are packed once (per channel tile) into the layout the kernel reads; in a bf16 call,
- * as bf16, with each tile's input rows rounded just before its kernel reads them (channel
- * tiles share one rounded image).
+ * hashed, are packed once (per channel tile) into the layout the kernel reads; in a bf16 call
+ * they are stored as bf16, and each tile's input rows are rounded just before its kernel reads
+ * them (channel tiles share one rounded image); an int8 call's are int8, with their scales
+ * per output channel as an operand of their own.
  */
 #include <tvm/ffi/container/shape.h>
 #include <tvm/ffi/container/tensor.h>

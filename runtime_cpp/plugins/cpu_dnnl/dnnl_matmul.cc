@@ -11,8 +11,10 @@
  * once into the kernel's blocked layout; other operands are read as they are. A softmax
  * epilogue (attention's scores) runs on each tile of whole rows right after the kernel wrote
  * it, while it is in cache, instead of a second pass over a matrix that may not fit there.
- * A bf16 call (the compute type after the epilogue) packs its constant weights as bf16 and
- * rounds the source per row tile, or once for all column tiles, which then write dense tiles.
+ * A bf16 call (the compute type after the epilogue) packs its constant weights, which the
+ * compiler stores as bf16, and rounds the source per row tile, or once for all column tiles,
+ * which then write dense tiles. An int8 call's weights come as int8 with their scales per
+ * column (an operand of their own), packed as they are.
  * Where the compiler chained bf16 calls (passes/library_precision.py), the source arrives as
  * bf16 and is read as it is, or the output is written as bf16 for the call after.
  */
@@ -211,8 +213,8 @@ struct Matmul2dPlan {
 // Rows per task of a softmax epilogue run after a column-tiled matmul.
 constexpr int64_t kSoftmaxRowsPerTask = 16;
 
-// `a` and `c` hold plan.in_type and plan.out_type elements; `b` float32 ones, or int8 ones
-// with their `b_scales` per column (an int8 call's).
+// `a` and `c` hold plan.in_type and plan.out_type elements; `b` float32 ones, bf16 ones (a
+// bf16 call's), or int8 ones with their `b_scales` per column (an int8 call's).
 void Matmul2d(int64_t rows, int64_t k, int64_t n, const void* a_bytes, const void* b_bytes,
               const float* b_scales, char* c, const float* bias, const float* residual,
               const Matmul2dPlan& plan) {
