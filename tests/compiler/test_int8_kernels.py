@@ -288,3 +288,9 @@ def test_products_of_two_quantized_operands_multiply_their_integers_in_bf16(tmp_
     # The stand-in widens the integers and scales the sums alike.
     stand_in = _run_on_stand_in(artifact, x, tmp_path)
     assert np.abs(stand_in - ours).max() <= 0.05 * np.abs(want).max()
+    # A CPU without bf16 instructions would emulate them: the artifact is refused at load.
+    hidden = {**os.environ, "EMBER_HIDE_CPU_FEATURES": "avx512bf16,amx-bf16"}
+    code = f"import ember; ember.load({str(artifact)!r})"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=hidden)
+    assert proc.returncode != 0
+    assert "with avx512bf16, this machine is x86_64 without avx512bf16" in proc.stderr
