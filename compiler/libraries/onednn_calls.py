@@ -7,6 +7,7 @@ its values (runtime_cpp/plugins/common/epilogue.h).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,11 @@ class LibraryCall:
         """The compute type after the epilogue, or None where the call has none (fp32)."""
         end = self.epilogue_end
         return self.values[end] if len(self.values) > end else None
+
+
+def float_bits(value: float) -> int:
+    """The float32 bit pattern of `value`, as call attributes hold floats (inf stays inf)."""
+    return int(struct.unpack("<I", struct.pack("<f", value))[0])
 
 
 def library_call(expr: relax.Expr) -> LibraryCall | None:

@@ -17,6 +17,8 @@ before LegalizeOps. A quantize left without readers is removed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,45 @@ from ..ir.rewrite import rewrite_and_prune
 _QUANTIZE = tvm.ir.Op.get("relax.quantize")
 _DEQUANTIZE = tvm.ir.Op.get("relax.dequantize")
 _INTEGER_TYPES = ("int8", "uint8", "int16", "uint16")
+_DIVIDE = tvm.ir.Op.get("relax.divide")
+_ROUND = tvm.ir.Op.get("relax.round")
+_MAXIMUM = tvm.ir.Op.get("relax.maximum")
+_MINIMUM = tvm.ir.Op.get("relax.minimum")
+_MULTIPLY = tvm.ir.Op.get("relax.multiply")
+
+
+@dataclass(frozen=True)
+class Rounding:
+    """A rounding of `y` to a grid as this pass writes it, for the passes after it.
+
+    `multiply(minimum(maximum(round(divide(y, scale)), low), high), scale)`.
+    """
+
+    y: relax.Expr
+    #: The `minimum`: the grid's integers in [low, high] (the zero point taken off).
+    integers: relax.Expr
+    scale: float
+    low: float
+    high: float
+
+
+def rounding_of(
+    expr: relax.Expr, lookup: Callable[[relax.Var], relax.Expr | None]
+) -> Rounding | None:
+    """The rounding whose result `expr` is, else None; `lookup` finds a variable's binding."""
+    chain = []
+    for op in (_MULTIPLY, _MINIMUM, _MAXIMUM, _ROUND, _DIVIDE):
+        value = lookup(expr) if isinstance(expr, relax.Var) else None
+        if not (isinstance(value, relax.Call) and value.op.same_as(op)):
+            return None
+        chain.append(value)
+        expr = value.args[0]
+    multiply, minimum, maximum, _, divide = chain
+    scale, divisor = scalar_constant(multiply.args[1]), scalar_constant(divide.args[1])
+    low, high = scalar_constant(maximum.args[1]), scalar_constant(minimum.args[1])
+    if scale is None or low is None or high is None or scale != divisor:
+        return None
+    return Rounding(divide.args[0], multiply.args[0], scale, low, high)
 
 
 @tvm.transform.module_pass(opt_level=0, name="EmberFakeQuantize")

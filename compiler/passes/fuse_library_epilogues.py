@@ -21,7 +21,6 @@ are untouched.
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +31,7 @@ from tvm import relax
 from ..ir.bindings import function_bindings, readers
 from ..ir.constants import scalar_constant
 from ..libraries import onednn
+from ..libraries.onednn_calls import float_bits
 from ..provenance.node_sources import TAGS_ATTR
 
 _CALL_PACKED = tvm.ir.Op.get("relax.call_dps_packed")
@@ -230,11 +230,6 @@ def _same_shape(expr: Any, call: relax.Call) -> bool:
     )
 
 
-def _float_bits(value: float) -> int:
-    """A float's float32 bit pattern (infinities stay infinite)."""
-    return int(struct.unpack("<I", struct.pack("<f", value))[0])
-
-
 def _fused_call(chain: _Chain) -> relax.Call:
     call = chain.call
     name = str(call.args[0].global_symbol)
@@ -242,7 +237,7 @@ def _fused_call(chain: _Chain) -> relax.Call:
     *tensors, attrs = operands
     channels = int(call.ty.shape.values[-1])
     bias = chain.bias if chain.bias is not None else np.zeros(channels, np.float32)
-    codes = [v for kind, a, b in chain.steps for v in (kind, _float_bits(a), _float_bits(b))]
+    codes = [v for kind, a, b in chain.steps for v in (kind, float_bits(a), float_bits(b))]
     values = [*attrs.values, 1, len(chain.steps), *codes]
     extra = [] if chain.residual is None else [chain.residual]
     args = [*tensors, relax.const(bias), *extra, relax.ShapeExpr(values)]

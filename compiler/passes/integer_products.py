@@ -20,7 +20,6 @@ compute type alone. The roundings' `multiply`, left without readers, go.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import tvm
@@ -28,15 +27,11 @@ from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from ..ir.bindings import module_bindings
-from ..ir.constants import scalar_constant
 from ..ir.rewrite import rewrite_and_prune
 from ..libraries import onednn
-from ..libraries.onednn_calls import LibraryCall, library_call
+from ..libraries.onednn_calls import LibraryCall, float_bits, library_call
+from .fake_quantize import rounding_of
 
-_MULTIPLY = tvm.ir.Op.get("relax.multiply")
-_MINIMUM = tvm.ir.Op.get("relax.minimum")
-_MAXIMUM = tvm.ir.Op.get("relax.maximum")
-_ROUND = tvm.ir.Op.get("relax.round")
 _BF16 = onednn.COMPUTE_TYPES["bf16"]
 #: The CPU feature an artifact with such calls needs (the runtime refuses CPUs without it).
 BF16_FEATURE = "avx512bf16"
@@ -94,7 +89,7 @@ class _Rewriter(PyExprMutator):
         if grids[0] is None or grids[1] is None:
             return call
         (a, scale_a), (b, scale_b) = grids[0], grids[1]
-        steps = [onednn.LINEAR_STEP, _bits(scale_a * scale_b), _bits(0.0)]
+        steps = [onednn.LINEAR_STEP, float_bits(scale_a * scale_b), float_bits(0.0)]
         if len(parts.values) == parts.leading:  # no epilogue: one with the scale alone
             epilogue = [0, 1, *steps]
         else:
@@ -107,24 +102,10 @@ class _Rewriter(PyExprMutator):
 
     def _integers(self, operand: relax.Expr) -> tuple[relax.Expr, float] | None:
         """(integers, scale) where `operand` is `fake_quantize`'s rounding to an 8-bit grid."""
-        chain = []
-        expr = operand
-        for op in (_MULTIPLY, _MINIMUM, _MAXIMUM, _ROUND):
-            value = self.lookup_binding(expr) if isinstance(expr, relax.Var) else None
-            if not (isinstance(value, relax.Call) and value.op.same_as(op)):
-                return None
-            chain.append(value)
-            expr = value.args[0]
-        multiply, minimum, maximum, _ = chain
-        scale = scalar_constant(multiply.args[1])
-        low, high = scalar_constant(maximum.args[1]), scalar_constant(minimum.args[1])
-        if scale is None or low is None or high is None or not scale > 0:
+        rounding = rounding_of(operand, self.lookup_binding)
+        if rounding is None or not rounding.scale > 0:
             return None
+        low, high = rounding.low, rounding.high
         if max(abs(low), abs(high)) > _EIGHT_BIT_RANGE or low != int(low) or high != int(high):
             return None
-        return multiply.args[0], scale
-
-
-def _bits(value: float) -> int:
-    """The float32 bit pattern of `value`, as the epilogue's attributes hold it."""
-    return int(struct.unpack("<I", struct.pack("<f", value))[0])
+        return rounding.integers, rounding.scale

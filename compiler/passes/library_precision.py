@@ -32,6 +32,7 @@ from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from ..ir.bindings import reader_counts
+from ..ir.constants import DerivedConstants
 from ..ir.rewrite import rewrite_and_prune
 from ..libraries import onednn
 from ..libraries.onednn_calls import (
@@ -94,6 +95,11 @@ def _bf16_producers(func: Any) -> list[relax.Call]:
     ]
 
 
+def _rounded_to_bf16(weights: tvm.ir.GenericConst) -> tvm.ir.GenericConst:
+    """`weights` rounded to bfloat16 (nearest, ties to even, as oneDNN rounds)."""
+    return relax.const(weights.value.numpy().astype(ml_dtypes.bfloat16))
+
+
 def _packed(call: LibraryCall) -> bool:
     """Whether the plugin packs `call`'s weights: constant (hashed), and 2-D for a matmul.
 
@@ -109,8 +115,7 @@ class _Rewriter(PyExprMutator):
         super().__init__(mod)
         self.compute = compute
         self.readers = readers
-        # Constant weights already rounded to bf16: one copy of each, however many calls.
-        self.bf16_constants: list[tuple[tvm.ir.GenericConst, tvm.ir.GenericConst]] = []
+        self.bf16_constants = DerivedConstants(_rounded_to_bf16)
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = super().visit_call_(call)
@@ -130,19 +135,14 @@ class _Rewriter(PyExprMutator):
         return relax.op.call_dps_packed(parts.name, [source, *rest, shape], call.ty)
 
     def _bf16_weights(self, weights: relax.Expr) -> relax.Expr:
-        """Constant float32 `weights` rounded to bfloat16 (nearest, ties to even), once each.
+        """Constant float32 `weights` rounded to bfloat16, once each; other weights as they are.
 
         The plugin would round them so when it packs them; stored so, they take half the bytes
         in the artifact.
         """
         if not (isinstance(weights, tvm.ir.GenericConst) and weights.ty.dtype == "float32"):
             return weights
-        for known, rounded in self.bf16_constants:
-            if known.same_as(weights):
-                return rounded
-        rounded = relax.const(weights.value.numpy().astype(ml_dtypes.bfloat16))
-        self.bf16_constants.append((weights, rounded))
-        return rounded
+        return self.bf16_constants.get(weights)
 
     def _rounds_operands(self, parts: LibraryCall) -> bool:
         """Whether a batched matmul of two computed operands gets both as bf16.

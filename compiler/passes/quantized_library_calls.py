@@ -26,7 +26,6 @@ readers, are removed.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import numpy as np
@@ -34,21 +33,18 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from ..ir.constants import scalar_constant
+from ..ir.constants import DerivedConstants
 from ..ir.rewrite import rewrite_and_prune
 from ..libraries import onednn
 from ..libraries.onednn_calls import (
     LibraryCall,
+    float_bits,
     library_call,
     retype_outputs,
     sole_source_producers,
 )
+from .fake_quantize import rounding_of
 
-_DIVIDE = tvm.ir.Op.get("relax.divide")
-_ROUND = tvm.ir.Op.get("relax.round")
-_MAXIMUM = tvm.ir.Op.get("relax.maximum")
-_MINIMUM = tvm.ir.Op.get("relax.minimum")
-_MULTIPLY = tvm.ir.Op.get("relax.multiply")
 _PERMUTE_DIMS = tvm.ir.Op.get("relax.permute_dims")
 #: How far from an integer a weight divided by its channel's scale may be (float32 rounding).
 _GRID_TOLERANCE = 1e-3
@@ -101,9 +97,7 @@ def _eight_bit_outputs(func: Any) -> list[tuple[relax.Call, str, list[int]]]:
 class _Rewriter(PyExprMutator):
     def __init__(self, mod: tvm.IRModule) -> None:
         super().__init__(mod)
-        # Float32 weights already split into int8 integers and scales: one copy of each in
-        # the artifact, however many calls read them.
-        self.int8_constants: list[tuple[tvm.ir.GenericConst, ...]] = []
+        self.int8_constants = DerivedConstants(_int8_constants)
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = super().visit_call_(call)
@@ -114,27 +108,14 @@ class _Rewriter(PyExprMutator):
         grid = self._source_grid(source)
         if grid is None or not isinstance(weights, tvm.ir.GenericConst):
             return call
-        int8_weights = self._int8_weights(weights)
+        int8_weights = self.int8_constants.get(weights)
         if int8_weights is None:
             return call
         y, scale, zero, is_signed = grid
         no_epilogue = [0, 0] if len(parts.values) == parts.leading else []
-        scale_bits = struct.unpack("<I", struct.pack("<f", scale))[0]
-        int8 = [onednn.COMPUTE_TYPES["int8"], scale_bits, zero, int(is_signed)]
+        int8 = [onednn.COMPUTE_TYPES["int8"], float_bits(scale), zero, int(is_signed)]
         shape = relax.ShapeExpr([*parts.values, *no_epilogue, *int8])
         return relax.op.call_dps_packed(parts.name, [y, *int8_weights, *others, shape], call.ty)
-
-    def _int8_weights(self, weights: tvm.ir.GenericConst) -> tuple[tvm.ir.GenericConst, ...] | None:
-        """`weights` as int8 integers and float32 scales per channel, or None off a grid."""
-        for known, integers, scales in self.int8_constants:
-            if known.same_as(weights):
-                return integers, scales
-        split = int8_weights(weights.value.numpy())
-        if split is None:
-            return None
-        integers, scales = (relax.const(array) for array in split)
-        self.int8_constants.append((weights, integers, scales))
-        return integers, scales
 
     def _source_grid(self, source: relax.Expr) -> tuple[relax.Expr, float, int, bool] | None:
         """(y, scale, zero point, is_signed) where `source` is `y` rounded to an 8-bit grid.
@@ -143,27 +124,18 @@ class _Rewriter(PyExprMutator):
         hi), s), with lo = qmin - zero and hi = qmax - zero; or a transpose of it (a model's
         NCHW input before the first NHWC convolution), which then transposes `y` instead.
         """
-        chain = []
         expr = source
         transpose = self.lookup_binding(expr) if isinstance(expr, relax.Var) else None
         if isinstance(transpose, relax.Call) and transpose.op.same_as(_PERMUTE_DIMS):
             expr = transpose.args[0]
         else:
             transpose = None
-        for op in (_MULTIPLY, _MINIMUM, _MAXIMUM, _ROUND, _DIVIDE):
-            value = self.lookup_binding(expr) if isinstance(expr, relax.Var) else None
-            if not (isinstance(value, relax.Call) and value.op.same_as(op)):
-                return None
-            chain.append(value)
-            expr = value.args[0]
-        multiply, minimum, maximum, _, divide = chain
-        scales = [scalar_constant(multiply.args[1]), scalar_constant(divide.args[1])]
-        low, high = scalar_constant(maximum.args[1]), scalar_constant(minimum.args[1])
-        if low is None or high is None or scales[0] is None or scales[0] != scales[1]:
+        rounding = rounding_of(expr, self.lookup_binding)
+        if rounding is None:
             return None
+        y, scale, low, high = rounding.y, rounding.scale, rounding.low, rounding.high
         if high - low != 255:
             return None
-        y = divide.args[0]
         if not (isinstance(y.ty, relax.TensorType) and y.ty.dtype == "float32"):
             return None
         if transpose is not None:
@@ -171,8 +143,19 @@ class _Rewriter(PyExprMutator):
         zero = -int(low)
         if low != int(low) or not 0 <= zero <= 255:
             zero = -128 - int(low)
-            return (y, scales[0], zero, True) if -128 <= zero <= 127 else None
-        return y, scales[0], zero, False
+            return (y, scale, zero, True) if -128 <= zero <= 127 else None
+        return y, scale, zero, False
+
+
+def _int8_constants(
+    weights: tvm.ir.GenericConst,
+) -> tuple[tvm.ir.GenericConst, tvm.ir.GenericConst] | None:
+    """`weights` as constants of int8 integers and float32 scales, or None off a grid."""
+    split = int8_weights(weights.value.numpy())
+    if split is None:
+        return None
+    integers, scales = split
+    return relax.const(integers), relax.const(scales)
 
 
 def int8_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

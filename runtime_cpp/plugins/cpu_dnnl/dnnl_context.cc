@@ -61,6 +61,21 @@ dnnl::memory::data_type StoredWeightsType(const tvm::ffi::TensorView& w,
   return dnnl::memory::data_type::f32;
 }
 
+void CheckStoredWeights(const Epilogue& epilogue, dnnl::memory::data_type weights_type,
+                        bool constant, const char* call) {
+  if (epilogue.int8 && !constant) {
+    TVM_FFI_THROW(ValueError) << call << ": an int8 call needs constant weights";
+  }
+  if (epilogue.int8 != (weights_type == dnnl::memory::data_type::s8)) {
+    TVM_FFI_THROW(TypeError) << call << ": int8 weights and an int8 call go together (an "
+                             << "artifact compiled by an older Ember: compile it again)";
+  }
+  if (weights_type == dnnl::memory::data_type::bf16 && (!epilogue.bf16 || !constant)) {
+    TVM_FFI_THROW(TypeError) << call << ": bfloat16 weights need a bf16 call with constant "
+                             << "weights";
+  }
+}
+
 char* Bytes(const tvm::ffi::TensorView& t) {
   return static_cast<char*>(t.data_ptr()) + t.byte_offset();
 }

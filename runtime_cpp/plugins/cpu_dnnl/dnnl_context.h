@@ -160,6 +160,14 @@ struct Epilogue {
 };
 
 /*!
+ * \brief Throws unless weights stored as `weights_type` (StoredWeightsType) suit a call with
+ *        `epilogue`: int8 weights for an int8 call and only for one, bf16 ones only for a bf16
+ *        call; both `constant` (the compiler hashed them), which only packed weights are.
+ */
+void CheckStoredWeights(const Epilogue& epilogue, dnnl::memory::data_type weights_type,
+                        bool constant, const char* call);
+
+/*!
  * \brief Softmax over each of `rows` rows of `width` values at `data`, in place, on the
  *        calling thread (dnnl_softmax.cc): a matmul's softmax epilogue on a tile in cache.
  */

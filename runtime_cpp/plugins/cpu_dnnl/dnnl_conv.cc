@@ -208,18 +208,7 @@ struct ConvPlan {
     if (epilogue.softmax) {
       TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: a softmax epilogue is for matmuls only";
     }
-    if (epilogue.int8 && c.weight_hash == 0) {
-      TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: an int8 call needs constant weights";
-    }
-    if (epilogue.int8 != (weights_type == memory::data_type::s8)) {
-      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: int8 weights and an int8 call go "
-                                  "together (an artifact compiled by an older Ember: compile "
-                                  "it again)";
-    }
-    if (weights_type == memory::data_type::bf16 && (!epilogue.bf16 || c.weight_hash == 0)) {
-      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: bfloat16 weights need a bf16 call with "
-                                  "constant weights";
-    }
+    CheckStoredWeights(epilogue, weights_type, c.weight_hash != 0, "ember.dnnl.conv_nhwc");
     if ((bf16_in || bf16_out) && (!epilogue.bf16 || c.weight_hash == 0)) {
       TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: bfloat16 data or output needs a bf16 "
                                   "call with constant weights";

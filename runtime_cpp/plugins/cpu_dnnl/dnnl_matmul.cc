@@ -167,18 +167,8 @@ struct Matmul2dPlan {
     plan.row_tiles = CeilDiv(rows, plan.t.rows_per_tile);
     plan.col_tiles = CeilDiv(n, plan.t.cols_per_tile);
     const bool packed = b_hash != 0;
-    if (epilogue.int8 && !packed) {
-      TVM_FFI_THROW(ValueError) << "ember.dnnl.matmul: an int8 call needs constant weights";
-    }
-    if (epilogue.int8 != (weights_type == memory::data_type::s8)) {
-      TVM_FFI_THROW(TypeError) << "ember.dnnl.matmul: int8 weights and an int8 call go together "
-                                  "(an artifact compiled by an older Ember: compile it again)";
-    }
+    CheckStoredWeights(epilogue, weights_type, packed, "ember.dnnl.matmul");
     const bool bf16_weights = weights_type == memory::data_type::bf16;
-    if (bf16_weights && (!epilogue.bf16 || !packed)) {
-      TVM_FFI_THROW(TypeError) << "ember.dnnl.matmul: bfloat16 weights need a bf16 call with "
-                                  "constant weights";
-    }
     plan.dense_tiles = (epilogue.bf16 || epilogue.int8) && packed && plan.col_tiles > 1;
     // Converted once for all column tiles, or already bf16.
     const bool rounded = plan.dense_tiles || in_type != memory::data_type::f32;
