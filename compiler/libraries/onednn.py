@@ -60,12 +60,18 @@ LEADING_ATTRS = {
 #: Compute type -> its code after a call's epilogue (plugins/common/epilogue.h): `--precision`
 #: gives fp32 or bf16; int8 comes from the model's own quantization (quantized_library_calls).
 COMPUTE_TYPES = {"fp32": 0, "bf16": 1, "int8": 2}
+#: Epilogue step kinds (plugins/common/epilogue.h): a clip to [alpha, beta], and a residual add.
+CLIP_STEP = 0
+RESIDUAL_STEP = 5
 #: The epilogue step kind of a row softmax (plugins/common/epilogue.h): it ends a matmul's
 #: chain and is computed in float32 by the plugin after the kernel.
 SOFTMAX_STEP = 6
 #: The epilogue step kind `alpha * x + beta` (plugins/common/epilogue.h): the scales of an
 #: integer product (passes/integer_products.py), applied to its sums first.
 LINEAR_STEP = 7
+#: The epilogue step kind `round_half_even(x / alpha)` (plugins/common/epilogue.h): with a
+#: clip and a LINEAR_STEP by alpha after it, a QDQ rounding to the grid of scale alpha.
+ROUND_STEP = 8
 
 
 @functools.cache

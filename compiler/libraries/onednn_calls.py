@@ -35,6 +35,8 @@ class LibraryCall:
     tensors: list[relax.Expr]
     #: Its attributes as integers.
     values: list[int]
+    #: The call itself, where it was taken apart from one.
+    expr: relax.Call | None = None
 
     @property
     def leading(self) -> int:
@@ -55,6 +57,18 @@ class LibraryCall:
         return end > self.leading + 2 and self.values[end - 3] == onednn.SOFTMAX_STEP
 
     @property
+    def steps(self) -> list[tuple[int, int, int]]:
+        """The epilogue's steps after the bias: (kind, alpha bits, beta bits) each."""
+        begin, end = self.leading + 2, self.epilogue_end
+        return [tuple(self.values[i : i + 3]) for i in range(begin, end, 3)]  # type: ignore[misc]
+
+    def with_steps(self, steps: list[tuple[int, int, int]]) -> list[int]:
+        """The attributes with `steps` as the epilogue's steps (the call must have one)."""
+        begin, end = self.leading + 2, self.epilogue_end
+        flat = [v for step in steps for v in step]
+        return [*self.values[: begin - 1], len(steps), *flat, *self.values[end:]]
+
+    @property
     def hashed(self) -> bool:
         """Whether the weights are constant: the compiler passed their content hash."""
         return self.values[self.leading - 1] != 0
@@ -71,6 +85,11 @@ def float_bits(value: float) -> int:
     return int(struct.unpack("<I", struct.pack("<f", value))[0])
 
 
+def bits_float(bits: int) -> float:
+    """The float32 whose bit pattern `float_bits` gave."""
+    return float(struct.unpack("<f", struct.pack("<I", bits & 0xFFFFFFFF))[0])
+
+
 def library_call(expr: relax.Expr) -> LibraryCall | None:
     """`expr` taken apart if it is a oneDNN matmul or convolution call, else None."""
     if not (isinstance(expr, relax.Call) and expr.op.same_as(_CALL_PACKED)):
@@ -79,13 +98,28 @@ def library_call(expr: relax.Expr) -> LibraryCall | None:
     if name not in onednn.LEADING_ATTRS:
         return None
     *tensors, attrs = list(expr.args[1].fields)
-    return LibraryCall(name, tensors, [int(v) for v in attrs.values])
+    return LibraryCall(name, tensors, [int(v) for v in attrs.values], expr)
 
 
 #: The convolution calls: plain, with an epilogue, with a residual add (its operand after bias).
 CONVS = (onednn.CONV_NHWC, onednn.CONV_NHWC_EPILOGUE, onednn.CONV_NHWC_RESIDUAL)
 #: The matmul calls whose right operand may be constant weights, in the same order.
 MATMULS = (onednn.MATMUL, onednn.MATMUL_EPILOGUE, onednn.MATMUL_RESIDUAL)
+_RESIDUAL_CALLS = (onednn.CONV_NHWC_RESIDUAL, onednn.MATMUL_RESIDUAL)
+
+
+@dataclass(frozen=True)
+class Produced:
+    """A call's output and the calls that read it (`sole_source_producers`)."""
+
+    var: relax.Var
+    call: relax.Call
+    #: Each reading call, once per operand it reads the output as.
+    readers: list[LibraryCall]
+
+    def reads_as_residual(self, reader: LibraryCall) -> bool:
+        """Whether `reader` adds the output as its residual (its last operand)."""
+        return reader.name in _RESIDUAL_CALLS and reader.tensors[-1].same_as(self.var)
 
 
 def sole_source_producers(
@@ -94,15 +128,15 @@ def sole_source_producers(
     produces: Callable[[LibraryCall], bool],
     family: tuple[str, str, str] = CONVS,
     residuals: bool = False,
-) -> list[tuple[relax.Call, list[LibraryCall]]]:
+) -> list[Produced]:
     """Calls of `family` (convolutions, or matmuls) whose output only others of it read.
 
-    Returned as (the producing call, its readers). A reader is a call of `family` that `reads`
-    accepts, reading the output as its source (a matmul's left operand), or with `residuals`
-    as the residual it adds; a producer is one that `produces` accepts, without a residual add
-    (the family's first two) unless `residuals`, whose output nothing else uses (another
-    operand, another op, the function's result). Such an output can be written in the type its
-    readers compute in (bf16, 8-bit) and read as it is.
+    A reader is a call of `family` that `reads` accepts, reading the output as its source (a
+    matmul's left operand), or with `residuals` as the residual it adds; a producer is one
+    that `produces` accepts, without a residual add (the family's first two) unless
+    `residuals`, whose output nothing else uses (another operand, another op, the function's
+    result). Such an output can be written in the type its readers compute in (bf16, 8-bit)
+    and read as it is.
     """
     bindings = function_bindings(func)
     if not bindings:
@@ -129,14 +163,17 @@ def sole_source_producers(
         if binding.var not in readers or binding.var in other_uses or call is None:
             continue
         if call.name in kinds and produces(call):
-            producers.append((binding.value, readers[binding.var]))
+            producers.append(Produced(binding.var, binding.value, readers[binding.var]))
     return producers
 
 
 def retype_outputs(
-    mod: tvm.IRModule, outputs: list[tuple[relax.Call, str, list[int]]]
+    mod: tvm.IRModule, outputs: list[tuple[relax.Call, str | None, list[int]]]
 ) -> tvm.IRModule:
-    """`mod` with each call in `outputs` given its new output dtype and appended attributes.
+    """`mod` with each call in `outputs` given its new output dtype and attributes.
+
+    A dtype of None keeps the call's output type (only its attributes change: a reader of
+    another call's retyped output).
 
     The readers' types follow the new output type. A retyped call is bound to a new variable
     (its type changed); it keeps the ONNX nodes of the one it replaces, which `ember profile`
@@ -150,7 +187,9 @@ def retype_outputs(
 
 @mutator
 class _RetypedOutputs(PyExprMutator):
-    def __init__(self, mod: tvm.IRModule, outputs: list[tuple[relax.Call, str, list[int]]]) -> None:
+    def __init__(
+        self, mod: tvm.IRModule, outputs: list[tuple[relax.Call, str | None, list[int]]]
+    ) -> None:
         super().__init__(mod)
         self.outputs = outputs
         self.tags = AddedTags(mod)
@@ -170,7 +209,7 @@ class _RetypedOutputs(PyExprMutator):
         parts = library_call(visited) if found is not None else None
         if parts is None or found is None:
             return visited
-        dtype, appended = found
-        shape = relax.ShapeExpr([*parts.values, *appended])
-        ty = relax.TensorType(call.ty.shape, dtype)
+        dtype, values = found
+        shape = relax.ShapeExpr(values)
+        ty = call.ty if dtype is None else relax.TensorType(call.ty.shape, dtype)
         return relax.op.call_dps_packed(parts.name, [*parts.tensors, shape], ty)

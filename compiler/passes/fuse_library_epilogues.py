@@ -13,9 +13,14 @@ connection; one per chain, then the `_residual` variant), ReLU, Clip (as `clip` 
 scalar constants), GELU (erf or tanh), sigmoid and SiLU; after a matmul, also a softmax over the
 last axis (`relax.nn.softmax` or its `ember.dnnl.softmax` call), which ends the chain: the
 plugin runs it on each tile of whole rows while the tile is in cache, so attention's score
-matrix is written once instead of written, read and written again. The chain's ONNX node
-tags move to the fused call. Postcondition: the chain's inner bindings are gone; other calls
-are untouched.
+matrix is written once instead of written, read and written again. After a convolution,
+also a QDQ rounding as `fake_quantize` writes it: `divide` by a scalar constant then `round`
+(one step: round half to even of x / s), the clip to the grid's integers, and `multiply` by
+a scalar constant (a linear step): a QDQ model's convolution then writes its output on its
+grid, adds its residual and rounds again in one pass, instead of a kernel of its own
+reading both tensors back (`quantized_library_calls` reads such an output as an int8
+source). The chain's ONNX node tags move to the fused call. Postcondition: the chain's
+inner bindings are gone; other calls are untouched.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ _CALL_PACKED = tvm.ir.Op.get("relax.call_dps_packed")
 _ADD = tvm.ir.Op.get("relax.add")
 _MAXIMUM = tvm.ir.Op.get("relax.maximum")
 _MINIMUM = tvm.ir.Op.get("relax.minimum")
+_DIVIDE = tvm.ir.Op.get("relax.divide")
+_ROUND = tvm.ir.Op.get("relax.round")
+_MULTIPLY = tvm.ir.Op.get("relax.multiply")
 _CLIP = tvm.ir.Op.get("relax.clip")
 #: Activations without parameters -> the plugins' epilogue kind (plugins/common/epilogue.h).
 _ACTIVATIONS = {
@@ -48,7 +56,11 @@ _ACTIVATIONS = {
 }
 _RELU = tvm.ir.Op.get("relax.nn.relu")
 _SOFTMAX = tvm.ir.Op.get("relax.nn.softmax")
-_CLIP_KIND, _RESIDUAL_KIND, _SOFTMAX_KIND = 0, 5, onednn.SOFTMAX_STEP
+_CLIP_KIND, _RESIDUAL_KIND, _SOFTMAX_KIND = (
+    onednn.CLIP_STEP,
+    onednn.RESIDUAL_STEP,
+    onednn.SOFTMAX_STEP,
+)
 _FUSED = {onednn.CONV_NHWC: onednn.CONV_NHWC_EPILOGUE, onednn.MATMUL: onednn.MATMUL_EPILOGUE}
 _WITH_RESIDUAL = {
     onednn.CONV_NHWC: onednn.CONV_NHWC_RESIDUAL,
@@ -108,7 +120,13 @@ def _chains(func: relax.Function) -> list[_Chain]:
         # Extended while the last value has one reader, a binding (not the function's result).
         while len(users := read_by.get(chain.vars[-1], [])) == 1 and users[0] is not None:
             user = users[0]
-            if user.var in claimed or not _extend(chain, user.value):
+            if user.var in claimed:
+                break
+            rounded = _round_link(chain, user, read_by)
+            if rounded is not None:
+                chain.vars.extend([user.var, rounded])
+                continue
+            if not _extend(chain, user.value):
                 break
             chain.vars.append(user.var)
         if len(chain.vars) > 1:
@@ -130,8 +148,8 @@ def _extend(chain: _Chain, value: Any) -> bool:
         return False
     last = chain.vars[-1]
     args = list(value.args)
-    if chain.steps and chain.steps[-1][0] == _SOFTMAX_KIND:
-        return False  # nothing may follow the softmax
+    if not _continues(chain):
+        return False
     if _is_row_softmax(value, last):
         if str(chain.call.args[0].global_symbol) != onednn.MATMUL:
             return False
@@ -152,6 +170,12 @@ def _extend(chain: _Chain, value: Any) -> bool:
         return False
     if value.op.same_as(_RELU):
         return _add_clip(chain, 0.0, math.inf)
+    if value.op.same_as(_MULTIPLY) and str(chain.call.args[0].global_symbol) == onednn.CONV_NHWC:
+        factor = scalar_constant(args[1])
+        if factor is None or not _keeps_shape(value):
+            return False
+        chain.steps.append((onednn.LINEAR_STEP, factor, 0.0))
+        return True
     if value.op.same_as(_CLIP):
         bounds = [scalar_constant(a) for a in args[1:3]]
         return None not in bounds and _add_clip(chain, *bounds)  # type: ignore[arg-type]
@@ -167,6 +191,44 @@ def _extend(chain: _Chain, value: Any) -> bool:
             chain.steps.append((kind, 0.0, 0.0))
             return True
     return False
+
+
+def _round_link(
+    chain: _Chain, user: relax.Binding, read_by: dict[relax.Var, list[relax.Binding | None]]
+) -> relax.Var | None:
+    """After a convolution, `round(divide(last, s))` as one step: the round's variable."""
+    if str(chain.call.args[0].global_symbol) != onednn.CONV_NHWC or not _continues(chain):
+        return None
+    value = user.value
+    if not (isinstance(value, relax.Call) and value.op.same_as(_DIVIDE)):
+        return None
+    scale = scalar_constant(value.args[1])
+    if not value.args[0].same_as(chain.vars[-1]) or scale is None or not _keeps_shape(value):
+        return None
+    if not (np.isfinite(scale) and scale > 0):
+        return None
+    rounds = read_by.get(user.var, [])
+    if len(rounds) != 1 or rounds[0] is None or not isinstance(rounds[0].value, relax.Call):
+        return None
+    if not rounds[0].value.op.same_as(_ROUND):
+        return None
+    chain.steps.append((onednn.ROUND_STEP, scale, 0.0))
+    return rounds[0].var
+
+
+def _continues(chain: _Chain) -> bool:
+    """Whether a step may follow the chain's last one (nothing follows a softmax)."""
+    return not (chain.steps and chain.steps[-1][0] == _SOFTMAX_KIND)
+
+
+def _keeps_shape(value: relax.Call) -> bool:
+    """Whether `value` (an op with a scalar constant) has its first operand's shape."""
+    ty, first = value.ty, value.args[0].ty
+    return (
+        isinstance(ty, relax.TensorType)
+        and isinstance(first, relax.TensorType)
+        and (ty.ndim == first.ndim and ty.dtype == first.dtype)
+    )
 
 
 def _is_row_softmax(value: relax.Call, last: relax.Var) -> bool:

@@ -61,8 +61,10 @@ def library_precision(precision: str) -> tvm.transform.Pass:
         if compute == onednn.COMPUTE_TYPES["fp32"]:
             return mod
         mod = rewrite_and_prune(mod, _Rewriter(mod, compute, reader_counts(mod)))
-        outputs: list[tuple[relax.Call, str, list[int]]] = [
-            (call, "bfloat16", []) for f in mod.functions.values() for call in _bf16_producers(f)
+        outputs: list[tuple[relax.Call, str | None, list[int]]] = [
+            (call, "bfloat16", _attributes(call))
+            for f in mod.functions.values()
+            for call in _bf16_producers(f)
         ]
         return retype_outputs(mod, outputs)
 
@@ -89,10 +91,16 @@ def _bf16_producers(func: Any) -> list[relax.Call]:
         return bf16(call) and not call.ends_in_softmax
 
     return [
-        call
+        produced.call
         for family, residuals in ((CONVS, True), (MATMULS, False))
-        for call, _ in sole_source_producers(func, bf16, produces, family, residuals)
+        for produced in sole_source_producers(func, bf16, produces, family, residuals)
     ]
+
+
+def _attributes(call: relax.Call) -> list[int]:
+    parts = library_call(call)
+    assert parts is not None  # a producer is a library call
+    return parts.values
 
 
 def _rounded_to_bf16(weights: tvm.ir.GenericConst) -> tvm.ir.GenericConst:

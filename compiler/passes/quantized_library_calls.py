@@ -12,9 +12,13 @@ epilogue. Its weights are stored as those integers, int8, followed by their scal
 an operand of their own: a quarter of the float32 weights' bytes in the artifact. The same
 numbers as the float32 call, up to the order of float32 additions (the int32 sums are exact).
 Weights on no such grid, or a source that is not a per-tensor 8-bit rounding, keep their
-precision. An int8 convolution whose
+precision. A source may also be a convolution whose epilogue ends in such a rounding
+(`fuse_library_epilogues`: round, clip, linear): its output lies on the grid already, and the
+reader quantizes it to the same integers. An int8 convolution whose
 output only int8 convolutions read as their source, on one grid, writes that output as 8-bit
-itself (the grid follows its own int8 values in its attributes); the readers take it as is.
+itself (the grid follows its own int8 values in its attributes, and a rounding its epilogue
+ended in goes: oneDNN's quantization of the output is the same rounding); the readers take
+it as is.
 
 Precondition: `fuse_library_epilogues` has run; before `library_precision`, which leaves these
 calls int8. Operands: source, int8 weights, their float32 scales [channels], then bias and
@@ -26,6 +30,7 @@ readers, are removed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,7 +42,9 @@ from ..ir.constants import DerivedConstants
 from ..ir.rewrite import rewrite_and_prune
 from ..libraries import onednn
 from ..libraries.onednn_calls import (
+    CONVS,
     LibraryCall,
+    bits_float,
     float_bits,
     library_call,
     retype_outputs,
@@ -69,13 +76,18 @@ def _source_grid_attrs(call: LibraryCall) -> tuple[int, ...]:
     return tuple(call.values[end + 1 : end + 4])
 
 
-def _eight_bit_outputs(func: Any) -> list[tuple[relax.Call, str, list[int]]]:
-    """int8 convolutions whose output only int8 convolutions read as their source, on one grid.
+def _eight_bit_outputs(func: Any) -> list[tuple[relax.Call, str | None, list[int]]]:
+    """int8 convolutions whose output only int8 convolutions read, on one grid, made 8-bit.
 
-    Returned as (call, uint8 or int8, that grid's attributes [scale bits, zero, is_signed]);
-    convolutions with a residual add are left out (they write float32). Such an output is
-    written as 8-bit by the convolution itself (oneDNN quantizes its float32 result) and read
-    as it is: no float32 round trip through memory, no quantizing per tile.
+    Returned as (call, uint8 or int8 or None, its new attributes). A reader takes the output as
+    its source (quantized on the grid its attributes name) or as the residual it adds; the
+    latter needs the producer's epilogue to end in that grid's rounding (the output's values
+    are then on it). Such an output is written as 8-bit by the convolution itself (oneDNN
+    quantizes its float32 result; the grid follows its int8 values in its attributes, and the
+    rounding its epilogue ended in goes) and read as it is: no float32 round trip through
+    memory, no quantizing per tile. A residual reader adds the integers `q` instead of
+    `(q - zero) * scale`: its epilogue becomes `x / scale - zero`, the add, then `* scale`
+    (None: its output keeps its type, or the new one it gets as a producer).
     """
 
     def int8(call: LibraryCall) -> bool:
@@ -84,13 +96,85 @@ def _eight_bit_outputs(func: Any) -> list[tuple[relax.Call, str, list[int]]]:
     def float_output(call: LibraryCall) -> bool:  # not given an 8-bit output already
         return int8(call) and len(call.values) == call.epilogue_end + 4
 
-    outputs = []
-    for call, readers in sole_source_producers(func, int8, float_output):
-        grids = {_source_grid_attrs(reader) for reader in readers}
-        if len(grids) == 1:
-            grid = list(grids.pop())
-            outputs.append((call, "int8" if grid[2] else "uint8", grid))
-    return outputs
+    edits: dict[relax.Call, _Edit] = {}
+
+    def edit(call: LibraryCall) -> _Edit:
+        assert call.expr is not None  # taken apart from a binding
+        return edits.setdefault(call.expr, _Edit(call, call.steps))
+
+    for produced in sole_source_producers(func, int8, float_output, CONVS, residuals=True):
+        parts = library_call(produced.call)
+        assert parts is not None  # a producer is a library call
+        ending = _epilogue_rounding(parts)
+        own = None if ending is None else _grid_attrs(*ending)
+        # A call reading the output both ways is listed twice: its epilogue is edited once.
+        residual_readers = list(
+            {r.expr: r for r in produced.readers if produced.reads_as_residual(r)}.values()
+        )
+        grids = {
+            _source_grid_attrs(r) for r in produced.readers if r.tensors[0].same_as(produced.var)
+        }
+        if residual_readers:
+            grids.add(own)  # type: ignore[arg-type]
+        if len(grids) != 1 or None in grids:
+            continue
+        grid = grids.pop()
+        producer = edit(parts)
+        producer.dtype = "int8" if grid[2] else "uint8"
+        producer.appended = list(grid)
+        if own == grid:
+            producer.steps = producer.steps[:-3]  # the output's quantization rounds the same
+        scale, zero = bits_float(grid[0]), grid[1]
+        for reader in residual_readers:
+            steps = edit(reader).steps
+            at = next(i for i, step in enumerate(steps) if step[0] == onednn.RESIDUAL_STEP)
+            steps[at : at + 1] = [
+                (onednn.LINEAR_STEP, float_bits(1.0 / scale), float_bits(float(-zero))),
+                steps[at],
+                (onednn.LINEAR_STEP, grid[0], float_bits(0.0)),
+            ]
+    return [
+        (call, e.dtype, [*e.call.with_steps(e.steps), *e.appended]) for call, e in edits.items()
+    ]
+
+
+@dataclass
+class _Edit:
+    """What `_eight_bit_outputs` changes in one call: its steps, its output type and grid."""
+
+    call: LibraryCall
+    steps: list[tuple[int, int, int]]
+    dtype: str | None = None
+    appended: list[int] = field(default_factory=list)
+
+
+def _epilogue_rounding(call: LibraryCall) -> tuple[float, float, float] | None:
+    """(scale, low, high) where `call`'s epilogue ends in a rounding to an 8-bit grid."""
+    steps = call.steps
+    if len(steps) < 3 or call.ends_in_softmax:
+        return None
+    (round_kind, scale, _), (clip_kind, low, high), (linear_kind, factor, offset) = steps[-3:]
+    kinds = (onednn.ROUND_STEP, onednn.CLIP_STEP, onednn.LINEAR_STEP)
+    if (round_kind, clip_kind, linear_kind) != kinds or factor != scale or offset != 0:
+        return None
+    return bits_float(scale), bits_float(low), bits_float(high)
+
+
+def _grid(scale: float, low: float, high: float) -> tuple[float, int, bool] | None:
+    """(scale, zero point, is_signed) of the 8-bit grid whose integers are [low, high]."""
+    if high - low != 255 or low != int(low):
+        return None
+    zero = -int(low)
+    if 0 <= zero <= 255:
+        return scale, zero, False
+    zero = -128 - int(low)
+    return (scale, zero, True) if -128 <= zero <= 127 else None
+
+
+def _grid_attrs(scale: float, low: float, high: float) -> tuple[int, ...] | None:
+    """The grid as an int8 call's attributes hold it: [scale bits, zero, is_signed]."""
+    grid = _grid(scale, low, high)
+    return None if grid is None else (float_bits(grid[0]), grid[1], int(grid[2]))
 
 
 @mutator
@@ -131,20 +215,23 @@ class _Rewriter(PyExprMutator):
         else:
             transpose = None
         rounding = rounding_of(expr, self.lookup_binding)
-        if rounding is None:
-            return None
-        y, scale, low, high = rounding.y, rounding.scale, rounding.low, rounding.high
-        if high - low != 255:
-            return None
+        if rounding is not None:
+            y, scale, low, high = rounding.y, rounding.scale, rounding.low, rounding.high
+        else:
+            producer = self.lookup_binding(expr) if isinstance(expr, relax.Var) else None
+            parts = library_call(producer) if producer is not None else None
+            ending = _epilogue_rounding(parts) if parts is not None else None
+            if ending is None:
+                return None
+            y, (scale, low, high) = expr, ending
         if not (isinstance(y.ty, relax.TensorType) and y.ty.dtype == "float32"):
+            return None
+        grid = _grid(scale, low, high)
+        if grid is None:
             return None
         if transpose is not None:
             y = self.builder_.emit(relax.op.permute_dims(y, transpose.attrs.axes))
-        zero = -int(low)
-        if low != int(low) or not 0 <= zero <= 255:
-            zero = -128 - int(low)
-            return (y, scale, zero, True) if -128 <= zero <= 127 else None
-        return y, scale, zero, False
+        return (y, *grid)
 
 
 def _int8_constants(

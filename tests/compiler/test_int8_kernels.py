@@ -201,12 +201,9 @@ def test_activations_between_int8_convolutions_stay_8_bit(tmp_path):
     """Each inner result is written as uint8 by its convolution and read as it is by the next,
     with ONNX Runtime's numbers, on oneDNN and on the OpenBLAS stand-in alike."""
     source = quantized(conv_chain(), tmp_path, "chain")
-    dump = tmp_path / "ir"
-    artifact = compile_model(
-        source, "x86", tmp_path / "chain.so", CompileOptions(layout="nhwc", dump_ir=dump)
-    )
-    dispatched = (dump / "03_dispatch.py").read_text()
-    assert compute_types(dump / "03_dispatch.py") == ["int8"] * 3
+    artifact, dispatched_ir = _compiled_nhwc(source, tmp_path, "chain")
+    dispatched = dispatched_ir.read_text()
+    assert compute_types(dispatched_ir) == ["int8"] * 3
     assert dispatched.count('R.Tensor((1, 14, 14, 48), dtype="uint8")') >= 2
     x = np.random.default_rng(3).standard_normal((1, 16, 14, 14), dtype=np.float32)
     (want,) = ort_outputs(str(source), {"x": x})
@@ -215,6 +212,36 @@ def test_activations_between_int8_convolutions_stay_8_bit(tmp_path):
     # The stand-in reads and writes the same 8-bit tensors.
     stand_in = _run_on_stand_in(artifact, x, tmp_path)
     assert np.abs(stand_in - ours).max() <= 0.05 * np.abs(want).max()
+
+
+def test_a_quantized_residual_block_rounds_inside_its_convolutions(tmp_path):
+    """A QDQ residual block's roundings and its add run inside its convolutions: the first
+    writes its output as uint8, which the second reads both as its source and as the shortcut
+    it adds before rounding the sum, with no kernel between them, and ONNX Runtime's numbers on
+    oneDNN and on the stand-in alike."""
+    source = quantized(convnet(), tmp_path, "convnet")
+    artifact, dispatched_ir = _compiled_nhwc(source, tmp_path, "convnet")
+    dispatched = dispatched_ir.read_text()
+    assert compute_types(dispatched_ir) == ["int8"] * 3
+    assert onednn.CONV_NHWC_RESIDUAL in dispatched
+    # The roundings left outside: the average pool's and the classifier's output.
+    assert dispatched.count("R.round(") == 2
+    assert dispatched.count('R.Tensor((1, 20, 20, 32), dtype="uint8")') == 1
+    x = np.random.default_rng(4).standard_normal((1, 16, 20, 20), dtype=np.float32)
+    (want,) = ort_outputs(str(source), {"x": x})
+    scale = np.abs(want).max()
+    for ours in (ember.load(artifact).run({"x": x})[0], _run_on_stand_in(artifact, x, tmp_path)):
+        # A value on a rounding boundary may land one step away (see the test above).
+        error = np.abs(ours - want)
+        assert np.mean(error > 1e-5 * scale) < 0.05
+        assert error.max() <= 0.05 * scale
+
+
+def _compiled_nhwc(source: Path, folder: Path, name: str) -> tuple[Path, Path]:
+    """`source` compiled for x86 in NHWC: the artifact, and its IR after dispatch (dumped)."""
+    dump = folder / "ir"
+    options = CompileOptions(layout="nhwc", dump_ir=dump)
+    return compile_model(source, "x86", folder / f"{name}.so", options), dump / "03_dispatch.py"
 
 
 def _run_on_stand_in(artifact: Path, x: np.ndarray, folder: Path) -> np.ndarray:

@@ -33,6 +33,8 @@ float ApplyStep(const EpilogueStep& step, float x) {
       return Sigmoid(x);
     case kLinear:
       return step.alpha * x + step.beta;
+    case kRound:
+      return std::nearbyint(x / step.alpha);
     default:  // kSilu; a residual is added by the caller's loop
       return x * Sigmoid(x);
   }
@@ -82,8 +84,11 @@ EpilogueSpec EpilogueSpec::Decode(tvm::ffi::ShapeView attrs, size_t begin, const
   for (int64_t i = 0; i < count; ++i) {
     EpilogueStep step{attrs[begin + 2 + 3 * i], BitsToFloat(attrs[begin + 3 + 3 * i]),
                       BitsToFloat(attrs[begin + 4 + 3 * i])};
-    if (step.kind < kClip || step.kind > kLinear) {
+    if (step.kind < kClip || step.kind > kRound) {
       TVM_FFI_THROW(ValueError) << who << ": unknown epilogue kind " << step.kind;
+    }
+    if (step.kind == kRound && !(step.alpha > 0.0f && std::isfinite(step.alpha))) {
+      TVM_FFI_THROW(ValueError) << who << ": rounding to a grid of scale " << step.alpha;
     }
     if (step.kind == kSoftmax && i != count - 1) {
       TVM_FFI_THROW(ValueError) << who << ": a softmax must be the epilogue's last step";

@@ -32,6 +32,9 @@ enum EpilogueKind : int64_t {
   kResidual = 5,  //!< add a tensor shaped like the output (at most one)
   kSoftmax = 6,   //!< softmax over each output row (last step only; matmuls only)
   kLinear = 7,    //!< alpha * x + beta (an integer product's scales, applied to its sums)
+  //! round_half_even(x / alpha): a QDQ rounding to the grid of scale alpha, whose clip to the
+  //! grid's integers (kClip) and scaling back (kLinear, alpha) follow as steps of their own
+  kRound = 8,
 };
 
 /*!

@@ -118,6 +118,21 @@ void Narrow(const float* values, const TensorView& out) {
   });
 }
 
+// An 8-bit tensor's integers as float32, exactly (uint8 or int8 by its type): an int8 call's
+// residual, written so by the call before.
+FloatTensor Integers(const TensorView& x) {
+  FloatTensor values(x);
+  float* to = values.data();
+  const char* bytes = static_cast<const char*>(x.data_ptr()) + x.byte_offset();
+  const bool is_signed = x.dtype().code == kDLInt;
+  plugins::ParallelFor(x.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      to[i] = is_signed ? static_cast<int8_t>(bytes[i]) : static_cast<uint8_t>(bytes[i]);
+    }
+  });
+  return values;
+}
+
 // An int8 call's source as float32 on its grid: the float32 source rounded, or an 8-bit one
 // (written so by the call before) dequantized.
 FloatTensor DequantizedSource(const TensorView& x, const plugins::SourceQuantization& q) {
@@ -287,10 +302,14 @@ void ConvEntry(tvm::ffi::PackedArgs args, const char* name) {
   const plugins::LibraryOperands ops = plugins::LibraryOperands::Read(args, kExtra, name);
   const float* bias = ops.ExtraFloats(0, "the bias");
   const float* residual = nullptr;
-  // A bf16 call's residual may be bf16 too (a block's output, written so by the call before).
+  // A bf16 call's residual may be bf16 too (a block's output, written so by the call before),
+  // an int8 call's 8-bit (added as its integers: the compiler scales around the add).
   std::optional<FloatTensor> wide_residual;
   if (kExtra >= 2 && IsBf16(ops.extra[1])) {
     wide_residual.emplace(Widened(ops.extra[1]));
+    residual = wide_residual->data();
+  } else if (kExtra >= 2 && IsEightBit(ops.extra[1])) {
+    wide_residual.emplace(Integers(ops.extra[1]));
     residual = wide_residual->data();
   } else {
     residual = ops.ExtraFloats(1, "the residual");

@@ -201,6 +201,12 @@ dnnl::post_ops Epilogue::PostOps(const dnnl::memory::desc& dst,
       case plugins::kLinear:
         ops.append_eltwise(dnnl::algorithm::eltwise_linear, step.alpha, step.beta);
         break;
+      case plugins::kRound:
+        // oneDNN multiplies by the reciprocal: where x / alpha lies within a float32 rounding
+        // of a half, the value may land one grid step from a division's.
+        ops.append_eltwise(dnnl::algorithm::eltwise_linear, 1.0f / step.alpha, 0.0f);
+        ops.append_eltwise(dnnl::algorithm::eltwise_round, 0.0f, 0.0f);
+        break;
       case plugins::kSoftmax:  // not a post-op: the caller runs it after the kernel
         break;
       default:  // kResidual
@@ -212,8 +218,11 @@ dnnl::post_ops Epilogue::PostOps(const dnnl::memory::desc& dst,
 }
 
 int Epilogue::ResidualIndex() const {
-  for (size_t i = 0; i < steps.size(); ++i) {
-    if (steps[i].kind == plugins::kResidual) return static_cast<int>(i);
+  // Post-ops, not steps: a rounding is two post-ops and a softmax none (PostOps above).
+  int index = 0;
+  for (const Step& step : steps) {
+    if (step.kind == plugins::kResidual) return index;
+    index += step.kind == plugins::kRound ? 2 : step.kind == plugins::kSoftmax ? 0 : 1;
   }
   return -1;
 }

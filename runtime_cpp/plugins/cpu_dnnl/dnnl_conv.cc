@@ -200,10 +200,10 @@ struct ConvPlan {
       TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: 8-bit data needs an int8 call "
                                   "quantizing its source to the same type";
     }
-    if (int8_out && (!epilogue.quantized_output || epilogue.ResidualIndex() >= 0 ||
+    if (int8_out && (!epilogue.quantized_output ||
                      (out_type == memory::data_type::s8) != epilogue.output.is_signed)) {
       TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: an 8-bit output needs an int8 call "
-                                  "with the output's grid and no residual add";
+                                  "with the output's grid";
     }
     if (epilogue.softmax) {
       TVM_FFI_THROW(ValueError) << "ember.dnnl.conv_nhwc: a softmax epilogue is for matmuls only";
@@ -213,9 +213,13 @@ struct ConvPlan {
       TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: bfloat16 data or output needs a bf16 "
                                   "call with constant weights";
     }
-    if (residual_type != f32 && (residual_type != bf16 || !epilogue.bf16)) {
-      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: a residual is float32, or bfloat16 "
-                                  "in a bf16 call";
+    // An 8-bit residual is added as its integers: the compiler scales around the add.
+    const bool int8_residual =
+        residual_type == memory::data_type::u8 || residual_type == memory::data_type::s8;
+    if (residual_type != f32 && !(residual_type == bf16 && epilogue.bf16) &&
+        !(int8_residual && epilogue.int8)) {
+      TVM_FFI_THROW(TypeError) << "ember.dnnl.conv_nhwc: a residual is float32, bfloat16 in a "
+                                  "bf16 call, or 8-bit in an int8 call";
     }
     ConvPlan plan{c, {}, {}, epilogue};
     plan.in_type = in_type;
@@ -354,8 +358,8 @@ void Run(const TensorView& data, const TensorView& weight, const TensorView* wei
 // The entry points, each registered twice: direct (`ember.dnnl.conv_nhwc*`) and by
 // Winograd's algorithm (`ember.dnnl.conv_winograd*`, dnnl_winograd.h). DPS: data, weight
 // (int8 weights followed by their scales per output channel), `kExtra` tensors (a bias [O],
-// then a residual shaped like the output: float32, or bf16 in a bf16 call), attrs (with the
-// epilogue), then the output.
+// then a residual shaped like the output: float32, bf16 in a bf16 call, or 8-bit in an int8
+// call, added as its integers), attrs (with the epilogue), then the output.
 template <int kExtra, bool kWinograd>
 void Entry(tvm::ffi::PackedArgs args, const char* name) {
   const plugins::LibraryOperands ops = plugins::LibraryOperands::Read(args, kExtra, name);
