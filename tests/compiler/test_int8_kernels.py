@@ -237,6 +237,16 @@ def test_a_quantized_residual_block_rounds_inside_its_convolutions(tmp_path):
         assert error.max() <= 0.05 * scale
 
 
+def test_int8_outputs_do_not_depend_on_the_thread_count(tmp_path):
+    """int8 convolutions split each image into as many tiles as the pool has threads (their
+    int32 sums are exact in any tile): 1, 2 and 3 threads give the same output, bit for bit."""
+    source = quantized(convnet(), tmp_path, "convnet")
+    artifact, _ = _compiled_nhwc(source, tmp_path, "convnet")
+    x = np.random.default_rng(5).standard_normal((1, 16, 20, 20), dtype=np.float32)
+    outputs = [ember.load(artifact, threads=n).run({"x": x})[0] for n in (1, 2, 3)]
+    assert all(np.array_equal(outputs[0], other) for other in outputs[1:])
+
+
 def _compiled_nhwc(source: Path, folder: Path, name: str) -> tuple[Path, Path]:
     """`source` compiled for x86 in NHWC: the artifact, and its IR after dispatch (dumped)."""
     dump = folder / "ir"

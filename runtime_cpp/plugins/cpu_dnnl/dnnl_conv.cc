@@ -5,7 +5,8 @@
  *        `ember.dnnl.conv_nhwc_epilogue` also adds a bias and applies activations (Epilogue).
  *
  * Tiles: blocks of output rows of one image, sized by the shape alone, so each output pixel is
- * computed by the same kernel whatever the thread count. A block reads the input rows its
+ * computed by the same kernel whatever the thread count (an int8 call's, whose sums are exact
+ * in any tile, follow the thread count: fewer, larger tiles). A block reads the input rows its
  * windows cover, with the padding of the image's edges where it touches them. A pointwise
  * convolution (1 x 1, stride 1, no padding) is tiled by pixels instead, the image flattened to
  * one column: a 7 x 7 image's 49 pixels split evenly where its 7 rows cannot; a 1-D convolution
@@ -190,9 +191,10 @@ struct ConvPlan {
 
   bool ChannelTiled() const { return tiles.size() > 0 && tiles[0].channels != conv.out_c; }
 
+  // `threads`: the pool's, for an int8 call's tiles (TilesPerImage); 0 for others.
   static ConvPlan Make(const Conv& c, const Epilogue& epilogue, memory::data_type in_type,
                        memory::data_type out_type, memory::data_type residual_type,
-                       memory::data_type weights_type, bool winograd) {
+                       memory::data_type weights_type, bool winograd, int64_t threads) {
     const auto f32 = memory::data_type::f32, bf16 = memory::data_type::bf16;
     const bool bf16_in = in_type == bf16, bf16_out = out_type == bf16;
     const bool int8_in = in_type != f32 && !bf16_in, int8_out = out_type != f32 && !bf16_out;
@@ -230,11 +232,11 @@ struct ConvPlan {
       plan.winograd = WinogradPlan::Make(AsWinograd(c), epilogue.bias, epilogue.steps);
       return plan;
     }
-    const int64_t width = ChannelTileWidth(c);
+    const int64_t width = ChannelTileWidth(c, threads);
     const int64_t channel_tiles = CeilDiv(c.out_c, width);
     plan.round_source = (epilogue.bf16 || epilogue.int8) && c.weight_hash != 0 &&
                         channel_tiles > 1 && in_type == f32;
-    const int64_t row_tiles = channel_tiles > 1 ? 1 : TilesPerImage(c);
+    const int64_t row_tiles = channel_tiles > 1 ? 1 : TilesPerImage(c, threads);
     for (int64_t i = 0; i < row_tiles * channel_tiles; ++i) {
       const int64_t r0 = FirstRow(c, i % row_tiles, row_tiles);
       const int64_t r1 = FirstRow(c, i % row_tiles + 1, row_tiles);
@@ -292,10 +294,13 @@ void Run(const TensorView& data, const TensorView& weight, const TensorView* wei
   key.push_back(static_cast<int64_t>(residual_type));
   key.push_back(static_cast<int64_t>(weights_type));
   key.push_back(winograd);
+  // An int8 call's tiles follow the pool's size (its numbers do not depend on them).
+  const int64_t threads = weight_scales != nullptr ? plugins::ParallelThreads() : 0;
+  key.push_back(threads);
   const auto plan = plans.Get(key, [&] {
     return ConvPlan::Make(AsColumn(Conv::From(data, weight, out, attrs)),
                           Epilogue::Decode(attrs, 10), in_type, out_type, residual_type,
-                          weights_type, winograd);
+                          weights_type, winograd, threads);
   });
   const Conv& c = plan->conv;
   // Float32 weights, or a bf16 or int8 call's bf16 or int8 ones (always packed).

@@ -54,13 +54,14 @@ Conv Conv::From(const TensorView& data, const TensorView& weight, const TensorVi
   return c;
 }
 
-int64_t TilesPerImage(const Conv& c) {
+int64_t TilesPerImage(const Conv& c, int64_t threads) {
   const int64_t row_flops = 2 * c.out_w * c.out_c * c.InPerGroup() * c.kernel_h * c.kernel_w;
   // A depthwise convolution does a few flops per byte it moves: its tiles are worth a task at
   // a fraction of the flops.
   const int64_t tile_flops = c.InPerGroup() == 1 ? kTileFlops / kDepthwiseTileDivisor : kTileFlops;
   const int64_t by_work = std::max<int64_t>(1, c.out_h * row_flops / tile_flops);
-  const int64_t by_batch = std::max<int64_t>(1, CeilDiv(kMaxTilesPerImage, c.batch));
+  const int64_t most = threads > 0 ? threads : kMaxTilesPerImage;
+  const int64_t by_batch = std::max<int64_t>(1, CeilDiv(most, c.batch));
   return std::min({c.out_h, by_work, by_batch});
 }
 
@@ -96,13 +97,14 @@ RowWindow WindowOf(const Conv& c, int64_t r0, int64_t r1) {
   return {first, std::max<int64_t>(0, last - first), first - begin, end - std::max(first, last)};
 }
 
-int64_t ChannelTileWidth(const Conv& c) {
+int64_t ChannelTileWidth(const Conv& c, int64_t threads) {
   if (c.groups != 1 || c.out_c < kChannelTileMinChannels ||
       c.out_h * c.out_w > kChannelTilePixels) {
     return c.out_c;
   }
   const int64_t flops = 2 * c.out_h * c.out_w * c.out_c * c.in_c * c.kernel_h * c.kernel_w;
-  const int64_t wanted = std::clamp<int64_t>(flops / kTileFlops, 1, kMaxTilesPerImage);
+  const int64_t most = threads > 0 ? threads : kMaxTilesPerImage;
+  const int64_t wanted = std::clamp<int64_t>(flops / kTileFlops, 1, most);
   int64_t best = std::min(c.out_c, RoundUp(CeilDiv(c.out_c, wanted), kChannelBlock));
   const auto cost = [&](int64_t width) {
     return std::make_pair(TileImbalance(c.out_c, width, 2), TileImbalance(c.out_c, width, 4));
