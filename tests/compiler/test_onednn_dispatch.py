@@ -222,8 +222,13 @@ def _epilogue_model(kind: str) -> onnx.ModelProto:
         nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1])]
         lo = numpy_helper.from_array(np.array(0.0, np.float32), "lo")
         hi = numpy_helper.from_array(np.array(6.0, np.float32), "hi")
-        nodes.append(helper.make_node("Clip", ["c", "lo", "hi"], ["y"]))
-        return _model(nodes, [x], [1, 16, 12, 12], [w, b, lo, hi])
+        inits = [w, b, lo, hi]
+        if kind == "conv scale relu6":  # a Mul by a scalar constant: a linear step
+            inits.append(numpy_helper.from_array(np.array(0.37, np.float32), "k"))
+            nodes.append(helper.make_node("Mul", ["c", "k"], ["c_scaled"]))
+        clipped = "c_scaled" if kind == "conv scale relu6" else "c"
+        nodes.append(helper.make_node("Clip", [clipped, "lo", "hi"], ["y"]))
+        return _model(nodes, [x], [1, 16, 12, 12], inits)
     if kind == "attention softmax":
         # Attention's scores: q @ k^T of two activations, softmax over 70 keys (not a multiple
         # of 8: the plugin's softmax call); 70 queries are a full row tile and a short one.
@@ -277,6 +282,7 @@ def _epilogue_model(kind: str) -> onnx.ModelProto:
     "kind",
     [
         "conv relu6",
+        "conv scale relu6",
         "conv residual relu",
         "conv residual relu channel tiles",
         "matmul relu",
@@ -295,6 +301,7 @@ def test_bias_and_activation_run_inside_the_library_call(kind, tmp_path):
     calls = model.manifest["kernel_sources"]
     fused = {
         "conv relu6": onednn.CONV_NHWC_EPILOGUE,
+        "conv scale relu6": onednn.CONV_NHWC_EPILOGUE,
         "padded conv silu": onednn.CONV_NHWC_EPILOGUE,
         "conv residual relu": onednn.CONV_NHWC_RESIDUAL,
         "conv residual relu channel tiles": onednn.CONV_NHWC_RESIDUAL,
