@@ -56,11 +56,8 @@ _ACTIVATIONS = {
 }
 _RELU = tvm.ir.Op.get("relax.nn.relu")
 _SOFTMAX = tvm.ir.Op.get("relax.nn.softmax")
-_CLIP_KIND, _RESIDUAL_KIND, _SOFTMAX_KIND = (
-    onednn.CLIP_STEP,
-    onednn.RESIDUAL_STEP,
-    onednn.SOFTMAX_STEP,
-)
+_CLIP_KIND, _RESIDUAL_KIND = onednn.CLIP_STEP, onednn.RESIDUAL_STEP
+_SOFTMAX_KIND = onednn.SOFTMAX_STEP
 _FUSED = {onednn.CONV_NHWC: onednn.CONV_NHWC_EPILOGUE, onednn.MATMUL: onednn.MATMUL_EPILOGUE}
 _WITH_RESIDUAL = {
     onednn.CONV_NHWC: onednn.CONV_NHWC_RESIDUAL,
@@ -79,6 +76,11 @@ class _Chain:
     residual: relax.Expr | None = None
     #: (kind, alpha, beta) per link after the bias, in order.
     steps: list[tuple[int, float, float]] = field(default_factory=list)
+
+    @property
+    def library_function(self) -> str:
+        """The plugin function the chain starts with (`ember.dnnl.conv_nhwc` or `...matmul`)."""
+        return str(self.call.args[0].global_symbol)
 
 
 @tvm.transform.module_pass(opt_level=0, name="EmberFuseLibraryEpilogues")
@@ -151,7 +153,7 @@ def _extend(chain: _Chain, value: Any) -> bool:
     if not _continues(chain):
         return False
     if _is_row_softmax(value, last):
-        if str(chain.call.args[0].global_symbol) != onednn.MATMUL:
+        if chain.library_function != onednn.MATMUL:
             return False
         chain.steps.append((_SOFTMAX_KIND, 0.0, 0.0))
         return True
@@ -170,7 +172,7 @@ def _extend(chain: _Chain, value: Any) -> bool:
         return False
     if value.op.same_as(_RELU):
         return _add_clip(chain, 0.0, math.inf)
-    if value.op.same_as(_MULTIPLY) and str(chain.call.args[0].global_symbol) == onednn.CONV_NHWC:
+    if value.op.same_as(_MULTIPLY) and chain.library_function == onednn.CONV_NHWC:
         factor = scalar_constant(args[1])
         if factor is None or not _keeps_shape(value):
             return False
@@ -197,7 +199,7 @@ def _round_link(
     chain: _Chain, user: relax.Binding, read_by: dict[relax.Var, list[relax.Binding | None]]
 ) -> relax.Var | None:
     """After a convolution, `round(divide(last, s))` as one step: the round's variable."""
-    if str(chain.call.args[0].global_symbol) != onednn.CONV_NHWC or not _continues(chain):
+    if chain.library_function != onednn.CONV_NHWC or not _continues(chain):
         return None
     value = user.value
     if not (isinstance(value, relax.Call) and value.op.same_as(_DIVIDE)):
@@ -294,7 +296,7 @@ def _same_shape(expr: Any, call: relax.Call) -> bool:
 
 def _fused_call(chain: _Chain) -> relax.Call:
     call = chain.call
-    name = str(call.args[0].global_symbol)
+    name = chain.library_function
     operands = list(call.args[1].fields)
     *tensors, attrs = operands
     channels = int(call.ty.shape.values[-1])

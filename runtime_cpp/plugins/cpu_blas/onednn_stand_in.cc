@@ -118,6 +118,11 @@ void Narrow(const float* values, const TensorView& out) {
   });
 }
 
+// The integer an 8-bit tensor's byte holds: int8 or uint8.
+int32_t EightBitValue(char byte, bool is_signed) {
+  return is_signed ? static_cast<int8_t>(byte) : static_cast<uint8_t>(byte);
+}
+
 // An 8-bit tensor's integers as float32, exactly (uint8 or int8 by its type): an int8 call's
 // residual, written so by the call before.
 FloatTensor Integers(const TensorView& x) {
@@ -126,9 +131,8 @@ FloatTensor Integers(const TensorView& x) {
   const char* bytes = static_cast<const char*>(x.data_ptr()) + x.byte_offset();
   const bool is_signed = x.dtype().code == kDLInt;
   plugins::ParallelFor(x.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      to[i] = is_signed ? static_cast<int8_t>(bytes[i]) : static_cast<uint8_t>(bytes[i]);
-    }
+    for (int64_t i = i0; i < i1; ++i)
+      to[i] = static_cast<float>(EightBitValue(bytes[i], is_signed));
   });
   return values;
 }
@@ -142,9 +146,7 @@ FloatTensor DequantizedSource(const TensorView& x, const plugins::SourceQuantiza
     const char* bytes = static_cast<const char*>(x.data_ptr()) + x.byte_offset();
     plugins::ParallelFor(x.numel(), 1 << 14, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
-        const int32_t v =
-            q.is_signed ? static_cast<int8_t>(bytes[i]) : static_cast<uint8_t>(bytes[i]);
-        to[i] = static_cast<float>(v - q.zero) * q.scale;
+        to[i] = static_cast<float>(EightBitValue(bytes[i], q.is_signed) - q.zero) * q.scale;
       }
     });
   } else {
