@@ -113,7 +113,8 @@ class Produced:
     """A call's output and the calls that read it (`sole_source_producers`)."""
 
     var: relax.Var
-    call: relax.Call
+    #: The producing call, taken apart (its `expr` is the call).
+    call: LibraryCall
     #: Each reading call, once per operand it reads the output as.
     readers: list[LibraryCall]
 
@@ -163,7 +164,7 @@ def sole_source_producers(
         if binding.var not in readers or binding.var in other_uses or call is None:
             continue
         if call.name in kinds and produces(call):
-            producers.append(Produced(binding.var, binding.value, readers[binding.var]))
+            producers.append(Produced(binding.var, call, readers[binding.var]))
     return producers
 
 

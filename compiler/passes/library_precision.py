@@ -62,16 +62,17 @@ def library_precision(precision: str) -> tvm.transform.Pass:
             return mod
         mod = rewrite_and_prune(mod, _Rewriter(mod, compute, reader_counts(mod)))
         outputs: list[tuple[relax.Call, str | None, list[int]]] = [
-            (call, "bfloat16", _attributes(call))
+            (call.expr, "bfloat16", call.values)
             for f in mod.functions.values()
             for call in _bf16_producers(f)
+            if call.expr is not None  # taken apart from a binding
         ]
         return retype_outputs(mod, outputs)
 
     return apply
 
 
-def _bf16_producers(func: Any) -> list[relax.Call]:
+def _bf16_producers(func: Any) -> list[LibraryCall]:
     """Calls whose output only other bf16 calls read, as bf16.
 
     Convolutions feeding convolutions, and matmuls feeding matmuls (a transformer's
@@ -95,12 +96,6 @@ def _bf16_producers(func: Any) -> list[relax.Call]:
         for family, residuals in ((CONVS, True), (MATMULS, False))
         for produced in sole_source_producers(func, bf16, produces, family, residuals)
     ]
-
-
-def _attributes(call: relax.Call) -> list[int]:
-    parts = library_call(call)
-    assert parts is not None  # a producer is a library call
-    return parts.values
 
 
 def _rounded_to_bf16(weights: tvm.ir.GenericConst) -> tvm.ir.GenericConst:

@@ -103,8 +103,7 @@ def _eight_bit_outputs(func: Any) -> list[tuple[relax.Call, str | None, list[int
         return edits.setdefault(call.expr, _Edit(call, call.steps))
 
     for produced in sole_source_producers(func, int8, float_output, CONVS, residuals=True):
-        parts = library_call(produced.call)
-        assert parts is not None  # a producer is a library call
+        parts = produced.call
         ending = _epilogue_rounding(parts)
         own = None if ending is None else _grid_attrs(*ending)
         # A call reading the output both ways is listed twice: its epilogue is edited once.

@@ -30,6 +30,10 @@ constexpr int64_t kChannelBlock = 16;
 constexpr int64_t kChannelTilePixels = 64;
 constexpr int64_t kChannelTileMinChannels = 128;
 
+// Tiles an image may take: one per thread where `threads` > 0 (see TilesPerImage), else
+// kMaxTilesPerImage.
+int64_t MostTiles(int64_t threads) { return threads > 0 ? threads : kMaxTilesPerImage; }
+
 }  // namespace
 
 Conv Conv::From(const TensorView& data, const TensorView& weight, const TensorView& out,
@@ -60,8 +64,7 @@ int64_t TilesPerImage(const Conv& c, int64_t threads) {
   // a fraction of the flops.
   const int64_t tile_flops = c.InPerGroup() == 1 ? kTileFlops / kDepthwiseTileDivisor : kTileFlops;
   const int64_t by_work = std::max<int64_t>(1, c.out_h * row_flops / tile_flops);
-  const int64_t most = threads > 0 ? threads : kMaxTilesPerImage;
-  const int64_t by_batch = std::max<int64_t>(1, CeilDiv(most, c.batch));
+  const int64_t by_batch = std::max<int64_t>(1, CeilDiv(MostTiles(threads), c.batch));
   return std::min({c.out_h, by_work, by_batch});
 }
 
@@ -103,8 +106,7 @@ int64_t ChannelTileWidth(const Conv& c, int64_t threads) {
     return c.out_c;
   }
   const int64_t flops = 2 * c.out_h * c.out_w * c.out_c * c.in_c * c.kernel_h * c.kernel_w;
-  const int64_t most = threads > 0 ? threads : kMaxTilesPerImage;
-  const int64_t wanted = std::clamp<int64_t>(flops / kTileFlops, 1, most);
+  const int64_t wanted = std::clamp<int64_t>(flops / kTileFlops, 1, MostTiles(threads));
   int64_t best = std::min(c.out_c, RoundUp(CeilDiv(c.out_c, wanted), kChannelBlock));
   const auto cost = [&](int64_t width) {
     return std::make_pair(TileImbalance(c.out_c, width, 2), TileImbalance(c.out_c, width, 4));

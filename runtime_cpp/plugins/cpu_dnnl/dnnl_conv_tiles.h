@@ -38,7 +38,7 @@ struct Conv {
 // one per thread instead, for a call whose numbers do not depend on its tiles (an int8 call's
 // sums are exact): fewer, larger tiles run faster (MobileNetV2 int8 8.7%, ResNet-50 int8 3%
 // faster in 2 tiles than in 8 on 2 threads, AMD EPYC Zen 4).
-int64_t TilesPerImage(const Conv& c, int64_t threads = 0);
+int64_t TilesPerImage(const Conv& c, int64_t threads);
 
 // The first output row of tile `i` of `tiles`: the rows spread so that tile sizes differ by
 // one at most and any run of consecutive tiles (what one thread of the pool takes) holds its
@@ -64,7 +64,7 @@ RowWindow WindowOf(const Conv& c, int64_t r0, int64_t r1);
 // a width that splits evenly over 2 threads, then over 4, then the narrowest: MobileNetV2's
 // 160 channels in 5 tiles of 32 kept one of 2 threads idle for a fifth of each call; in 2
 // tiles of 80 neither waits.
-int64_t ChannelTileWidth(const Conv& c, int64_t threads = 0);
+int64_t ChannelTileWidth(const Conv& c, int64_t threads);
 
 }  // namespace dnnl_plugin
 }  // namespace ember
